@@ -1,0 +1,25 @@
+"""Instruments: NFE counter, memory meters, timers, errors against a reference."""
+
+from odebench.instruments.errors import grad_error, relative_l2, state_error
+from odebench.instruments.memory import RSS_ENV, SavedTensors, peak_allocated, peak_rss
+from odebench.instruments.nfe import CountedField, counted_fields, nfe, phase, reset_nfe
+from odebench.instruments.timing import Stopwatch, Timing, synchronize, time_call
+
+__all__ = [
+    "RSS_ENV",
+    "CountedField",
+    "SavedTensors",
+    "Stopwatch",
+    "Timing",
+    "counted_fields",
+    "grad_error",
+    "nfe",
+    "peak_allocated",
+    "peak_rss",
+    "phase",
+    "relative_l2",
+    "reset_nfe",
+    "state_error",
+    "synchronize",
+    "time_call",
+]
