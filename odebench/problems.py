@@ -1,0 +1,366 @@
+"""A zoo of ODE test problems, most with exact solutions, and a registry for your own.
+
+Each :class:`Problem` knows its vector field, initial state, time span and, where
+one exists, its exact solution; :meth:`Problem.reference` falls back to a float64
+``dopri8`` solve at rtol=atol=1e-12. Register a problem of your own with
+:func:`register_problem` and it can be benchmarked like the built-in ones.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchdiffeq import odeint
+
+Field = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Exact = Callable[[torch.Tensor], torch.Tensor]
+
+REFERENCE_TOL = 1e-12
+
+
+@dataclass(frozen=True)
+class Problem:
+    """``dy/dt = f(t, y)``, ``y(t0) = y0`` on ``[t0, t1]``, with an optional exact solution.
+
+    ``exact(t)`` maps a 1-D tensor of times to the states, shape ``(len(t), *y0.shape)``.
+    ``make_field`` builds the field (a function or an ``nn.Module``); it is called per
+    measurement so that a module with parameters starts fresh each time.
+    """
+
+    name: str
+    make_field: Callable[[], Field | nn.Module]
+    y0: torch.Tensor
+    t0: float = 0.0
+    t1: float = 1.0
+    exact: Exact | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.y0, torch.Tensor) or not torch.is_floating_point(self.y0):
+            raise ValueError(f"problem {self.name!r}: y0 must be a floating-point tensor.")
+        if not self.t1 > self.t0:
+            raise ValueError(f"problem {self.name!r}: need t1 > t0, got t0={self.t0}, t1={self.t1}.")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.y0.dtype
+
+    def field(self) -> Field | nn.Module:
+        return self.make_field()
+
+    def times(self, n: int = 2, *, device: str | torch.device = "cpu") -> torch.Tensor:
+        """``n`` equally spaced output times from t0 to t1, in the problem's dtype."""
+        return torch.linspace(self.t0, self.t1, n, dtype=self.dtype, device=device)
+
+    def reference(self, t: torch.Tensor) -> torch.Tensor:
+        """Exact states at ``t`` if known, else a float64 dopri8 solve at 1e-12."""
+        if self.exact is not None:
+            return self.exact(t.double()).to(self.dtype)
+        return reference_solve(self.field(), self.y0, t).to(self.dtype)
+
+
+def reference_solve(field: Field | nn.Module, y0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """A float64 dopri8 solve at rtol=atol=1e-12 (the reference where no exact solution exists)."""
+    if isinstance(field, nn.Module):
+        field = _double_copy(field)
+    with torch.no_grad():
+        return odeint(
+            field, y0.double(), t.double(), method="dopri8", rtol=REFERENCE_TOL, atol=REFERENCE_TOL
+        )
+
+
+def _double_copy(module: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(module).double()
+
+
+_REGISTRY: dict[str, Callable[[], Problem]] = {}
+
+
+def register_problem(
+    name: str,
+    f: Field | Callable[[], Field | nn.Module],
+    y0: torch.Tensor,
+    t_span: tuple[float, float] = (0.0, 1.0),
+    exact: Exact | None = None,
+    *,
+    factory: bool = False,
+    description: str = "",
+    overwrite: bool = False,
+) -> None:
+    """Make a problem available by name to ``get_problem``, the cases and the CLI.
+
+    ``f(t, y)`` is the vector field; pass ``factory=True`` when ``f`` instead builds
+    a fresh field (an ``nn.Module`` with parameters, say) each time it is called.
+    """
+    if name in _REGISTRY and not overwrite:
+        raise ValueError(f"a problem named {name!r} exists already; pass overwrite=True to replace it.")
+    y0 = torch.as_tensor(y0)
+    make = f if factory else (lambda: f)
+    problem = Problem(
+        name=name, make_field=make, y0=y0, t0=t_span[0], t1=t_span[1], exact=exact,
+        description=description,
+    )
+    _REGISTRY[name] = lambda: problem
+
+
+def _builtin(name: str) -> Callable[[Callable[[], Problem]], Callable[[], Problem]]:
+    def decorate(build: Callable[[], Problem]) -> Callable[[], Problem]:
+        _REGISTRY[name] = functools.cache(build)
+        return build
+
+    return decorate
+
+
+def problem_names() -> tuple[str, ...]:
+    return tuple(sorted(_REGISTRY))
+
+
+def get_problem(name: str, *, batch: int | None = None) -> Problem:
+    """The problem registered as ``name``; an unknown name lists the valid ones.
+
+    ``batch`` resizes the batch of initial states, for the problems that have one
+    (the neural fields ``mlp`` and ``mlp_small``).
+    """
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"unknown problem {name!r}; choose one of: {', '.join(problem_names())}, "
+            "or register your own with odebench.problems.register_problem()."
+        )
+    if batch is None:
+        return _REGISTRY[name]()
+    if name not in _BATCHED:
+        raise ValueError(
+            f"problem {name!r} has a fixed initial state; batch applies only to: "
+            f"{', '.join(sorted(_BATCHED))}."
+        )
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch={batch!r} must be an integer >= 1.")
+    return _BATCHED[name](batch)
+
+
+# --- built-in problems ---------------------------------------------------------------
+
+
+@_builtin("exponential_decay")
+def _exponential_decay() -> Problem:
+    k = 1.5
+    y0 = torch.tensor([1.0, -2.0, 0.5])
+    return Problem(
+        name="exponential_decay",
+        make_field=lambda: (lambda t, y: -k * y),
+        y0=y0,
+        t1=2.0,
+        exact=lambda t: y0.double() * torch.exp(-k * t)[:, None],
+        description="dy/dt = -1.5 y",
+    )
+
+
+@_builtin("harmonic_oscillator")
+def _harmonic_oscillator() -> Problem:
+    w = 2.0
+    x0, v0 = 1.0, 0.0
+
+    def f(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.stack([y[1], -(w**2) * y[0]])
+
+    def exact(t: torch.Tensor) -> torch.Tensor:
+        x = x0 * torch.cos(w * t) + v0 / w * torch.sin(w * t)
+        v = -x0 * w * torch.sin(w * t) + v0 * torch.cos(w * t)
+        return torch.stack([x, v], dim=-1)
+
+    return Problem(
+        name="harmonic_oscillator",
+        make_field=lambda: f,
+        y0=torch.tensor([x0, v0]),
+        t1=2 * math.pi,
+        exact=exact,
+        description="x'' = -4 x, one full period",
+    )
+
+
+@_builtin("nonautonomous")
+def _nonautonomous() -> Problem:
+    y0 = torch.tensor([1.0])
+    return Problem(
+        name="nonautonomous",
+        make_field=lambda: (lambda t, y: torch.cos(t) * y),
+        y0=y0,
+        t1=4.0,
+        exact=lambda t: y0.double() * torch.exp(torch.sin(t))[:, None],
+        description="dy/dt = cos(t) y, y = exp(sin t)",
+    )
+
+
+def _mixed_matrix(dtype: torch.dtype) -> torch.Tensor:
+    # eigenvalues -0.1 +- 2i (rotation), -1 and -3 (decay): mixed real and complex
+    block = torch.tensor([[-0.1, 2.0], [-2.0, -0.1]], dtype=torch.float64)
+    a = torch.zeros(4, 4, dtype=torch.float64)
+    a[:2, :2] = block
+    a[2:, 2:] = torch.tensor([[-1.0, 0.5], [0.0, -3.0]], dtype=torch.float64)
+    q, _ = torch.linalg.qr(torch.tensor(
+        [[1.0, 0.2, 0.0, 0.1], [0.3, 1.0, 0.4, 0.0], [0.0, 0.1, 1.0, 0.2], [0.2, 0.0, 0.3, 1.0]],
+        dtype=torch.float64,
+    ))
+    return (q @ a @ q.T).to(dtype)
+
+
+def _linear_problem(name: str, dtype: torch.dtype, batch: int | None) -> Problem:
+    a64 = _mixed_matrix(torch.float64)
+    gen = torch.Generator().manual_seed(0)
+    shape = (4,) if batch is None else (batch, 4)
+    y0 = torch.randn(shape, generator=gen, dtype=torch.float64)
+
+    def exact(t: torch.Tensor) -> torch.Tensor:
+        expm = torch.linalg.matrix_exp(t.double()[:, None, None] * a64)  # (T, 4, 4)
+        return torch.einsum("tij,...j->t...i", expm, y0)
+
+    return Problem(
+        name=name,
+        make_field=lambda: (lambda t, y: y @ a64.T.to(y.dtype)),
+        y0=y0.to(dtype),
+        t1=3.0,
+        exact=exact,
+        description="dy/dt = A y, eigenvalues -0.1+-2i, -1, -3; exact via matrix exponential",
+    )
+
+
+_builtin("linear_mixed")(lambda: _linear_problem("linear_mixed", torch.float32, None))
+_builtin("linear_batched")(lambda: _linear_problem("linear_batched", torch.float32, 16))
+_builtin("linear_mixed_f64")(lambda: _linear_problem("linear_mixed_f64", torch.float64, None))
+
+
+@_builtin("logistic_f64")
+def _logistic() -> Problem:
+    r, y0v = 3.0, 0.05
+    return Problem(
+        name="logistic_f64",
+        make_field=lambda: (lambda t, y: r * y * (1 - y)),
+        y0=torch.tensor([y0v], dtype=torch.float64),
+        t1=3.0,
+        exact=lambda t: (1 / (1 + (1 / y0v - 1) * torch.exp(-r * t)))[:, None],
+        description="dy/dt = 3 y (1 - y) in float64",
+    )
+
+
+# --- neural vector fields --------------------------------------------------------------
+
+
+class MLPField(nn.Module):
+    """``f(t, y) = W2 tanh(W1 y + b1) + b2``: the MLP vector field of the memory benchmarks."""
+
+    def __init__(self, dim: int = 64, hidden: int = 64, *, seed: int = 0):
+        super().__init__()
+        gen_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, dim))
+        torch.random.set_rng_state(gen_state)
+        self.dim = dim
+        self.hidden = hidden
+
+    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.net(y)
+
+
+def mlp_problem(
+    *, dim: int = 64, hidden: int = 64, batch: int = 128, seed: int = 0, t1: float = 1.0
+) -> Problem:
+    """A random MLP field with a batch of random initial states; reference by dopri8 at 1e-12."""
+    gen = torch.Generator().manual_seed(seed + 1)
+    y0 = torch.randn(batch, dim, generator=gen)
+    return Problem(
+        name="mlp",
+        make_field=lambda: MLPField(dim, hidden, seed=seed),
+        y0=y0,
+        t1=t1,
+        description=f"random MLP field {dim}->{hidden} tanh->{dim}, batch {batch}",
+    )
+
+
+_BATCHED: dict[str, Callable[[int], Problem]] = {
+    "mlp": lambda batch: mlp_problem(batch=batch),
+    "mlp_small": lambda batch: mlp_problem(dim=8, hidden=32, batch=batch),
+}
+_builtin("mlp")(lambda: _BATCHED["mlp"](128))
+_builtin("mlp_small")(lambda: _BATCHED["mlp_small"](16))
+
+
+class SpiralField(nn.Module):
+    """torchdiffeq's ode_demo field: a 2-D MLP that learns the cubic spiral ``y' = (y^3) A``."""
+
+    def __init__(self, hidden: int = 50):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, hidden), nn.Tanh(), nn.Linear(hidden, 2))
+
+    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.net(y**3)
+
+
+_SPIRAL_A = torch.tensor([[-0.1, 2.0], [-2.0, -0.1]])
+
+
+@functools.cache
+def trained_spiral_state(iters: int = 200, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Weights of a :class:`SpiralField` fitted for ``iters`` Adam steps to the true spiral.
+
+    A random MLP is too easy for tolerance sweeps (dopri5 takes the same few steps at
+    any tolerance); this trained field has real dynamics, so NFE and error move with
+    tolerance. Fitted with fixed-grid rk4 (deterministic for a seed); the weights are
+    cached under ``$ODEBENCH_CACHE`` (default ``~/.cache/odebench``) since the fit takes seconds.
+    """
+    cache = _cache_dir() / f"spiral_field_{iters}_{seed}_torch{torch.__version__}.pt"
+    if cache.exists():
+        return torch.load(cache)
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    field = SpiralField()
+    torch.random.set_rng_state(gen_state)
+    t = torch.linspace(0.0, 5.0, 26)
+    y0 = torch.tensor([[2.0, 0.0]])
+    with torch.no_grad():
+        true = odeint(lambda t, y: (y**3) @ _SPIRAL_A, y0, t, method="dopri5")
+    opt = torch.optim.Adam(field.parameters(), lr=1e-2)
+    for _ in range(iters):
+        opt.zero_grad()
+        pred = odeint(field, y0, t, method="rk4", options={"step_size": 0.2})
+        loss = (pred - true).abs().mean()
+        loss.backward()
+        opt.step()
+    state = {k: v.detach().clone() for k, v in field.state_dict().items()}
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        torch.save(state, tmp)
+        tmp.replace(cache)
+    except OSError:
+        pass  # a read-only home only costs the refit
+    return state
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("ODEBENCH_CACHE", Path.home() / ".cache" / "odebench"))
+
+
+def _trained_spiral_field() -> SpiralField:
+    field = SpiralField()
+    field.load_state_dict(trained_spiral_state())
+    return field
+
+
+_builtin("spiral_trained")(
+    lambda: Problem(
+        name="spiral_trained",
+        make_field=_trained_spiral_field,
+        y0=torch.tensor([[2.0, 0.0]]),
+        t1=5.0,
+        description="MLP field trained 200 Adam steps on the cubic spiral; reference dopri8 1e-12",
+    )
+)
