@@ -263,7 +263,8 @@ def train(
             total = per_epoch * config.epochs
             if progress is not None and (iteration % 10 == 0 or iteration == total):
                 progress(
-                    f"{name}: epoch {epoch + 1}/{config.epochs} iteration {iteration}/{total} loss {row['loss']:.3f} "
+                    f"{name}: epoch {epoch + 1}/{config.epochs} iteration {iteration}/{total} "
+                    f"loss {row['loss']:.3f} "
                     f"NFE {row['nfe_forward']}/{row['nfe_backward']}"
                 )
         result.epochs_done = epoch + 1
