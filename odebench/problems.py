@@ -46,7 +46,9 @@ class Problem:
         if not isinstance(self.y0, torch.Tensor) or not torch.is_floating_point(self.y0):
             raise ValueError(f"problem {self.name!r}: y0 must be a floating-point tensor.")
         if not self.t1 > self.t0:
-            raise ValueError(f"problem {self.name!r}: need t1 > t0, got t0={self.t0}, t1={self.t1}.")
+            raise ValueError(
+                f"problem {self.name!r}: need t1 > t0, got t0={self.t0}, t1={self.t1}."
+            )
 
     @property
     def dtype(self) -> torch.dtype:
@@ -102,11 +104,18 @@ def register_problem(
     a fresh field (an ``nn.Module`` with parameters, say) each time it is called.
     """
     if name in _REGISTRY and not overwrite:
-        raise ValueError(f"a problem named {name!r} exists already; pass overwrite=True to replace it.")
+        raise ValueError(
+            f"a problem named {name!r} exists already; pass overwrite=True to replace it."
+        )
     y0 = torch.as_tensor(y0)
     make = f if factory else (lambda: f)
     problem = Problem(
-        name=name, make_field=make, y0=y0, t0=t_span[0], t1=t_span[1], exact=exact,
+        name=name,
+        make_field=make,
+        y0=y0,
+        t0=t_span[0],
+        t1=t_span[1],
+        exact=exact,
         description=description,
     )
     _REGISTRY[name] = lambda: problem
@@ -124,18 +133,21 @@ def problem_names() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
-def get_problem(name: str, *, batch: int | None = None) -> Problem:
+def get_problem(name: str, *, batch: int | None = None, seed: int = 0) -> Problem:
     """The problem registered as ``name``; an unknown name lists the valid ones.
 
-    ``batch`` resizes the batch of initial states, for the problems that have one
-    (the neural fields ``mlp`` and ``mlp_small``).
+    ``batch`` resizes the batch of initial states and ``seed`` draws other weights and
+    states, for the problems that have them (the random fields ``mlp``, ``mlp_small``).
     """
     if name not in _REGISTRY:
         raise ValueError(
             f"unknown problem {name!r}; choose one of: {', '.join(problem_names())}, "
             "or register your own with odebench.problems.register_problem()."
         )
-    if batch is None:
+    if name in _BATCHED and (batch is not None or seed != 0):
+        default = _REGISTRY[name]().y0.shape[0]
+        batch = default if batch is None else batch
+    elif batch is None:
         return _REGISTRY[name]()
     if name not in _BATCHED:
         raise ValueError(
@@ -144,7 +156,7 @@ def get_problem(name: str, *, batch: int | None = None) -> Problem:
         )
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch={batch!r} must be an integer >= 1.")
-    return _BATCHED[name](batch)
+    return _BATCHED[name](batch, seed)
 
 
 # --- built-in problems ---------------------------------------------------------------
@@ -156,7 +168,7 @@ def _exponential_decay() -> Problem:
     y0 = torch.tensor([1.0, -2.0, 0.5])
     return Problem(
         name="exponential_decay",
-        make_field=lambda: (lambda t, y: -k * y),
+        make_field=lambda: lambda t, y: -k * y,
         y0=y0,
         t1=2.0,
         exact=lambda t: y0.double() * torch.exp(-k * t)[:, None],
@@ -192,7 +204,7 @@ def _nonautonomous() -> Problem:
     y0 = torch.tensor([1.0])
     return Problem(
         name="nonautonomous",
-        make_field=lambda: (lambda t, y: torch.cos(t) * y),
+        make_field=lambda: lambda t, y: torch.cos(t) * y,
         y0=y0,
         t1=4.0,
         exact=lambda t: y0.double() * torch.exp(torch.sin(t))[:, None],
@@ -206,10 +218,17 @@ def _mixed_matrix(dtype: torch.dtype) -> torch.Tensor:
     a = torch.zeros(4, 4, dtype=torch.float64)
     a[:2, :2] = block
     a[2:, 2:] = torch.tensor([[-1.0, 0.5], [0.0, -3.0]], dtype=torch.float64)
-    q, _ = torch.linalg.qr(torch.tensor(
-        [[1.0, 0.2, 0.0, 0.1], [0.3, 1.0, 0.4, 0.0], [0.0, 0.1, 1.0, 0.2], [0.2, 0.0, 0.3, 1.0]],
-        dtype=torch.float64,
-    ))
+    q, _ = torch.linalg.qr(
+        torch.tensor(
+            [
+                [1.0, 0.2, 0.0, 0.1],
+                [0.3, 1.0, 0.4, 0.0],
+                [0.0, 0.1, 1.0, 0.2],
+                [0.2, 0.0, 0.3, 1.0],
+            ],
+            dtype=torch.float64,
+        )
+    )
     return (q @ a @ q.T).to(dtype)
 
 
@@ -225,7 +244,7 @@ def _linear_problem(name: str, dtype: torch.dtype, batch: int | None) -> Problem
 
     return Problem(
         name=name,
-        make_field=lambda: (lambda t, y: y @ a64.T.to(y.dtype)),
+        make_field=lambda: lambda t, y: y @ a64.T.to(y.dtype),
         y0=y0.to(dtype),
         t1=3.0,
         exact=exact,
@@ -243,7 +262,7 @@ def _logistic() -> Problem:
     r, y0v = 3.0, 0.05
     return Problem(
         name="logistic_f64",
-        make_field=lambda: (lambda t, y: r * y * (1 - y)),
+        make_field=lambda: lambda t, y: r * y * (1 - y),
         y0=torch.tensor([y0v], dtype=torch.float64),
         t1=3.0,
         exact=lambda t: (1 / (1 + (1 / y0v - 1) * torch.exp(-r * t)))[:, None],
@@ -285,12 +304,12 @@ def mlp_problem(
     )
 
 
-_BATCHED: dict[str, Callable[[int], Problem]] = {
-    "mlp": lambda batch: mlp_problem(batch=batch),
-    "mlp_small": lambda batch: mlp_problem(dim=8, hidden=32, batch=batch),
+_BATCHED: dict[str, Callable[[int, int], Problem]] = {
+    "mlp": lambda batch, seed: mlp_problem(batch=batch, seed=seed),
+    "mlp_small": lambda batch, seed: mlp_problem(dim=8, hidden=32, batch=batch, seed=seed),
 }
-_builtin("mlp")(lambda: _BATCHED["mlp"](128))
-_builtin("mlp_small")(lambda: _BATCHED["mlp_small"](16))
+_builtin("mlp")(lambda: _BATCHED["mlp"](128, 0))
+_builtin("mlp_small")(lambda: _BATCHED["mlp_small"](16, 0))
 
 
 class SpiralField(nn.Module):

@@ -214,7 +214,9 @@ def check_inputs(y0: torch.Tensor, t: torch.Tensor) -> None:
     if not isinstance(y0, torch.Tensor) or not isinstance(t, torch.Tensor):
         raise TypeError("y0 and t must be torch tensors.")
     if t.ndim != 1 or t.numel() < 2:
-        raise ValueError(f"t must be 1-D with at least two times (t0 and t1); got shape {tuple(t.shape)}.")
+        raise ValueError(
+            f"t must be 1-D with at least two times (t0 and t1); got shape {tuple(t.shape)}."
+        )
     if not torch.isfinite(t).all():
         raise ValueError("t contains NaN or inf; pass finite times.")
     diffs = t[1:] - t[:-1]

@@ -34,7 +34,10 @@ def grad_error(
     if not pairs:
         raise ValueError("no reference gradient to compare against.")
     flat = torch.cat(
-        [(torch.zeros_like(r) if g is None else g).detach().double().cpu().flatten() for g, r in pairs]
+        [
+            (torch.zeros_like(r) if g is None else g).detach().double().cpu().flatten()
+            for g, r in pairs
+        ]
     )
     ref = torch.cat([r.detach().double().cpu().flatten() for _, r in pairs])
     return relative_l2(flat, ref)

@@ -84,12 +84,8 @@ def _cpu_peak_from_profiler(fn: Callable[[], Any]) -> tuple[int, Any]:
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         out = fn()
-    events = [
-        e for e in prof.profiler.kineto_results.events() if e.device_type().name == "CPU"
-    ]
-    memory = sorted(
-        (e.start_ns(), e.nbytes()) for e in events if e.name() == "[memory]"
-    )
+    events = [e for e in prof.profiler.kineto_results.events() if e.device_type().name == "CPU"]
+    memory = sorted((e.start_ns(), e.nbytes()) for e in events if e.name() == "[memory]")
     current = peak = 0
     for _, nbytes in memory:
         current += nbytes
@@ -115,9 +111,8 @@ def peak_rss(fn: Callable[[], Any], *, interval: float = 0.005) -> tuple[int, An
 
     Run in a fresh process with :data:`RSS_ENV` set for repeatable figures.
     """
-    from memory_profiler import memory_usage
-
     import psutil
+    from memory_profiler import memory_usage
 
     base = psutil.Process(os.getpid()).memory_info().rss
     peak_mib, out = memory_usage(

@@ -1,0 +1,368 @@
+"""Benchmark cases and the named suites: the one source of truth for what is measured.
+
+The CLI (``odebench run``), the asv suite in ``benches/`` and the pytest benchmarks
+all read their cases from here. A :class:`Case` is frozen and hashable; a suite is
+a list of cases. Users add suites from a TOML file (:func:`load_suite_file`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from odebench.solvers import SolverConfig
+
+MODEL_KINDS: tuple[str, ...] = ("mlp", "resnet", "rknet", "odenet")
+DTYPES: tuple[str, ...] = ("float32", "float64")
+METERS: tuple[str, ...] = ("nfe", "saved", "peak_alloc", "peak_rss", "time", "error")
+LOSSES: tuple[str, ...] = ("sum", "mean")
+
+
+class CaseError(ValueError):
+    """A case or suite that cannot run; the message names the valid choices."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Case:
+    """One measurement: a problem (or an MNIST model), a solver, a gradient mode, a size.
+
+    Exactly one of ``problem`` (see :mod:`odebench.problems`) or ``model`` (one of
+    :data:`MODEL_KINDS`) is set. ``depth`` is the ResNet's number of blocks;
+    ``steps``/``step_size`` the fixed grid, ``rtol``/``atol`` the adaptive tolerances.
+    ``meters`` selects what to measure; ``repeats`` is the number of timed repeats.
+    """
+
+    suite: str = "custom"
+    problem: str = ""
+    model: str = ""
+    method: str = "dopri5"
+    gradient: str = "backprop"
+    rtol: float | None = None
+    atol: float | None = None
+    step_size: float | None = None
+    steps: int | None = None
+    depth: int | None = None
+    batch: int | None = None
+    dtype: str = "float32"
+    device: str = "cpu"
+    seed: int = 0
+    seminorm: bool = False
+    loss: str = "sum"
+    meters: tuple[str, ...] = ("nfe", "saved", "peak_alloc", "time", "error")
+    repeats: int = 3
+
+    def __post_init__(self) -> None:
+        if bool(self.problem) == bool(self.model):
+            raise CaseError("a case names exactly one of problem=... or model=....")
+        if self.model and self.model not in MODEL_KINDS:
+            raise CaseError(
+                f"unknown model {self.model!r}; choose one of: {', '.join(MODEL_KINDS)}."
+            )
+        if self.problem:
+            from odebench.problems import get_problem
+
+            get_problem(
+                self.problem, batch=self.batch, seed=self.seed
+            )  # raises with the valid names
+        if self.dtype not in DTYPES:
+            raise CaseError(f"unknown dtype {self.dtype!r}; choose one of: {', '.join(DTYPES)}.")
+        if self.device != "cpu" and not self.device.startswith("cuda"):
+            raise CaseError(f"unknown device {self.device!r}; use 'cpu' or 'cuda'.")
+        bad = [m for m in self.meters if m not in METERS]
+        if bad:
+            raise CaseError(f"unknown meters {bad}; choose from: {', '.join(METERS)}.")
+        if self.loss not in LOSSES:
+            raise CaseError(f"unknown loss reduction {self.loss!r}; choose 'sum' or 'mean'.")
+        if self.repeats < 1:
+            raise CaseError("repeats must be >= 1.")
+        if self.depth is not None and self.model != "resnet":
+            raise CaseError(
+                "depth is the ResNet's number of blocks: set it only with model='resnet'."
+            )
+        if self.uses_solver:
+            self.solver()  # validates method/tolerances/grid with a message showing the fix
+
+    @property
+    def uses_solver(self) -> bool:
+        return self.model not in ("mlp", "resnet")
+
+    def solver(self) -> SolverConfig:
+        """The solver configuration this case integrates with."""
+        return SolverConfig(
+            method=self.method,
+            gradient=self.gradient,  # type: ignore[arg-type]
+            rtol=self.rtol,
+            atol=self.atol,
+            steps=self.steps,
+            step_size=self.step_size,
+            seminorm=self.seminorm,
+        )
+
+    @property
+    def subject(self) -> str:
+        return self.model or self.problem
+
+    @property
+    def case_id(self) -> str:
+        """Stable, human-readable id: what varies, then a short hash of everything."""
+        parts = [self.subject]
+        if self.uses_solver:
+            parts += [self.method, self.gradient]
+            if self.rtol is not None:
+                parts.append(f"tol{self.rtol:g}")
+            if self.steps is not None:
+                parts.append(f"n{self.steps}")
+            if self.step_size is not None:
+                parts.append(f"h{self.step_size:g}")
+            if self.seminorm:
+                parts.append("seminorm")
+        if self.depth is not None:
+            parts.append(f"d{self.depth}")
+        if self.batch is not None:
+            parts.append(f"b{self.batch}")
+        parts += [self.dtype, f"s{self.seed}"]
+        digest = hashlib.sha1(repr(sorted(self.identity().items())).encode()).hexdigest()[:6]
+        return "-".join(parts) + "-" + digest
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that define the measurement (suite excluded: same case, same id)."""
+        d = asdict(self)
+        d.pop("suite")
+        d["meters"] = ",".join(self.meters)
+        return d
+
+    def with_(self, **changes: Any) -> Case:
+        return replace(self, **changes)
+
+
+CASE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Case))
+
+
+# --- suites ---------------------------------------------------------------------------------
+
+MEMORY_METERS = ("nfe", "saved", "peak_alloc", "peak_rss")
+TIME_METERS = ("nfe", "time")
+ERROR_METERS = ("nfe", "error", "time")
+
+
+def _grid(base: dict[str, Any], **axes: Iterable[Any]) -> list[Case]:
+    keys = list(axes)
+    return [
+        Case(**base, **dict(zip(keys, values, strict=True)))
+        for values in itertools.product(*(list(axes[k]) for k in keys))
+    ]
+
+
+def quick_suite() -> list[Case]:
+    """Every headline comparison, small enough for 2 CPU cores in a few minutes."""
+    s = {"suite": "quick"}
+    cases: list[Case] = []
+    # memory against steps, backprop vs adjoint (MLP field 64->64->64, batch 128)
+    cases += _grid(
+        {**s, "problem": "mlp", "method": "rk4", "meters": MEMORY_METERS, "repeats": 1},
+        gradient=("backprop", "adjoint"),
+        steps=(1, 2, 4, 8, 16),
+    )
+    # NFE forward/backward, error, time across tolerances (trained spiral field)
+    cases += _grid(
+        {**s, "problem": "spiral_trained", "method": "dopri5", "meters": ERROR_METERS},
+        gradient=("backprop", "adjoint"),
+        rtol=(1e-3, 1e-5, 1e-7),
+    )
+    cases = [c.with_(atol=c.rtol) if c.rtol is not None else c for c in cases]
+    # work-precision: solvers on an exact problem (adaptive_heun, 2nd order, stops at 1e-4:
+    # at 1e-7 it takes ~20,000 steps)
+    wp = {**s, "problem": "harmonic_oscillator", "meters": ERROR_METERS}
+    cases += _grid(wp, method=("dopri5", "bosh3"), rtol=(1e-2, 1e-4, 1e-6))
+    cases += _grid(wp, method=("adaptive_heun",), rtol=(1e-2, 1e-3, 1e-4))
+    cases = [c.with_(atol=c.rtol) if c.rtol is not None else c for c in cases]
+    cases += _grid(
+        {**s, "problem": "harmonic_oscillator", "meters": ERROR_METERS},
+        method=("euler", "midpoint", "rk4"),
+        steps=(16, 64, 256),
+    )
+    # the MNIST architectures at a small batch
+    mnist = {**s, "batch": 8, "meters": ("nfe", "saved", "time"), "repeats": 2}
+    cases += [
+        Case(**mnist, model="resnet", depth=6),
+        Case(**mnist, model="rknet", method="rk4", steps=4),
+        Case(**mnist, model="odenet", method="dopri5", gradient="adjoint", rtol=1e-3, atol=1e-3),
+    ]
+    return cases
+
+
+def paper_suite(seeds: Iterable[int] = (0, 1, 2)) -> list[Case]:
+    """The full grid: tolerances 1e-1..1e-8, steps 1..256, ResNet depth 1..24, batch 128."""
+    s = {"suite": "paper"}
+    tols = [10.0**-k for k in range(1, 9)]
+    cases: list[Case] = []
+    for seed in seeds:
+        cases += _grid(
+            {
+                **s,
+                "problem": "mlp",
+                "method": "rk4",
+                "meters": MEMORY_METERS,
+                "seed": seed,
+                "repeats": 1,
+            },
+            gradient=("backprop", "adjoint"),
+            steps=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+        )
+        cases += _grid(
+            {**s, "problem": "spiral_trained", "meters": ERROR_METERS, "seed": seed},
+            method=("dopri5", "bosh3", "adaptive_heun", "dopri8"),
+            gradient=("backprop", "adjoint"),
+            rtol=tols,
+        )
+        cases += _grid(
+            {**s, "problem": "linear_mixed", "meters": ERROR_METERS, "seed": seed},
+            method=("euler", "midpoint", "rk4"),
+            steps=(4, 8, 16, 32, 64, 128, 256),
+        )
+        mnist = {**s, "batch": 128, "seed": seed, "meters": ("nfe", "saved", "peak_alloc", "time")}
+        cases += _grid({**mnist, "model": "resnet"}, depth=(1, 2, 4, 6, 8, 12, 16, 24))
+        cases += _grid({**mnist, "model": "rknet", "method": "rk4"}, steps=(1, 2, 4, 8, 16))
+        cases += _grid(
+            {**mnist, "model": "odenet", "method": "dopri5", "gradient": "adjoint"},
+            rtol=(1e-1, 1e-2, 1e-3, 1e-4),
+        )
+        cases.append(Case(**mnist, model="mlp"))
+    return [c.with_(atol=c.rtol) if c.rtol is not None else c for c in cases]
+
+
+def smoke_suite() -> list[Case]:
+    """A handful of tiny cases, one of each kind: for tests and a first look."""
+    s = {"suite": "smoke", "repeats": 1}
+    return [
+        Case(**s, problem="mlp_small", method="rk4", steps=2, meters=("nfe", "saved", "error")),
+        Case(
+            **s,
+            problem="mlp_small",
+            method="rk4",
+            steps=2,
+            gradient="adjoint",
+            meters=("nfe", "saved", "error"),
+        ),
+        Case(
+            **s,
+            problem="exponential_decay",
+            method="dopri5",
+            rtol=1e-5,
+            atol=1e-5,
+            meters=("nfe", "error", "time"),
+        ),
+    ]
+
+
+def bench_suite() -> list[Case]:
+    """Small cases for regression tracking (asv, pytest-benchmark): each variant and mode."""
+    s = {"suite": "bench", "meters": ("nfe", "saved", "time", "error"), "repeats": 1}
+    field = {**s, "problem": "mlp", "batch": 32}
+    cases = _grid({**field, "method": "rk4"}, gradient=("backprop", "adjoint"), steps=(2, 8))
+    cases += _grid(
+        {**field, "method": "dopri5"}, gradient=("backprop", "adjoint"), rtol=(1e-3, 1e-5)
+    )
+    cases += [Case(**s, problem="harmonic_oscillator", method="dopri5", rtol=1e-5)]
+    mnist = {**s, "batch": 4, "meters": ("nfe", "saved", "time")}
+    cases += [
+        Case(**mnist, model="mlp"),
+        Case(**mnist, model="resnet", depth=2),
+        Case(**mnist, model="rknet", method="rk4", steps=2),
+        Case(**mnist, model="odenet", method="dopri5", gradient="adjoint", rtol=1e-3),
+    ]
+    return [c.with_(atol=c.rtol) if c.rtol is not None else c for c in cases]
+
+
+SUITES: dict[str, Callable[[], list[Case]]] = {
+    "quick": quick_suite,
+    "paper": paper_suite,
+    "smoke": smoke_suite,
+    "bench": bench_suite,
+}
+
+
+def get_suite(name: str) -> list[Case]:
+    """A named suite, or the suite in a TOML file when ``name`` is a path ending in .toml."""
+    if name.endswith(".toml"):
+        return load_suite_file(name)
+    if name not in SUITES:
+        raise CaseError(
+            f"unknown suite {name!r}; choose one of: {', '.join(SUITES)}, or pass a .toml file."
+        )
+    return SUITES[name]()
+
+
+def find_case(case_id: str, suite: str = "quick") -> Case:
+    for case in get_suite(suite):
+        if case.case_id == case_id:
+            return case
+    raise CaseError(f"no case {case_id!r} in suite {suite!r}.")
+
+
+# --- user suites from TOML -----------------------------------------------------------------
+
+
+def _check_keys(where: str, table: dict[str, Any], allowed: Iterable[str]) -> None:
+    allowed = list(allowed)
+    for key in table:
+        if key not in allowed:
+            hint = difflib.get_close_matches(key, allowed, n=1)
+            did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
+            raise CaseError(
+                f"{where}: unknown key {key!r}.{did_you_mean} Valid keys: {', '.join(allowed)}."
+            )
+
+
+def load_suite_file(path: str | Path) -> list[Case]:
+    """Read a user suite: ``[suite] name = ...`` then ``[[grid]]`` tables of lists.
+
+    Each ``[[grid]]`` table maps case fields to a value or a list of values; the
+    cases are the product of the lists. Example::
+
+        [suite]
+        name = "my-sweep"
+
+        [[grid]]
+        problem = "mlp"
+        method = "rk4"
+        gradient = ["backprop", "adjoint"]
+        steps = [1, 2, 4, 8]
+        meters = ["nfe", "saved"]
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CaseError(f"suite file {str(path)!r} not found.")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise CaseError(f"{path}: not valid TOML ({exc}).") from None
+    _check_keys(str(path), data, ("suite", "grid"))
+    meta = data.get("suite", {})
+    _check_keys(f"{path} [suite]", meta, ("name", "description"))
+    name = str(meta.get("name", path.stem))
+    grids = data.get("grid", [])
+    if not grids:
+        raise CaseError(f"{path}: no [[grid]] table; add one naming a problem or model.")
+    cases: list[Case] = []
+    for i, grid in enumerate(grids):
+        where = f"{path} [[grid]] #{i + 1}"
+        _check_keys(where, grid, [f for f in CASE_FIELDS if f != "suite"])
+        axes = {}
+        for key, value in grid.items():
+            if key == "meters":
+                axes[key] = [tuple(value)]
+            else:
+                axes[key] = value if isinstance(value, list) else [value]
+        try:
+            cases += _grid({"suite": name}, **axes)
+        except (CaseError, ValueError, TypeError) as exc:
+            raise CaseError(f"{where}: {exc}") from None
+    return cases
