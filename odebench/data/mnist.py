@@ -107,7 +107,7 @@ def read_idx(path: str | Path) -> np.ndarray:
             f"{path}: header says shape {dims} ({expected} bytes) but {len(raw) - header} "
             "bytes follow; the file is truncated or corrupt, download it again."
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
 def _find_idx(root: Path, stem: str) -> Path | None:
