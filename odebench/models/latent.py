@@ -220,7 +220,9 @@ class RNNBaseline(nn.Module):
     before ``t`` and the gap to it, ``readout([h, t - t_last])``; an observation is
     never used to predict itself. Beyond the observed window it extrapolates
     autoregressively, feeding each prediction back in as the next input.
-    Trained on the same Gaussian likelihood as the latent ODE (one-step-ahead).
+    Trained on the same Gaussian likelihood as the latent ODE (one-step-ahead). Training
+    runs one ``nn.GRU`` call over each series' compacted observations; ``predict`` steps
+    through observations and queries in time order with the same weights.
     """
 
     def __init__(self, obs_dim: int = 2, hidden: int = 25, readout_hidden: int = 25, *,
@@ -285,14 +287,19 @@ class RNNBaseline(nn.Module):
     def loss(
         self, times: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None = None
     ) -> LossParts:
-        """One-step-ahead Gaussian NLL per series (first observation excluded), batch mean."""
+        """One-step-ahead Gaussian NLL per series, batch mean.
+
+        The first observation is predicted from the initial state and its time, so the
+        readout also learns a prior guess for times before any observation.
+        """
         grid, values, mask = to_shared_grid(times, values, mask)
         t, x, lengths = compact(grid, values, mask)
         dt = torch.diff(t, dim=1, prepend=t.new_zeros(t.shape[0], 1))
         out, _ = self.gru(torch.cat((x, dt[..., None]), dim=2))  # h after each observation
-        pred = self.readout(torch.cat((out[:, :-1], dt[:, 1:, None]), dim=2))
-        scored = torch.arange(1, t.shape[1], device=t.device)[None, :] < lengths[:, None]
-        nll = -(log_normal(x[:, 1:], pred, self.noise_std).sum(-1) * scored).sum(-1)
+        before = torch.cat((out.new_zeros(out.shape[0], 1, out.shape[2]), out[:, :-1]), dim=1)
+        pred = self.readout(torch.cat((before, dt[..., None]), dim=2))
+        scored = torch.arange(t.shape[1], device=t.device)[None, :] < lengths[:, None]
+        nll = -(log_normal(x, pred, self.noise_std).sum(-1) * scored).sum(-1)
         loss = nll.mean()
         return LossParts(loss, float(loss.detach()), 0.0)
 

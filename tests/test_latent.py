@@ -1,0 +1,180 @@
+"""Latent ODE and RNN baseline: shapes, training, irregular sampling, NFE, bad inputs."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from odebench.data.spirals import make_spirals, subsample
+from odebench.experiments import spirals as experiment
+from odebench.instruments import nfe, phase, reset_nfe
+from odebench.models.latent import LatentODE, RNNBaseline, compact, to_shared_grid
+from odebench.solvers import SolverConfig
+
+FAST = SolverConfig(method="rk4", steps=4)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Small ops on a shared 2-core machine: 2 threads spin and run ~20x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    d = make_spirals(16, n_points=20, n_extrap=5, n_total=200, seed=0)
+    return d.times, d.noisy, subsample(16, 20, 8, seed=0)
+
+
+def _train(model: torch.nn.Module, times, values, mask, iters: int) -> list[float]:
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    losses = []
+    for _ in range(iters):
+        opt.zero_grad()
+        parts = model.loss(times, values, mask)
+        parts.loss.backward()
+        opt.step()
+        losses.append(float(parts.loss.detach()))
+    return losses
+
+
+@pytest.mark.parametrize("model_cls", [LatentODE, RNNBaseline])
+def test_predictions_have_one_point_per_series_and_query_time(model_cls, tiny) -> None:
+    times, values, mask = tiny
+    model = model_cls(config=FAST) if model_cls is LatentODE else model_cls()
+    query = torch.linspace(0.0, float(times[-1]) * 1.5, 7)
+    assert model.predict(times, values, mask, query).shape == (16, 7, 2)
+
+
+@pytest.mark.parametrize("model_cls", [LatentODE, RNNBaseline])
+def test_training_lowers_the_loss(model_cls, tiny) -> None:
+    torch.manual_seed(0)
+    times, values, mask = tiny
+    model = model_cls(config=FAST) if model_cls is LatentODE else model_cls()
+    losses = _train(model, times, values, mask, 30)
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+
+
+def test_per_series_irregular_times_give_the_same_loss_as_a_masked_shared_grid(tiny) -> None:
+    times, values, mask = tiny
+    n_obs = int(mask[0].sum())
+    per_times = times.expand(16, -1)[mask].view(16, n_obs)  # each series its own times
+    per_values = values[mask].view(16, n_obs, 2)
+    grid, _, grid_mask = to_shared_grid(per_times, per_values)
+    assert bool((grid[:, None] == times[None, :]).any(dim=1).all())  # union of observed times
+    assert int(grid_mask.sum()) == int(mask.sum())
+    for model in (LatentODE(config=FAST), RNNBaseline()):
+        torch.manual_seed(1)
+        shared = model.loss(times, values, mask).nll
+        torch.manual_seed(1)
+        per_series = model.loss(per_times, per_values).nll
+        assert per_series == pytest.approx(shared, rel=1e-5)
+
+
+def test_regular_sampling_without_mask_trains(tiny) -> None:
+    torch.manual_seed(0)
+    times, values, _ = tiny
+    losses = _train(LatentODE(config=FAST), times, values, None, 10)
+    assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
+
+
+def test_compact_left_aligns_observed_points_in_time_order() -> None:
+    grid = torch.tensor([0.0, 1.0, 2.0, 3.0])
+    values = torch.arange(8.0).view(2, 4, 1)
+    mask = torch.tensor([[False, True, False, True], [True, True, True, False]])
+    t, x, lengths = compact(grid, values, mask)
+    assert lengths.tolist() == [2, 3]
+    assert t.tolist() == [[1.0, 3.0, 0.0], [0.0, 1.0, 2.0]]
+    assert x[..., 0].tolist() == [[1.0, 3.0, 0.0], [4.0, 5.0, 6.0]]
+
+
+def test_rnn_vectorised_loss_matches_its_step_by_step_scan(tiny) -> None:
+    times, values, mask = tiny
+    model = RNNBaseline()
+    grid, v, m = to_shared_grid(times, values, mask)
+    pred, _, _ = model._scan(grid, v, m)
+    nll = -(torch.distributions.Normal(pred, 0.3).log_prob(v).sum(-1) * m).sum(-1)
+    assert model.loss(times, values, mask).nll == pytest.approx(float(nll.mean()), rel=1e-5)
+
+
+def test_rnn_never_uses_an_observation_to_predict_itself(tiny) -> None:
+    times, values, mask = tiny
+    model = RNNBaseline()
+    k = int(mask[0].nonzero()[2])
+    changed = values.clone()
+    changed[0, k] += 10.0
+    query = times
+    before, after = model.predict(times, values, mask, query), model.predict(
+        times, changed, mask, query)
+    assert torch.equal(before[0, : k + 1], after[0, : k + 1])
+    assert not torch.equal(before[0, k + 1 :], after[0, k + 1 :])
+
+
+def test_latent_ode_counts_nfe_fixed_grid_backprop_and_adjoint(tiny) -> None:
+    times, values, mask = tiny
+    for gradient, expect_backward in (("backprop", False), ("adjoint", True)):
+        model = LatentODE(config=SolverConfig(method="rk4", steps=5, gradient=gradient))
+        reset_nfe(model)
+        loss = model.loss(times, values, mask).loss
+        assert nfe(model, "forward") == 4 * 5  # rk4: 4 calls per step
+        with phase("backward"):
+            loss.backward()
+        assert (nfe(model, "backward") > 0) is expect_backward
+        assert model.field.func.net[0].weight.grad is not None
+
+
+def test_latent_ode_extrapolates_beyond_the_window_with_an_adaptive_solver(tiny) -> None:
+    times, values, mask = tiny
+    model = LatentODE(config=SolverConfig(rtol=1e-3, atol=1e-4))
+    query = torch.linspace(0.0, 2 * float(times[-1]), 9)
+    out = model.predict(times, values, mask, query)
+    assert out.shape == (16, 9, 2) and bool(torch.isfinite(out).all())
+
+
+def test_bad_inputs_to_models_raise_clear_errors(tiny) -> None:
+    times, values, mask = tiny
+    model = LatentODE(config=FAST)
+    with pytest.raises(ValueError, match="sort"):
+        model.loss(times.flip(0), values, mask)
+    with pytest.raises(ValueError, match="mismatched lengths"):
+        model.loss(times[:-1], values, mask)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        RNNBaseline().predict(times, values, mask, torch.tensor([1.0, 0.5]))
+
+
+def _args(tmp_path: Path, **kw: object) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    experiment.register(parser.add_subparsers())
+    argv = ["spirals", "--iters", "2", "--obs", "20", "30", "--n-spirals", "20", "--n-extrap",
+            "5", "--method", "rk4", "--steps", "3", "--out", str(tmp_path)]
+    args = parser.parse_args(argv)
+    vars(args).update(kw)
+    return args
+
+
+def test_experiment_writes_table_and_figure(tmp_path: Path) -> None:
+    args = _args(tmp_path)
+    assert args.func(args) == 0
+    df = pd.read_csv(tmp_path / "table2.csv")
+    assert len(df) == 4 and set(df["model"]) == {"rnn", "latent_ode"}
+    assert df[["rmse_interp", "rmse_extrap"]].notna().all().all()
+    assert (df.loc[df.model == "latent_ode", "nfe_forward"] == 12).all()
+    assert "0.1642" in (tmp_path / "table2.md").read_text()  # paper column beside ours
+    assert (tmp_path / "plots" / "spirals.png").stat().st_size > 0
+    assert (tmp_path / "plots" / "spirals.svg").stat().st_size > 0
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    args = _args(tmp_path, device="cuda")
+    with pytest.raises(SystemExit, match="--device cpu"):
+        args.func(args)
