@@ -23,7 +23,7 @@ from torch import nn
 from odebench.data.spirals import PAPER_OBS, Spirals, make_spirals, subsample, train_test_split
 from odebench.instruments import Stopwatch, nfe, phase, reset_nfe
 from odebench.models.latent import LatentODE, RNNBaseline
-from odebench.solvers import METHODS, SolverConfig, SolverConfigError
+from odebench.solvers import ADAPTIVE_METHODS, METHODS, SolverConfig, SolverConfigError
 
 #: The paper's Table 2 (predictive RMSE on the test set), by model and observed points.
 PAPER_RMSE: dict[str, dict[int, float]] = {
@@ -117,11 +117,19 @@ def build_model(name: str, config: SolverConfig, noise_std: float) -> nn.Module:
     raise ValueError(f"unknown model {name!r}; choose one of {MODELS}.")
 
 
+#: Tolerances for adaptive methods unless --rtol/--atol say otherwise.
+DEFAULT_RTOL, DEFAULT_ATOL = 1e-3, 1e-4
+
+
 def solver_config(args: argparse.Namespace) -> SolverConfig:
-    if args.steps is not None:
-        return SolverConfig(method=args.method, gradient=args.gradient, steps=args.steps)
+    """The latent ODE's SolverConfig from the command line (default: dopri5, rtol 1e-3)."""
+    if args.method in ADAPTIVE_METHODS and args.steps is None:
+        rtol = DEFAULT_RTOL if args.rtol is None else args.rtol
+        atol = DEFAULT_ATOL if args.atol is None else args.atol
+        return SolverConfig(method=args.method, gradient=args.gradient, rtol=rtol, atol=atol)
     return SolverConfig(
-        method=args.method, gradient=args.gradient, rtol=args.rtol, atol=args.atol
+        method=args.method, gradient=args.gradient, rtol=args.rtol, atol=args.atol,
+        steps=args.steps,
     )
 
 
@@ -340,10 +348,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--method", choices=METHODS, default="dopri5")
     p.add_argument("--gradient", choices=("backprop", "adjoint"), default="backprop")
-    p.add_argument("--rtol", type=float, default=1e-3)
-    p.add_argument("--atol", type=float, default=1e-4)
+    p.add_argument("--rtol", type=float, default=None,
+                   help=f"adaptive methods' rtol (default {DEFAULT_RTOL})")
+    p.add_argument("--atol", type=float, default=None,
+                   help=f"adaptive methods' atol (default {DEFAULT_ATOL})")
     p.add_argument("--steps", type=int, default=None,
-                   help="fixed-grid steps (for rk4, euler, ...; then rtol/atol are ignored)")
+                   help="steps over the window for fixed-grid methods (rk4, euler, ...)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1: small ops on a shared 2-core machine run fastest)")
     p.add_argument("--figure-obs", type=int, default=None,
@@ -352,6 +362,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _main(args: argparse.Namespace) -> int:
-    if args.steps is not None:
-        args.rtol = args.atol = None
     return run(args)

@@ -7,8 +7,9 @@ Irregular times across a batch are handled by **solving once on the union of the
 batch's times**: per-series times are merged into one sorted grid (``to_shared_grid``)
 and each series keeps a mask over it. The latent ODE integrates every series over the
 whole grid in one batched ``solve`` (adaptive solvers then share steps across the batch)
-and scores only the observed points; the RNNs step through the grid and update a
-series' hidden state only where that series is observed.
+and scores only the observed points; the RNNs read only each series' own observed
+points, in time order (the latent ODE's encoder in reverse), with their times or gaps
+as inputs.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ class RecognitionRNN(nn.Module):
 
 @dataclass
 class LossParts:
-    """A training loss (mean over the batch) and its parts, per series averaged."""
+    """A training loss (mean over the batch) and its parts as floats (batch means)."""
 
     loss: torch.Tensor
     nll: float
