@@ -65,6 +65,11 @@ class Subject:
         self.zero_grad()
         return self.loss()
 
+    def release(self) -> None:
+        """Free the last pass's state and gradients, so a meter starts from a clean level."""
+        self.zero_grad()
+        self.last_state = None
+
     def step(self) -> torch.Tensor:
         """One forward + backward pass; returns the detached loss."""
         loss = self.forward()
@@ -179,8 +184,10 @@ def measure(case: Case) -> Record:
         rec["saved_bytes"] = saved.activation_bytes
         del loss
     if "peak_rss" in meters:
+        subject.release()
         rec["peak_rss_bytes"], _ = peak_rss(subject.step)
     if "peak_alloc" in meters:
+        subject.release()
         rec["peak_alloc_bytes"], _ = peak_allocated(subject.step, case.device)
     if "time" in meters:
         forward, backward = [], []

@@ -1,0 +1,69 @@
+"""Memory meters against byte counts derived from tensor shapes."""
+
+import torch
+
+from odebench.cases import Case
+from odebench.instruments import SavedTensors, peak_allocated
+from odebench.measure import build_subject
+from odebench.problems import MLPField
+from odebench.solvers import SolverConfig, solve
+
+B, D, H = 32, 16, 16
+FLOAT = 4
+
+
+def saved_bytes(steps: int, gradient: str) -> tuple[int, int]:
+    field = MLPField(D, H)
+    y0 = torch.randn(B, D, requires_grad=True)
+    with SavedTensors(params=field.parameters()) as saved:
+        solve(field, y0, torch.tensor([0.0, 1.0]),
+              SolverConfig(method="rk4", steps=steps, gradient=gradient))  # fmt: skip
+    return saved.activation_bytes, saved.param_bytes
+
+
+def test_backprop_through_rk4_saves_eight_states_and_dt_per_step() -> None:
+    # per f call: Linear saves its input (B x D) and tanh saves its output (B x H), which the
+    # second Linear saves again (same storage, counted once): 2 tensors; rk4 makes 4 calls
+    # a step, and each step saves its float32 step size dt (a 0-d tensor) for the stage sums.
+    per_step = 4 * (B * D + B * H) * FLOAT + FLOAT
+    sizes = {n: saved_bytes(n, "backprop")[0] for n in (1, 2, 5, 9)}
+    for n in (2, 5, 9):
+        assert sizes[n] - sizes[1] == (n - 1) * per_step
+
+
+def test_adjoint_saves_the_same_bytes_for_any_number_of_steps() -> None:
+    one, _ = saved_bytes(1, "adjoint")
+    many, _ = saved_bytes(64, "adjoint")
+    assert one == many
+    # the solution at t0 and t1 (2 states) and the float32 times t (2 values)
+    assert one == 2 * B * D * FLOAT + 2 * FLOAT
+
+
+def test_parameters_are_counted_apart_from_activations() -> None:
+    _, params = saved_bytes(3, "backprop")
+    assert params == (D * H + H * D) * FLOAT  # the two weight matrices, saved by the Linears
+
+
+def test_storage_shared_by_views_counts_once() -> None:
+    x = torch.randn(100, requires_grad=True)
+    with SavedTensors() as saved:
+        y = x * 2
+        (y[:50] * y[50:]).sum()  # mul saves both halves: two views of one storage
+    assert saved.activation_bytes == 100 * FLOAT
+
+
+def _peak(steps: int, gradient: str) -> int:
+    subject = build_subject(Case(problem="mlp", method="rk4", steps=steps, gradient=gradient))
+    subject.step()
+    subject.release()
+    return peak_allocated(subject.step)[0]
+
+
+def test_cpu_peak_allocated_grows_with_steps_for_backprop_and_stays_flat_for_adjoint() -> None:
+    state = 128 * 64 * FLOAT  # the mlp problem: batch 128, 64 features
+    bp4, bp16 = _peak(4, "backprop"), _peak(16, "backprop")
+    saved_slope = 8 * state + FLOAT
+    assert abs((bp16 - bp4) / 12 - saved_slope) < 0.02 * saved_slope
+    adj4, adj16 = _peak(4, "adjoint"), _peak(16, "adjoint")
+    assert abs(adj16 - adj4) < 0.01 * adj4
+    assert adj16 < bp16

@@ -1,0 +1,70 @@
+"""The NFE counter against counts derived by hand from each method's tableau."""
+
+import pytest
+import torch
+from torch import nn
+
+from odebench.instruments import CountedField, phase
+from odebench.problems import MLPField
+from odebench.solvers import SolverConfig, solve
+
+T = torch.tensor([0.0, 1.0])
+
+
+@pytest.mark.parametrize(("method", "calls_per_step"), [("euler", 1), ("midpoint", 2), ("rk4", 4)])
+@pytest.mark.parametrize("steps", [1, 3, 10])
+def test_fixed_grid_calls_f_stages_times_steps(
+    method: str, calls_per_step: int, steps: int
+) -> None:
+    field = CountedField(lambda t, y: -y)
+    sol = solve(field, torch.ones(2), T, SolverConfig(method=method, steps=steps))
+    assert field.nfe_forward == calls_per_step * steps
+    assert sol.stats.nfe == calls_per_step * steps
+
+
+def test_step_size_gives_the_same_grid_as_steps() -> None:
+    field = CountedField(lambda t, y: -y)
+    solve(field, torch.ones(2), T, SolverConfig(method="rk4", step_size=0.25))
+    assert field.nfe_forward == 4 * 4
+
+
+def test_dopri5_calls_f_two_plus_six_per_attempted_step() -> None:
+    # stiff-ish decay forces rejected steps as well as accepted ones
+    field = CountedField(lambda t, y: -50.0 * (y - torch.cos(t)))
+    sol = solve(field, torch.ones(1), torch.tensor([0.0, 3.0]),
+                SolverConfig(method="dopri5", rtol=1e-5, atol=1e-7))  # fmt: skip
+    attempted = sol.stats.steps_accepted + sol.stats.steps_rejected
+    assert sol.stats.steps_rejected > 0
+    assert field.nfe_forward == 2 + 6 * attempted
+
+
+def _loss_and_field(gradient: str) -> tuple[torch.Tensor, CountedField]:
+    field = CountedField(MLPField(8, 16))
+    y0 = torch.randn(4, 8, requires_grad=True)
+    sol = solve(field, y0, T, SolverConfig(method="rk4", steps=5, gradient=gradient))
+    return sol.ys[-1].pow(2).sum(), field
+
+
+def test_backprop_backward_pass_never_calls_f() -> None:
+    loss, field = _loss_and_field("backprop")
+    with phase("backward"):
+        loss.backward()
+    assert field.nfe_forward == 20
+    assert field.nfe_backward == 0
+
+
+def test_adjoint_backward_pass_solves_again() -> None:
+    loss, field = _loss_and_field("adjoint")
+    with phase("backward"):
+        loss.backward()
+    assert field.nfe_forward == 20
+    # the reverse rk4 solve over the same 5-step grid: 4 calls (each a vjp) per step
+    assert field.nfe_backward == 20
+
+
+def test_counted_field_keeps_parameters_visible() -> None:
+    inner = nn.Linear(3, 3)
+    field = CountedField(lambda t, y: y)
+    assert list(field.parameters()) == []
+    assert len(list(CountedField(lambda t, y: inner(y)).parameters())) == 0
+    assert len(list(CountedField(MLPField(3, 4)).parameters())) == 4
