@@ -28,11 +28,9 @@ VARIANT = ["subject", "method", "gradient"]
 
 def _prepare(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
-    df["subject"] = df["model"].fillna("").astype(str)
-    blank = df["subject"].isin(["", "nan"])
-    df.loc[blank, "subject"] = df.loc[blank, "problem"].astype(str)
-    for col in ("method", "gradient"):
-        df[col] = df[col].fillna("").astype(str).replace("nan", "")
+    for col in ("model", "problem", "method", "gradient"):
+        df[col] = df[col].astype("object").where(df[col].notna(), "").astype(str)
+    df["subject"] = df["model"].where(df["model"] != "", df["problem"])
     return df
 
 

@@ -70,6 +70,9 @@ def _failure(case: Case, repeat: int, status: str, error: str, wall: float) -> R
 
 def _serve(conn: Connection) -> None:
     """Child loop: receive (case, repeat), send back the record, until told to stop."""
+    import odebench.measure  # noqa: F401  (import torch etc. before the first timed case)
+
+    conn.send("ready")
     while True:
         try:
             job = conn.recv()
@@ -97,13 +100,20 @@ def _environment(extra: dict[str, str]) -> Iterator[None]:
 class Worker:
     """A child process that measures cases sent to it; killed on timeout."""
 
+    STARTUP_TIMEOUT = 300.0  # importing torch on a loaded machine can take a while
+
     def __init__(self, env: dict[str, str] | None = None):
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
         with _environment(env or {}):
+            # not a daemon: memory-profiler starts a process of its own inside it
             self.process = ctx.Process(target=_serve, args=(child,), daemon=False)
             self.process.start()
         child.close()
+        # the case timeout starts once the child is ready, not while it imports
+        if not self.conn.poll(self.STARTUP_TIMEOUT) or self.conn.recv() != "ready":
+            self.kill()
+            raise RuntimeError("the worker process did not start; is odebench importable?")
 
     def run(self, case: Case, repeat: int, timeout: float) -> Record:
         start = time.perf_counter()
