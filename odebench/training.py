@@ -45,6 +45,7 @@ class TrainConfig:
     augment: bool = True
     seed: int = 0
     test_batch_size: int = 1000
+    test_subset: int | None = None  # None: all 10,000 test images; else the first N
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -52,14 +53,12 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} must be an integer >= 1.")
-        if self.train_subset is not None and (
-            isinstance(self.train_subset, bool)
-            or not isinstance(self.train_subset, int)
-            or self.train_subset < 1
-        ):
-            raise ValueError(
-                f"train_subset={self.train_subset!r} must be an integer >= 1, or None for all."
-            )
+        for name in ("train_subset", "test_subset"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ValueError(f"{name}={value!r} must be an integer >= 1, or None for all.")
         if not (self.lr > 0 and 0 <= self.momentum < 1 and 0 < self.decay <= 1):
             raise ValueError("need lr > 0, 0 <= momentum < 1 and 0 < decay <= 1.")
 
@@ -275,9 +274,10 @@ def train(
             save_checkpoint(checkpoint_path, model, meta)
     result.train_time_s = time.perf_counter() - start
     if evaluate_test:
+        n_test = len(data.test_images) if config.test_subset is None else config.test_subset
         result.test_error = evaluate(
-            model, data.test_images, data.test_labels, batch_size=config.test_batch_size,
-            device=device,
+            model, data.test_images[:n_test], data.test_labels[:n_test],
+            batch_size=config.test_batch_size, device=device,
         )
         if checkpoint_path is not None:
             meta = {
