@@ -316,7 +316,7 @@ def run(args: argparse.Namespace) -> int:
         f"steps={config.steps}); {len(train_set)} train / {len(test_set)} test spirals; "
         f"seed {args.seed}; torch {torch.__version__}, torchdiffeq {torchdiffeq.__version__}, "
         f"Python {platform.python_version()}, {args.device}, {args.threads} thread(s); "
-        f"total wall time {time.perf_counter() - wall:.0f} s; "
+        f"training + evaluation wall time {time.perf_counter() - wall:.0f} s; "
         f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}."
     )
     write_markdown(df, out / "table2.md", provenance)
