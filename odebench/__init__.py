@@ -1,6 +1,6 @@
 """odebench: measure Neural ODEs (NFE, memory, time, error) over torchdiffeq."""
 
-from odebench.solvers import Solution, SolveStats, SolverConfig, SolverConfigError, solve
+from odebench.solvers import Solution, SolverConfig, SolverConfigError, SolveStats, solve
 
 __version__ = "0.1.0"
 

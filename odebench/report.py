@@ -31,6 +31,8 @@ def _prepare(df: pd.DataFrame) -> pd.DataFrame:
     for col in ("model", "problem", "method", "gradient"):
         df[col] = df[col].astype("object").where(df[col].notna(), "").astype(str)
     df["subject"] = df["model"].where(df["model"] != "", df["problem"])
+    seminorm = df["seminorm"].astype(str).str.lower().eq("true")
+    df.loc[seminorm, "gradient"] = df.loc[seminorm, "gradient"] + " (seminorm)"
     return df
 
 
@@ -70,7 +72,7 @@ def memory_fits(df: pd.DataFrame) -> pd.DataFrame:
                 continue
             x, y = g[var].to_numpy(float), g[meter].to_numpy(float)
             slope, intercept, r2 = linear_fit(x, y)
-            slope, intercept = round(slope, 3), round(intercept, 1)  # below a byte is fit noise
+            slope, intercept = round(slope, 3) + 0.0, round(intercept, 1) + 0.0  # sub-byte: noise
             rows.append({
                 "subject": key[0], "method": key[1], "gradient": key[2], "meter": label,
                 "per": var, "points": len(g), "x_range": f"{x.min():g}-{x.max():g}",

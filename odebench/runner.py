@@ -68,8 +68,17 @@ def _failure(case: Case, repeat: int, status: str, error: str, wall: float) -> R
 # --- child processes ------------------------------------------------------------------------
 
 
-def _serve(conn: Connection) -> None:
-    """Child loop: receive (case, repeat), send back the record, until told to stop."""
+def _serve(conn: Connection, log: str | None = None) -> None:
+    """Child loop: receive (case, repeat), send back the record, until told to stop.
+
+    The child's stdout and stderr (torch's C++ messages included) go to ``log``, so
+    they never break the parent's progress bar.
+    """
+    if log:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
     import odebench.measure  # noqa: F401  (import torch etc. before the first timed case)
 
     conn.send("ready")
@@ -102,12 +111,14 @@ class Worker:
 
     STARTUP_TIMEOUT = 300.0  # importing torch on a loaded machine can take a while
 
-    def __init__(self, env: dict[str, str] | None = None):
+    def __init__(self, env: dict[str, str] | None = None, log: Path | None = None):
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
         with _environment(env or {}):
             # not a daemon: memory-profiler starts a process of its own inside it
-            self.process = ctx.Process(target=_serve, args=(child,), daemon=False)
+            self.process = ctx.Process(
+                target=_serve, args=(child, str(log) if log else None), daemon=False
+            )
             self.process.start()
         child.close()
         # the case timeout starts once the child is ready, not while it imports
@@ -158,19 +169,21 @@ class Worker:
 Job = tuple[Case, int]
 
 
-def _run_local(jobs: Sequence[Job], timeout: float, emit: Callable[[Record], None]) -> None:
+def _run_local(
+    jobs: Sequence[Job], timeout: float, emit: Callable[[Record], None], log: Path | None = None
+) -> None:
     shared: Worker | None = None
     try:
         for case, repeat in jobs:
             if ISOLATED_METERS & set(case.meters):
-                worker = Worker(env=RSS_ENV)
+                worker = Worker(env=RSS_ENV, log=log)
                 try:
                     emit(worker.run(case, repeat, timeout))
                 finally:
                     worker.close()
                 continue
             if shared is None or not shared.alive:
-                shared = Worker()
+                shared = Worker(log=log)
             record = shared.run(case, repeat, timeout)
             if record["status"] in ("timeout", "crashed", "oom") and not shared.alive:
                 shared = None
@@ -275,7 +288,7 @@ def run_cases(
         if executor == "inline":
             _run_inline(jobs, timeout, emit)
         elif executor == "local":
-            _run_local(jobs, timeout, emit)
+            _run_local(jobs, timeout, emit, log=results_path.parent / "worker.log")
         else:
             folder = results_path.parent / "submitit"
             _run_submitit(jobs, timeout, emit, folder=folder, cluster=cluster, slurm=slurm)
