@@ -22,6 +22,7 @@ from odebench.instruments import (
     CountedField,
     SavedTensors,
     Stopwatch,
+    Timing,
     grad_error,
     nfe,
     peak_allocated,
@@ -209,11 +210,8 @@ def measure(case: Case) -> Record:
 
 
 def _summary(name: str, times: list[float]) -> Record:
-    import statistics
-
-    s = sorted(times)
-    iqr = statistics.quantiles(s, n=4, method="inclusive") if len(s) > 1 else [s[0], s[0], s[0]]
-    return {f"{name}_s": statistics.median(s), f"{name}_iqr_s": iqr[2] - iqr[0]}
+    timing = Timing(tuple(times))
+    return {f"{name}_s": timing.median, f"{name}_iqr_s": timing.iqr}
 
 
 def reference_grads(case: Case, subject: Subject) -> list[torch.Tensor]:
