@@ -1,0 +1,1 @@
+"""asv benchmarks for odebench: thin classes over the ``bench`` suite of :mod:`odebench.cases`."""

@@ -1,0 +1,1 @@
+"""pytest-benchmark tests over the ``bench`` suite, gated on a committed baseline of figures."""

@@ -1,0 +1,90 @@
+"""Fixtures of the benchmark tests: one torch thread, the baseline gate, ``--regen-baseline``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from odebench.cases import Case
+
+from .figures import (
+    BASELINE_PATH,
+    Figures,
+    compare_figures,
+    load_baseline,
+    measured_figures,
+    one_thread,
+    ungated,
+    write_baseline,
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regen-baseline",
+        action="store_true",
+        default=False,
+        help=f"rewrite {BASELINE_PATH.name} from the measured figures instead of checking them",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _torch_one_thread() -> Iterator[None]:
+    with one_thread():
+        yield
+
+
+@pytest.fixture(scope="session")
+def _figure_cache() -> dict[str, Figures]:
+    return {}
+
+
+@pytest.fixture(scope="session")
+def baseline(request: pytest.FixtureRequest) -> Iterator[dict[str, Figures]]:
+    """The committed figures; with ``--regen-baseline``, written back at the end of the session."""
+    figures = load_baseline()
+    yield figures
+    if request.config.getoption("--regen-baseline"):
+        from .figures import bench_cases
+
+        known = {c.case_id for c in bench_cases()}
+        write_baseline({k: v for k, v in figures.items() if k in known})
+
+
+@pytest.fixture
+def committed_baseline(request: pytest.FixtureRequest) -> dict[str, Figures]:
+    """The baseline file as committed; tests of the gate itself skip while it is rewritten."""
+    if request.config.getoption("--regen-baseline"):
+        pytest.skip("--regen-baseline: the baseline is being rewritten")
+    return load_baseline()
+
+
+@pytest.fixture
+def gate(
+    request: pytest.FixtureRequest,
+    baseline: dict[str, Figures],
+    _figure_cache: dict[str, Figures],
+) -> Callable[[Case], Figures]:
+    """``gate(case)``: measure the case's figures, assert the gated ones against the baseline.
+
+    Returns all measured figures (for ``extra_info``). Figures are measured once per
+    case and session. With ``--regen-baseline`` they replace the baseline's entry
+    instead of being checked.
+    """
+    regen = request.config.getoption("--regen-baseline")
+
+    def check(case: Case) -> Figures:
+        cid = case.case_id
+        if cid not in _figure_cache:
+            _figure_cache[cid] = measured_figures(case)
+        measured = _figure_cache[cid]
+        actual = {k: v for k, v in measured.items() if k not in ungated(case)}
+        if regen:
+            baseline[cid] = actual
+            return measured
+        problems = compare_figures(cid, baseline.get(cid), actual)
+        assert not problems, "\n".join(problems)
+        return measured
+
+    return check
