@@ -126,3 +126,13 @@ def test_saved_memory_grows_with_depth_for_backprop_but_not_for_the_adjoint():
     assert resnet[2] - resnet[1] == resnet[1] - resnet[0] > 0
     assert rknet[2] - rknet[1] == rknet[1] - rknet[0] > 0
     assert odenet[0] == odenet[1] == odenet[2]
+
+
+def test_adaptive_rknet_backprops_through_dopri5_with_fsal_call_counts():
+    solver = SolverConfig(method="dopri5", gradient="backprop", rtol=1e-3, atol=1e-3)
+    model = build_model("rknet", solver=solver)
+    _step(model)
+    stats = model.ode_block.last_stats
+    attempted = stats.steps_accepted + stats.steps_rejected
+    assert nfe(model, "forward") == stats.nfe == 2 + 6 * attempted
+    assert nfe(model, "backward") == 0
