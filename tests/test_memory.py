@@ -16,8 +16,9 @@ def saved_bytes(steps: int, gradient: str) -> tuple[int, int]:
     field = MLPField(D, H)
     y0 = torch.randn(B, D, requires_grad=True)
     with SavedTensors(params=field.parameters()) as saved:
-        solve(field, y0, torch.tensor([0.0, 1.0]),
+        sol = solve(field, y0, torch.tensor([0.0, 1.0]),
               SolverConfig(method="rk4", steps=steps, gradient=gradient))  # fmt: skip
+    assert sol.ys.requires_grad  # the graph (and what it saved) is alive until here
     return saved.activation_bytes, saved.param_bytes
 
 
@@ -48,8 +49,33 @@ def test_storage_shared_by_views_counts_once() -> None:
     x = torch.randn(100, requires_grad=True)
     with SavedTensors() as saved:
         y = x * 2
-        (y[:50] * y[50:]).sum()  # mul saves both halves: two views of one storage
+        loss = (y[:50] * y[50:]).sum()  # mul saves both halves: two views of one storage
     assert saved.activation_bytes == 100 * FLOAT
+    assert saved.count == 1
+    del loss
+
+
+def test_saved_tensors_freed_inside_the_block_do_not_count() -> None:
+    x = torch.randn(1000, requires_grad=True)
+    with SavedTensors() as saved:
+        for _ in range(20):  # graphs dropped at once: their storages are freed and reused
+            (x.exp() * 2).sum()
+        kept = (x * x).sum()  # mul saves x twice: one storage (x is a leaf, not a param)
+    assert saved.activation_bytes == 1000 * FLOAT
+    del kept
+
+
+def test_adaptive_backprop_saved_bytes_repeat_exactly() -> None:
+    figures = set()
+    for _ in range(3):
+        subject = build_subject(
+            Case(problem="mlp", batch=32, method="dopri5", rtol=1e-5, atol=1e-5)
+        )
+        with SavedTensors(params=list(subject.module.parameters())) as saved:
+            loss = subject.forward()
+        figures.add(saved.activation_bytes)
+        del loss
+    assert len(figures) == 1
 
 
 def _peak(steps: int, gradient: str) -> int:

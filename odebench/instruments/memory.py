@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -29,14 +30,28 @@ def _storage_key(t: torch.Tensor) -> tuple[str, int]:
 
 
 @dataclass
+class _Storage:
+    nbytes: int
+    is_param: bool
+    holders: list[weakref.ref] = field(default_factory=list)
+
+    @property
+    def alive(self) -> bool:
+        return any(ref() is not None for ref in self.holders)
+
+
+@dataclass
 class SavedTensors:
     """Context manager counting bytes of tensors saved for backward inside it.
 
-    Tensors are deduplicated by storage (a storage counts once, whole), and the
-    storages of ``params`` are counted apart in ``param_bytes``::
+    The figure is what the graph holds when the block ends: the distinct storages of
+    the saved tensors still alive then (a storage counts once, whole, however many views
+    of it are saved). Tensors saved and freed inside the block (the graph of an adaptive
+    solver's rejected step, say) do not count, and a freed storage whose address is
+    reused is not mistaken for the new one. Storages of ``params`` count apart::
 
         with SavedTensors(params=model.parameters()) as saved:
-            loss = model(x).sum()
+            loss = model(x).sum()     # keep the loss: its graph holds the saved tensors
         saved.activation_bytes
     """
 
@@ -44,12 +59,13 @@ class SavedTensors:
     activation_bytes: int = 0
     param_bytes: int = 0
     count: int = 0
-    _seen: set[tuple[str, int]] = field(default_factory=set)
+    _storages: dict[tuple[str, int], _Storage] = field(default_factory=dict)
     _param_keys: set[tuple[str, int]] = field(default_factory=set)
     _hooks: Any = None
 
     def __enter__(self) -> SavedTensors:
         self._param_keys = {_storage_key(p) for p in self.params}
+        self._storages = {}
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
         self._hooks.__enter__()
         return self
@@ -61,18 +77,24 @@ class SavedTensors:
         tb: TracebackType | None,
     ) -> None:
         self._hooks.__exit__(exc_type, exc, tb)
+        live = [s for s in self._storages.values() if s.alive]
+        self.activation_bytes = sum(s.nbytes for s in live if not s.is_param)
+        self.param_bytes = sum(s.nbytes for s in live if s.is_param)
+        self.count = sum(1 for s in live if not s.is_param)
+        self._storages = {}
 
     def _pack(self, t: torch.Tensor) -> torch.Tensor:
         key = _storage_key(t)
-        if key not in self._seen:
-            self._seen.add(key)
-            nbytes = t.untyped_storage().nbytes()
-            if key in self._param_keys:
-                self.param_bytes += nbytes
-            else:
-                self.activation_bytes += nbytes
-                self.count += 1
-        return t
+        entry = self._storages.get(key)
+        if entry is None or not entry.alive:  # new storage, or a dead one's address reused
+            entry = _Storage(t.untyped_storage().nbytes(), key in self._param_keys)
+            self._storages[key] = entry
+        # hand autograd a detached alias: returning ``t`` itself would make a saved output
+        # hold its own grad_fn (a reference cycle that leaks dropped graphs), and the alias
+        # lives exactly as long as the graph that saved it
+        alias = t.detach()
+        entry.holders.append(weakref.ref(alias))
+        return alias
 
     @staticmethod
     def _unpack(t: torch.Tensor) -> torch.Tensor:
