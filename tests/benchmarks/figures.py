@@ -4,12 +4,6 @@ The figures gated here are exact for a fixed seed on one machine type: parameter
 NFE forward/backward, saved-activation bytes and accepted/rejected steps, all from
 :func:`odebench.measure.measure` with the ``nfe`` and ``saved`` meters on one torch thread.
 Times, peak memory and errors are never gated (they are recorded in the benchmark JSON).
-
-One exception, :func:`ungated`: the saved bytes of an adaptive solve under backprop
-vary between runs (by up to a few percent) because ``SavedTensors`` deduplicates by
-storage address and the discarded branches of the step-size control free storages
-whose addresses are reused. They are recorded, not gated, until the meter holds the
-storages it has seen.
 """
 
 from __future__ import annotations
@@ -54,24 +48,12 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def ungated(case: Case) -> frozenset[str]:
-    """Figures of ``case`` that are recorded but not gated (see the module docstring)."""
-    if case.uses_solver and case.solver().adaptive and case.gradient == "backprop":
-        return frozenset({"saved_bytes"})
-    return frozenset()
-
-
 def measured_figures(case: Case) -> Figures:
-    """All of ``GATED`` that :func:`measure` reports for ``case`` (nfe and saved meters)."""
+    """The figures of ``case`` gated exactly against the baseline: all of ``GATED`` that
+    :func:`measure` reports for it (nfe and saved meters)."""
     with one_thread():
         rec = measure(case.with_(meters=("nfe", "saved")))
     return {k: int(rec[k]) for k in GATED if k in rec}
-
-
-def deterministic_figures(case: Case) -> Figures:
-    """The figures of ``case`` that are gated exactly against the baseline."""
-    skip = ungated(case)
-    return {k: v for k, v in measured_figures(case).items() if k not in skip}
 
 
 def compare_figures(case_id: str, expected: Mapping[str, int] | None, actual: Figures) -> list[str]:
