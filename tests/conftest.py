@@ -1,9 +1,14 @@
-"""Shared fixtures: keep torch to one thread so test timings do not fight each other."""
+"""Shared fixtures: one torch thread per test (two threads fight for 2 shared cores)."""
+
+from collections.abc import Iterator
 
 import pytest
 import torch
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _one_thread() -> None:
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

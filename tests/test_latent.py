@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -17,15 +16,6 @@ from odebench.models.latent import LatentODE, RNNBaseline, compact, to_shared_gr
 from odebench.solvers import SolverConfig
 
 FAST = SolverConfig(method="rk4", steps=4)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Small ops on a shared 2-core machine: 2 threads spin and run ~20x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

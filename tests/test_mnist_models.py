@@ -16,16 +16,6 @@ from odebench.models.mnist import (
 )
 from odebench.solvers import SolverConfig
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The machine is shared: one torch thread is faster than two fighting for cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 BLOCK_PARAMS = 73_984  # two 3x3 64->64 convs without bias + two GroupNorms
 
 

@@ -24,15 +24,6 @@ from odebench.training import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The machine is shared: one torch thread is faster than two fighting for cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def synthetic_mnist(n_train: int = 64, n_test: int = 16) -> MNIST:
     g = torch.Generator().manual_seed(0)
     return MNIST(

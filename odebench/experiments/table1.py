@@ -97,7 +97,7 @@ SCALING_UNITS = {"blocks": "block", "rk4_steps": "rk4 step", "tolerance": "NFE-F
 class Table1Config:
     """Everything a Table 1 run depends on (the CLI fills it from its options)."""
 
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1, train_subset=5000))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1, train_subset=15000))
     models: tuple[str, ...] = DEFAULT_MODELS
     stem: str = "residual"
     out: Path = Path("results")
@@ -518,7 +518,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--epochs", type=int, default=1, help="training epochs per model (paper: 160)")
     p.add_argument(
-        "--train-subset", type=_subset, default=5000,
+        "--train-subset", type=_subset, default=15000,
         help="training images per epoch, or 'all' (paper: all 60,000)",
     )
     p.add_argument("--batch-size", type=int, default=128, help="training batch (paper: 128)")

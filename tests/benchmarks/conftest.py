@@ -1,4 +1,7 @@
-"""Fixtures of the benchmark tests: one torch thread, the baseline gate, ``--regen-baseline``."""
+"""Fixtures of the benchmark tests: the baseline gate and ``--regen-baseline``.
+
+(One torch thread per test comes from ``tests/conftest.py``.)
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ from .figures import (
     compare_figures,
     load_baseline,
     measured_figures,
-    one_thread,
     write_baseline,
 )
 
@@ -26,12 +28,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help=f"rewrite {BASELINE_PATH.name} from the measured figures instead of checking them",
     )
-
-
-@pytest.fixture(autouse=True)
-def _torch_one_thread() -> Iterator[None]:
-    with one_thread():
-        yield
 
 
 @pytest.fixture(scope="session")
