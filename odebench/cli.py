@@ -96,7 +96,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from odebench.plots import write_plots
 
-    paths = write_plots(args.results, args.out, training_log=args.training_log)
+    results = args.results
+    if results is None and not args.training_log:
+        results = str(DEFAULT_RESULTS / "quick")
+    if results is None and not args.out:
+        args.out = str(DEFAULT_RESULTS / "plots")
+    paths = write_plots(results, args.out, training_log=args.training_log)
     for p in paths:
         print(f"wrote {p}")
     if not paths:
@@ -166,11 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="draw the figures (PNG and SVG) from results")
     plot.add_argument(
         "--results",
-        default=str(DEFAULT_RESULTS / "quick"),
-        help="results folder or CSV (default results/quick)",
+        help="results folder or CSV (default results/quick; none with only --training-log)",
     )
-    plot.add_argument("--out", help="output folder (default <results>/plots)")
-    plot.add_argument("--training-log", help="a training log CSV for the NFE-over-training plot")
+    plot.add_argument(
+        "--out",
+        help="output folder (default <results>/plots; results/plots for a training log alone)",
+    )
+    plot.add_argument(
+        "--training-log",
+        help="a training log CSV (table1 writes them in results/runs/table1/): NFE over it",
+    )
     plot.set_defaults(func=cmd_plot)  # fmt: skip
 
     lst = sub.add_parser("list", help="list suites, problems and methods, or a suite's cases")

@@ -200,19 +200,30 @@ def save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
 
 
 def write_plots(
-    results: str | Path, out: str | Path | None = None, *, training_log: str | Path | None = None
+    results: str | Path | None,
+    out: str | Path | None = None,
+    *,
+    training_log: str | Path | None = None,
 ) -> list[Path]:
-    """Draw every figure the results support; returns the files written."""
-    results = Path(results)
-    folder = results if results.is_dir() else results.parent
-    out_dir = Path(out) if out else folder / "plots"
-    df = read_results(results)
+    """Draw every figure the results (and the training log) support; returns the files.
+
+    ``results=None`` draws only the training-log figure (``out`` is then required).
+    """
     sns.set_theme(style="whitegrid", context="notebook")
     written: list[Path] = []
-    for name, plot in PLOTS.items():
-        fig = plot(df)
-        if fig is not None:
-            written += save(fig, out_dir, name)
+    if results is not None:
+        results = Path(results)
+        folder = results if results.is_dir() else results.parent
+        out_dir = Path(out) if out else folder / "plots"
+        df = read_results(results)
+        for name, plot in PLOTS.items():
+            fig = plot(df)
+            if fig is not None:
+                written += save(fig, out_dir, name)
+    elif out is None or training_log is None:
+        raise ValueError("without results, pass a training log and an output folder.")
+    else:
+        out_dir = Path(out)
     if training_log is not None:
         log_path = Path(training_log)
         if not log_path.exists():
