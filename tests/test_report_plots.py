@@ -79,6 +79,8 @@ def test_training_log_draws_nfe_over_training(tmp_path: Path) -> None:
                   "nfe_backward": [14, 20, 20]}).to_csv(log, index=False)  # fmt: skip
     files = write_plots(_rows(tmp_path), training_log=log)
     assert any(p.name == "nfe_over_training.png" for p in files)
+    alone = write_plots(None, tmp_path / "only", training_log=log)
+    assert sorted(p.name for p in alone) == ["nfe_over_training.png", "nfe_over_training.svg"]
 
 
 def test_empty_missing_and_corrupted_results_get_clear_errors(tmp_path: Path) -> None:
