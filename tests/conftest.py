@@ -12,3 +12,12 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Create the folder of pytest-benchmark's JSON (``--benchmark-json`` in addopts)."""
+    from pathlib import Path
+
+    target = config.getoption("benchmark_json", default=None)
+    if target:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
