@@ -95,3 +95,15 @@ def test_execute_turns_an_exception_into_a_failed_record() -> None:
     record = execute(Case(problem="exponential_decay", method="rk4", steps=2, device="cuda"))
     assert record["status"] == "failed"
     assert "CUDA is not available" in record["error"]
+
+
+def test_slurm_executor_runs_cases_through_submitit_locally_without_slurm(tmp_path: Path) -> None:
+    cases = [
+        Case(problem="exponential_decay", method="rk4", steps=4, meters=("nfe",)),
+        Case(problem="exponential_decay", method="dopri5", rtol=1e-300, atol=1e-300,
+             meters=("nfe",)),
+    ]  # fmt: skip
+    records = run_cases(cases, tmp_path / "results.csv", executor="slurm", progress=False)
+    assert [r["status"] for r in records] == ["ok", "diverged"]
+    assert records[0]["nfe_forward"] == 16
+    assert (tmp_path / "submitit").is_dir()  # the jobs' logs, as on a cluster
