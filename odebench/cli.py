@@ -23,7 +23,7 @@ def _suite_dir(args: argparse.Namespace) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     from odebench.cases import get_suite
     from odebench.measure import check_device
-    from odebench.results import RESULTS_FILE, provenance, write_provenance
+    from odebench.results import RESULTS_FILE, completed_keys, provenance, write_provenance
     from odebench.runner import run_cases
 
     check_device(args.device)
@@ -46,7 +46,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"previous results moved to {backup}", file=sys.stderr)
     info = provenance(suite=args.suite, device=args.device, argv=sys.argv)
     write_provenance(folder, info)
-    print(f"odebench run: {len(cases)} cases x {args.repeats} repeat(s) -> {path}", file=sys.stderr)
+    done = len(completed_keys(path)) if args.resume else 0
+    print(f"odebench run: {len(cases)} cases x {args.repeats} repeat(s) -> {path}"
+          + (f" ({done} already recorded)" if done else ""), file=sys.stderr)  # fmt: skip
     slurm = {"partition": args.slurm_partition} if args.slurm_partition else None
     records = run_cases(
         cases, path, repeats=args.repeats, timeout=args.timeout, executor=args.executor,
