@@ -23,7 +23,13 @@ def _suite_dir(args: argparse.Namespace) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     from odebench.cases import get_suite
     from odebench.measure import check_device
-    from odebench.results import RESULTS_FILE, completed_keys, provenance, write_provenance
+    from odebench.results import (
+        RESULTS_FILE,
+        completed_keys,
+        provenance,
+        read_provenance,
+        write_provenance,
+    )
     from odebench.runner import run_cases
 
     check_device(args.device)
@@ -45,6 +51,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         path.replace(backup)
         print(f"previous results moved to {backup}", file=sys.stderr)
     info = provenance(suite=args.suite, device=args.device, argv=sys.argv)
+    previous = read_provenance(folder) if args.resume else {}
+    if previous:  # a resumed run keeps the first run's provenance and lists each resumption
+        resumed = previous.pop("resumed", [])
+        keys = ("commit", "torch", "torchdiffeq", "device", "threads", "date", "command")
+        info = {**previous, "resumed": [*resumed, {k: info[k] for k in keys}]}
     write_provenance(folder, info)
     done = len(completed_keys(path)) if args.resume else 0
     print(f"odebench run: {len(cases)} cases x {args.repeats} repeat(s) -> {path}"

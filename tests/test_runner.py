@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from odebench.cases import Case, get_suite
-from odebench.results import read_results
+from odebench.results import read_provenance, read_results
 from odebench.runner import execute, run_cases
 
 DETERMINISTIC = ["case_id", "repeat", "status", "nfe_forward", "nfe_backward", "saved_bytes",
@@ -87,6 +87,7 @@ def test_killed_run_resumed_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     a = read_results(killed)[DETERMINISTIC].sort_values("case_id").reset_index(drop=True)
     b = read_results(full)[DETERMINISTIC].sort_values("case_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
+    assert len(read_provenance(killed)["resumed"]) == 1  # the first run's provenance is kept
 
 
 def test_execute_turns_an_exception_into_a_failed_record() -> None:
