@@ -299,13 +299,6 @@ def get_suite(name: str) -> list[Case]:
     return SUITES[name]()
 
 
-def find_case(case_id: str, suite: str = "quick") -> Case:
-    for case in get_suite(suite):
-        if case.case_id == case_id:
-            return case
-    raise CaseError(f"no case {case_id!r} in suite {suite!r}.")
-
-
 # --- user suites from TOML -----------------------------------------------------------------
 
 

@@ -9,7 +9,6 @@ pass with the timer): ``nfe`` (also the warm-up), ``saved``, ``peak_rss``,
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -226,7 +225,3 @@ def reference_grads(case: Case, subject: Subject) -> list[torch.Tensor]:
     loss = _reduce(0.5 * ys[-1] ** 2, case.loss)
     wrt = [y0] + [p for p in module.parameters() if p.requires_grad]
     return list(torch.autograd.grad(loss, wrt, allow_unused=True))
-
-
-def is_nan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)

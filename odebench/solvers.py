@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -251,7 +251,7 @@ def solve(
     stats = SolveStats()
     before = counted.calls
     kwargs = config.odeint_kwargs()
-    with _count_adaptive_steps(stats) if config.adaptive else _null():
+    with _count_adaptive_steps(stats) if config.adaptive else nullcontext():
         if config.gradient == "adjoint":
             params = tuple(counted.parameters()) if adjoint_params is None else adjoint_params
             ys = odeint_adjoint(counted, y0, t, adjoint_params=params, **kwargs)
@@ -269,8 +269,3 @@ def _fixed_steps(config: SolverConfig, t: torch.Tensor) -> int:
     span = abs(float(t[-1] - t[0]))
     assert config.step_size is not None
     return int(math.ceil(span / config.step_size + 1) - 1)
-
-
-@contextmanager
-def _null() -> Iterator[None]:
-    yield
