@@ -215,12 +215,16 @@ def paper_suite(seeds: Iterable[int] = (0, 1, 2)) -> list[Case]:
             gradient=("backprop", "adjoint"),
             steps=(1, 2, 4, 8, 16, 32, 64, 128, 256),
         )
+        spiral = {**s, "problem": "spiral_trained", "meters": ERROR_METERS, "seed": seed}
         cases += _grid(
-            {**s, "problem": "spiral_trained", "meters": ERROR_METERS, "seed": seed},
-            method=("dopri5", "bosh3", "adaptive_heun", "dopri8"),
-            gradient=("backprop", "adjoint"),
+            spiral, method=("dopri5", "bosh3", "dopri8"), gradient=("backprop", "adjoint"),
             rtol=tols,
-        )
+        )  # fmt: skip
+        # adaptive_heun is 2nd order: below 1e-5 it needs tens of thousands of steps
+        cases += _grid(
+            {**spiral, "method": "adaptive_heun"}, gradient=("backprop", "adjoint"),
+            rtol=[t for t in tols if t >= 1e-5],
+        )  # fmt: skip
         cases += _grid(
             {**s, "problem": "linear_mixed", "meters": ERROR_METERS, "seed": seed},
             method=("euler", "midpoint", "rk4"),
