@@ -280,10 +280,14 @@ def run_cases(
             failures += 1
             bar.write(f"  {record['case_id']}: {record['status']}: {record.get('error', '')}")
         bar.update(1)
-        bar.set_postfix_str(f"last={record['case_id']} failed={failures}")
+        _show(len(records))
+
+    def _show(done: int) -> None:
+        running = jobs[done][0].case_id if done < len(jobs) else "-"
+        bar.set_postfix_str(f"running {running} | failed {failures}")
 
     if jobs:
-        bar.set_postfix_str(f"next={jobs[0][0].case_id}")
+        _show(0)
     try:
         if executor == "inline":
             _run_inline(jobs, timeout, emit)
