@@ -8,7 +8,6 @@ pass with the timer): ``nfe`` (also the warm-up), ``saved``, ``peak_rss``,
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +29,7 @@ from odebench.instruments import (
     reset_nfe,
     state_error,
 )
-from odebench.problems import REFERENCE_TOL, Problem, get_problem
+from odebench.problems import REFERENCE_TOL, Problem, float64_copy, get_problem
 from odebench.solvers import SolveStats, solve
 
 Record = dict[str, Any]
@@ -222,7 +221,7 @@ def reference_grads(case: Case, subject: Subject) -> list[torch.Tensor]:
     from torchdiffeq import odeint
 
     assert subject.problem is not None and subject.t is not None
-    module = copy.deepcopy(subject.module).to(torch.float64)
+    module = float64_copy(subject.module)
     y0 = subject.inputs[0].detach().to(torch.float64).requires_grad_(True)
     t = subject.t.to(torch.float64)
     ys = odeint(module, y0, t, method="dopri8", rtol=REFERENCE_TOL, atol=REFERENCE_TOL)

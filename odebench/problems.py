@@ -71,14 +71,15 @@ class Problem:
 def reference_solve(field: Field | nn.Module, y0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """A float64 dopri8 solve at rtol=atol=1e-12 (the reference where no exact solution exists)."""
     if isinstance(field, nn.Module):
-        field = _double_copy(field)
+        field = float64_copy(field)
     with torch.no_grad():
         return odeint(
             field, y0.double(), t.double(), method="dopri8", rtol=REFERENCE_TOL, atol=REFERENCE_TOL
         )
 
 
-def _double_copy(module: nn.Module) -> nn.Module:
+def float64_copy(module: nn.Module) -> nn.Module:
+    """A float64 copy of ``module`` (for reference solves); the original is untouched."""
     import copy
 
     return copy.deepcopy(module).double()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import time
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
@@ -53,9 +52,7 @@ def execute(case: Case, repeat: int = 0) -> Record:
     except Exception as exc:  # a failing case is a result, not a crash of the sweep
         record["status"] = classify(exc)
         record["error"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
-        record["traceback"] = traceback.format_exc(limit=6)
     record["wall_s"] = time.perf_counter() - start
-    record.pop("traceback", None)
     return record
 
 
