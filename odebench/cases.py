@@ -17,12 +17,17 @@ from typing import Any
 
 import tomllib
 
+from odebench.models.mnist import MODEL_KINDS, SOLVER_MODELS
 from odebench.solvers import SolverConfig
 
-MODEL_KINDS: tuple[str, ...] = ("mlp", "resnet", "rknet", "odenet")
 DTYPES: tuple[str, ...] = ("float32", "float64")
 METERS: tuple[str, ...] = ("nfe", "saved", "peak_alloc", "peak_rss", "time", "error")
-LOSSES: tuple[str, ...] = ("sum", "mean")
+REDUCTIONS: tuple[str, ...] = ("sum", "mean")
+#: What a model case feeds its network: seeded random images, or the first ``batch`` MNIST
+#: test images (what a trained model's figures mean: its NFE depends on real inputs).
+INPUTS: tuple[str, ...] = ("random", "mnist")
+#: The batch of a model case that names none (recorded as such: the figure says what ran).
+DEFAULT_MODEL_BATCH = 128
 
 
 class CaseError(ValueError):
@@ -36,12 +41,17 @@ class Case:
     Exactly one of ``problem`` (see :mod:`odebench.problems`) or ``model`` (one of
     :data:`MODEL_KINDS`) is set. ``depth`` is the ResNet's number of blocks;
     ``steps``/``step_size`` the fixed grid, ``rtol``/``atol`` the adaptive tolerances.
-    ``meters`` selects what to measure; ``repeats`` is the number of timed repeats.
+    ``reduction`` reduces the loss over the state (``sum`` or ``mean``: the adjoint's NFE-B
+    depends on it). A model case may load trained ``weights`` (a checkpoint written by
+    :func:`odebench.training.save_checkpoint`) and feed it ``inputs="mnist"`` images.
+    ``meters`` selects what to measure; ``timed_passes`` is the number of timed passes
+    (after a warm-up) whose median and IQR are recorded.
     """
 
     suite: str = "custom"
     problem: str = ""
     model: str = ""
+    backend: str = "torchdiffeq"
     method: str = "dopri5"
     gradient: str = "backprop"
     rtol: float | None = None
@@ -54,9 +64,11 @@ class Case:
     device: str = "cpu"
     seed: int = 0
     seminorm: bool = False
-    loss: str = "sum"
+    reduction: str = "sum"
+    weights: str = ""
+    inputs: str = "random"
     meters: tuple[str, ...] = ("nfe", "saved", "peak_alloc", "time", "error")
-    repeats: int = 3
+    timed_passes: int = 3
 
     def __post_init__(self) -> None:
         if bool(self.problem) == bool(self.model):
@@ -65,37 +77,82 @@ class Case:
             raise CaseError(
                 f"unknown model {self.model!r}; choose one of: {', '.join(MODEL_KINDS)}."
             )
+        if self.batch is not None and (
+            isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1
+        ):
+            raise CaseError(f"batch={self.batch!r} must be an integer >= 1.")
         if self.problem:
-            from odebench.problems import get_problem
+            from odebench.problems import check_problem
 
-            get_problem(
-                self.problem, batch=self.batch, seed=self.seed
-            )  # raises with the valid names
+            try:  # names and sizes only: validating a case never builds its tensors
+                check_problem(self.problem, batch=self.batch, seed=self.seed)
+            except ValueError as exc:
+                raise CaseError(str(exc)) from None
+            if self.weights or self.inputs != "random":
+                raise CaseError("weights and inputs are for model cases; drop them.")
+        elif self.batch is None:
+            object.__setattr__(self, "batch", DEFAULT_MODEL_BATCH)
         if self.dtype not in DTYPES:
             raise CaseError(f"unknown dtype {self.dtype!r}; choose one of: {', '.join(DTYPES)}.")
         if self.device != "cpu" and not self.device.startswith("cuda"):
             raise CaseError(f"unknown device {self.device!r}; use 'cpu' or 'cuda'.")
+        if isinstance(self.meters, str):
+            raise CaseError(f"meters={self.meters!r} must be a list of meter names.")
         bad = [m for m in self.meters if m not in METERS]
         if bad:
             raise CaseError(f"unknown meters {bad}; choose from: {', '.join(METERS)}.")
-        if self.loss not in LOSSES:
-            raise CaseError(f"unknown loss reduction {self.loss!r}; choose 'sum' or 'mean'.")
-        if self.repeats < 1:
-            raise CaseError("repeats must be >= 1.")
+        if self.reduction not in REDUCTIONS:
+            raise CaseError(f"unknown loss reduction {self.reduction!r}; choose 'sum' or 'mean'.")
+        if self.inputs not in INPUTS:
+            raise CaseError(f"unknown inputs {self.inputs!r}; choose one of: {', '.join(INPUTS)}.")
+        if (
+            isinstance(self.timed_passes, bool)
+            or not isinstance(self.timed_passes, int)
+            or self.timed_passes < 1
+        ):
+            raise CaseError(f"timed_passes={self.timed_passes!r} must be an integer >= 1.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise CaseError(f"seed={self.seed!r} must be an integer >= 0.")
         if self.depth is not None and self.model != "resnet":
             raise CaseError(
                 "depth is the ResNet's number of blocks: set it only with model='resnet'."
             )
+        if (
+            self.model == "resnet"
+            and self.depth is not None
+            and (isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 1)
+        ):
+            raise CaseError(f"depth={self.depth!r} must be an integer >= 1.")
         if self.uses_solver:
             self.solver()  # validates method/tolerances/grid with a message showing the fix
+            if self.model == "rknet" and self.gradient != "backprop":
+                raise CaseError(
+                    "RK-Net backpropagates through the solver: use gradient='backprop' "
+                    "(for the adjoint, use model='odenet')."
+                )
+        else:
+            ignored = {
+                k: getattr(self, k)
+                for k in ("rtol", "atol", "step_size", "steps")
+                if getattr(self, k) is not None
+            }
+            if self.gradient != "backprop" or self.seminorm or self.backend != "torchdiffeq":
+                ignored["gradient/seminorm/backend"] = "set"
+            if ignored:
+                raise CaseError(
+                    f"model {self.model!r} has no ODE solve: drop {', '.join(ignored)} "
+                    "(solver options apply to rknet, odenet and problems)."
+                )
 
     @property
     def uses_solver(self) -> bool:
-        return self.model not in ("mlp", "resnet")
+        """Whether the case integrates an ODE (a problem, RK-Net or ODE-Net)."""
+        return not self.model or self.model in SOLVER_MODELS
 
     def solver(self) -> SolverConfig:
         """The solver configuration this case integrates with."""
         return SolverConfig(
+            backend=self.backend,
             method=self.method,
             gradient=self.gradient,  # type: ignore[arg-type]
             rtol=self.rtol,
@@ -114,6 +171,8 @@ class Case:
         """Stable, human-readable id: what varies, then a short hash of everything."""
         parts = [self.subject]
         if self.uses_solver:
+            if self.backend != "torchdiffeq":
+                parts.append(self.backend)
             parts += [self.method, self.gradient]
             if self.rtol is not None:
                 parts.append(f"tol{self.rtol:g}")
@@ -127,6 +186,8 @@ class Case:
             parts.append(f"d{self.depth}")
         if self.batch is not None:
             parts.append(f"b{self.batch}")
+        if self.weights:
+            parts.append("trained")
         parts += [self.dtype, f"s{self.seed}"]
         digest = hashlib.sha1(repr(sorted(self.identity().items())).encode()).hexdigest()[:6]
         return "-".join(parts) + "-" + digest
@@ -135,6 +196,14 @@ class Case:
         """The fields that define the measurement (suite excluded: same case, same id)."""
         d = asdict(self)
         d.pop("suite")
+        if d["backend"] == "torchdiffeq":  # ids of cases from before the backend field stay
+            d.pop("backend")
+        for name in ("weights", "inputs"):
+            if d[name] == _DEFAULTS[name]:
+                d.pop(name)
+        # renamed fields keep their old names in the hash: ids stay stable across the rename
+        d["loss"] = d.pop("reduction")
+        d["repeats"] = d.pop("timed_passes")
         d["meters"] = ",".join(self.meters)
         return d
 
@@ -143,6 +212,7 @@ class Case:
 
 
 CASE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Case))
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Case)}
 
 
 # --- suites ---------------------------------------------------------------------------------
@@ -171,7 +241,7 @@ def quick_suite() -> list[Case]:
     cases: list[Case] = []
     # memory against steps, backprop vs adjoint (MLP field 64->64->64, batch 128)
     cases += _grid(
-        {**s, "problem": "mlp", "method": "rk4", "meters": MEMORY_METERS, "repeats": 1},
+        {**s, "problem": "mlp", "method": "rk4", "meters": MEMORY_METERS, "timed_passes": 1},
         gradient=("backprop", "adjoint"),
         steps=(1, 2, 4, 8, 16),
     )
@@ -191,7 +261,7 @@ def quick_suite() -> list[Case]:
         steps=(16, 64, 256),
     )
     # the MNIST architectures at a small batch
-    mnist = {**s, "batch": 8, "meters": ("nfe", "saved", "time"), "repeats": 2}
+    mnist = {**s, "batch": 8, "meters": ("nfe", "saved", "time"), "timed_passes": 2}
     cases += [
         Case(**mnist, model="resnet", depth=6),
         Case(**mnist, model="rknet", method="rk4", steps=4),
@@ -213,7 +283,7 @@ def paper_suite(seeds: Iterable[int] = (0, 1, 2)) -> list[Case]:
                 "method": "rk4",
                 "meters": MEMORY_METERS,
                 "seed": seed,
-                "repeats": 1,
+                "timed_passes": 1,
             },
             gradient=("backprop", "adjoint"),
             steps=(1, 2, 4, 8, 16, 32, 64, 128, 256),
@@ -246,7 +316,7 @@ def paper_suite(seeds: Iterable[int] = (0, 1, 2)) -> list[Case]:
 
 def smoke_suite() -> list[Case]:
     """A handful of tiny cases, one of each kind: for tests and a first look."""
-    s = {"suite": "smoke", "repeats": 1}
+    s = {"suite": "smoke", "timed_passes": 1}
     return [
         Case(**s, problem="mlp_small", method="rk4", steps=2, meters=("nfe", "saved", "error")),
         Case(
@@ -270,7 +340,7 @@ def smoke_suite() -> list[Case]:
 
 def bench_suite() -> list[Case]:
     """Small cases for regression tracking (asv, pytest-benchmark): each variant and mode."""
-    s = {"suite": "bench", "meters": ("nfe", "saved", "time", "error"), "repeats": 1}
+    s = {"suite": "bench", "meters": ("nfe", "saved", "time", "error"), "timed_passes": 1}
     field = {**s, "problem": "mlp", "batch": 32}
     cases = _grid({**field, "method": "rk4"}, gradient=("backprop", "adjoint"), steps=(2, 8))
     cases += _grid(

@@ -8,8 +8,10 @@ pass with the timer): ``nfe`` (also the warm-up), ``saved``, ``peak_rss``,
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,7 +31,7 @@ from odebench.instruments import (
     reset_nfe,
     state_error,
 )
-from odebench.problems import REFERENCE_TOL, Problem, float64_copy, get_problem
+from odebench.problems import Problem, float64_copy, get_problem, reference_odeint
 from odebench.solvers import SolveStats, solve
 
 Record = dict[str, Any]
@@ -42,8 +44,12 @@ class DivergedError(RuntimeError):
 
 
 @dataclass
-class Subject:
-    """What a case runs: a module, a function computing the loss, and what to differentiate."""
+class Workload:
+    """What a case runs: a module, a function computing the loss, and what to differentiate.
+
+    Everything in it is the case's own (copied from the registry, never shared), so a
+    measurement cannot change what a later case sees.
+    """
 
     module: nn.Module
     loss: Callable[[], torch.Tensor]
@@ -82,54 +88,81 @@ def _dtype(case: Case) -> torch.dtype:
     return getattr(torch, case.dtype)
 
 
-def check_device(device: str) -> None:
-    """Fail with the fix when CUDA is asked for and absent."""
+class DeviceUnavailableError(RuntimeError):
+    """A device was asked for that this machine does not have."""
+
+
+def check_device(device: str) -> torch.device:
+    """``torch.device(device)``, or :class:`DeviceUnavailableError` naming the fix."""
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(
+        raise DeviceUnavailableError(
             f"device {device!r} requested but CUDA is not available here "
             f"(torch {torch.__version__}); run with --device cpu, or install a CUDA build of torch "
             "on a machine with an NVIDIA GPU."
         )
+    return torch.device(device)
 
 
 def _reduce(value: torch.Tensor, how: str) -> torch.Tensor:
     return value.sum() if how == "sum" else value.mean()
 
 
-def build_subject(case: Case) -> Subject:
+def build_workload(case: Case) -> Workload:
     """Build the model or problem of ``case`` on its device and dtype, seeded."""
     check_device(case.device)
     torch.manual_seed(case.seed)
     dtype, device = _dtype(case), torch.device(case.device)
     if case.model:
-        return _model_subject(case, dtype, device)
-    return _problem_subject(case, dtype, device)
+        return _model_workload(case, dtype, device)
+    return _problem_workload(case, dtype, device)
 
 
-def _problem_subject(case: Case, dtype: torch.dtype, device: torch.device) -> Subject:
+def _own_module(field: object) -> object:
+    """The field as this case's own object: a module is copied, never converted in place."""
+    return copy.deepcopy(field) if isinstance(field, nn.Module) else field
+
+
+def _problem_workload(case: Case, dtype: torch.dtype, device: torch.device) -> Workload:
     problem = get_problem(case.problem, batch=case.batch, seed=case.seed)
-    field = problem.field()
+    field = _own_module(problem.field())
     module = CountedField(
         field.to(device=device, dtype=dtype) if isinstance(field, nn.Module) else field
     )
-    y0 = problem.y0.to(device=device, dtype=dtype).requires_grad_(True)
-    t = problem.times(2, device=device).to(dtype)
+    # a copy whatever the dtype: ``.to`` returns the registry's own tensor when the dtype
+    # matches, and marking that one would change every later case's gradient
+    y0 = problem.y0.detach().to(device=device, dtype=dtype, copy=True).requires_grad_(True)
+    t = problem.times(2, dtype=dtype, device=device)
     config = case.solver()
-    subject = Subject(
+    workload = Workload(
         module=module, loss=lambda: torch.zeros(()), inputs=[y0], problem=problem, t=t
     )
 
     def loss() -> torch.Tensor:
         sol = solve(module, y0, t, config)
         y1 = sol.ys[-1]
-        subject.last_state, subject.last_stats = y1, sol.stats
-        return _reduce(0.5 * y1**2, case.loss)
+        workload.last_state, workload.last_stats = y1, sol.stats
+        return _reduce(0.5 * y1**2, case.reduction)
 
-    subject.loss = loss
-    return subject
+    workload.loss = loss
+    return workload
 
 
-def _model_subject(case: Case, dtype: torch.dtype, device: torch.device) -> Subject:
+def _model_inputs(case: Case, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch a model case feeds: seeded random images, or the first MNIST test images."""
+    assert case.batch is not None  # a model case always records its batch
+    if case.inputs == "mnist":
+        from odebench.data.mnist import load_mnist, to_float
+
+        data = load_mnist()
+        if case.batch > len(data.test_images):
+            raise ValueError(f"batch={case.batch} exceeds the {len(data.test_images)} test images.")
+        return to_float(data.test_images[: case.batch]).to(dtype), data.test_labels[: case.batch]
+    gen = torch.Generator().manual_seed(case.seed)
+    x = torch.rand(case.batch, 1, 28, 28, generator=gen, dtype=dtype)
+    return x, torch.randint(0, 10, (case.batch,), generator=gen)
+
+
+def _model_workload(case: Case, dtype: torch.dtype, device: torch.device) -> Workload:
     from odebench.models.mnist import build_model
 
     kwargs: dict[str, Any] = {}
@@ -139,75 +172,79 @@ def _model_subject(case: Case, dtype: torch.dtype, device: torch.device) -> Subj
         kwargs["blocks"] = case.depth
     # the residual stem, as in ``odebench table1``: the one that gives the paper's 0.60M ResNet
     # (its 7x7 feature maps make each ODE-block step save 49/36 of the conv stem's 6x6)
-    model = build_model(case.model, stem=MODEL_STEM, **kwargs).to(device=device, dtype=dtype)
-    batch = case.batch or 128
-    gen = torch.Generator().manual_seed(case.seed)
-    x = torch.rand(batch, 1, 28, 28, generator=gen, dtype=dtype).to(device)
-    labels = torch.randint(0, 10, (batch,), generator=gen).to(device)
+    model = build_model(case.model, stem=MODEL_STEM, **kwargs)
+    if case.weights:
+        state = torch.load(Path(case.weights), map_location="cpu", weights_only=False)
+        model.load_state_dict(state["state_dict"] if "state_dict" in state else state)
+    model = model.to(device=device, dtype=dtype)
+    x, labels = _model_inputs(case, dtype)
+    x, labels = x.to(device), labels.to(device)
 
     def loss() -> torch.Tensor:
         logits = model(x)
-        return nn.functional.cross_entropy(logits, labels, reduction=case.loss)
+        return nn.functional.cross_entropy(logits, labels, reduction=case.reduction)
 
-    return Subject(module=model, loss=loss, inputs=[])
+    return Workload(module=model, loss=loss, inputs=[])
 
 
-def _check_finite(loss: torch.Tensor, subject: Subject) -> None:
+def _check_finite(loss: torch.Tensor, workload: Workload) -> None:
     if not torch.isfinite(loss):
         raise DivergedError(f"loss is {float(loss)}: the solve diverged (NaN or inf).")
-    if subject.last_state is not None and not torch.isfinite(subject.last_state).all():
+    if workload.last_state is not None and not torch.isfinite(workload.last_state).all():
         raise DivergedError("the state at t1 has NaN or inf: the solve diverged.")
 
 
 def measure(case: Case) -> Record:
     """Run ``case`` under its meters and return its figures (no I/O)."""
-    subject = build_subject(case)
+    workload = build_workload(case)
     meters = set(case.meters)
-    rec: Record = {"params": sum(p.numel() for p in subject.module.parameters() if p.requires_grad)}
+    rec: Record = {
+        "params": sum(p.numel() for p in workload.module.parameters() if p.requires_grad)
+    }
 
     # nfe pass (always run: it is also the warm-up of every later pass)
-    reset_nfe(subject.module)
-    loss = subject.forward()
-    _check_finite(loss, subject)
+    reset_nfe(workload.module)
+    loss = workload.forward()
+    _check_finite(loss, workload)
     with phase("backward"):
         loss.backward()
     rec["loss"] = loss.item()
     if "nfe" in meters and case.uses_solver:
-        rec["nfe_forward"] = nfe(subject.module, "forward")
-        rec["nfe_backward"] = nfe(subject.module, "backward")
-        if subject.last_stats is not None:
-            rec["steps_accepted"] = subject.last_stats.steps_accepted
-            rec["steps_rejected"] = subject.last_stats.steps_rejected
-    state = subject.last_state.detach().clone() if subject.last_state is not None else None
-    grads = [None if p.grad is None else p.grad.detach().clone() for p in subject.wrt()]
+        rec["nfe_forward"] = nfe(workload.module, "forward")
+        rec["nfe_backward"] = nfe(workload.module, "backward")
+        if workload.last_stats is not None:
+            rec["steps_accepted"] = workload.last_stats.steps_accepted
+            rec["steps_rejected"] = workload.last_stats.steps_rejected
+    state = workload.last_state.detach().clone() if workload.last_state is not None else None
+    grads = [None if p.grad is None else p.grad.detach().clone() for p in workload.wrt()]
 
     if "saved" in meters:
-        with SavedTensors(params=list(subject.module.parameters())) as saved:
-            loss = subject.forward()
+        with SavedTensors(params=list(workload.module.parameters())) as saved:
+            loss = workload.forward()
         rec["saved_bytes"] = saved.activation_bytes
         del loss
     if "peak_rss" in meters:
-        subject.release()
-        rec["peak_rss_bytes"], _ = peak_rss(subject.step)
+        workload.release()
+        rec["peak_rss_bytes"], _ = peak_rss(workload.step)
     if "peak_alloc" in meters:
-        subject.release()
-        rec["peak_alloc_bytes"], _ = peak_allocated(subject.step, case.device)
+        workload.release()
+        rec["peak_alloc_bytes"], _ = peak_allocated(workload.step, case.device)
     if "time" in meters:
         forward, backward = [], []
-        for _ in range(case.repeats):
+        for _ in range(case.timed_passes):
             with Stopwatch(case.device) as sw:
-                loss = subject.forward()
+                loss = workload.forward()
             forward.append(sw.seconds)
             with Stopwatch(case.device) as sw:
                 loss.backward()
             backward.append(sw.seconds)
         rec.update(_summary("time_forward", forward))
         rec.update(_summary("time_backward", backward))
-    if "error" in meters and subject.problem is not None and state is not None:
-        assert subject.t is not None
-        ref_state = subject.problem.reference(subject.t)[-1].to(state.device)
+    if "error" in meters and workload.problem is not None and state is not None:
+        assert workload.t is not None
+        ref_state = workload.problem.reference(workload.t)[-1].to(state.device)
         rec["state_error"] = state_error(state, ref_state)
-        rec["grad_error"] = grad_error(grads, reference_grads(case, subject))
+        rec["grad_error"] = grad_error(grads, reference_grads(case, workload))
     return rec
 
 
@@ -216,15 +253,12 @@ def _summary(name: str, times: list[float]) -> Record:
     return {f"{name}_s": timing.median, f"{name}_iqr_s": timing.iqr}
 
 
-def reference_grads(case: Case, subject: Subject) -> list[torch.Tensor]:
-    """Gradient of the case's loss by backprop through a float64 dopri8 solve at 1e-12."""
-    from torchdiffeq import odeint
-
-    assert subject.problem is not None and subject.t is not None
-    module = float64_copy(subject.module)
-    y0 = subject.inputs[0].detach().to(torch.float64).requires_grad_(True)
-    t = subject.t.to(torch.float64)
-    ys = odeint(module, y0, t, method="dopri8", rtol=REFERENCE_TOL, atol=REFERENCE_TOL)
-    loss = _reduce(0.5 * ys[-1] ** 2, case.loss)
+def reference_grads(case: Case, workload: Workload) -> list[torch.Tensor]:
+    """Gradient of the case's loss by backprop through the float64 reference solve."""
+    assert workload.problem is not None and workload.t is not None
+    module = float64_copy(workload.module)
+    y0 = workload.problem.y0.detach().to(torch.float64, copy=True).requires_grad_(True)
+    ys = reference_odeint(module, y0, workload.t)
+    loss = _reduce(0.5 * ys[-1] ** 2, case.reduction)
     wrt = [y0] + [p for p in module.parameters() if p.requires_grad]
     return list(torch.autograd.grad(loss, wrt, allow_unused=True))

@@ -8,6 +8,7 @@ one exists, its exact solution; :meth:`Problem.reference` falls back to a float6
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import os
@@ -31,7 +32,9 @@ class Problem:
 
     ``exact(t)`` maps a 1-D tensor of times to the states, shape ``(len(t), *y0.shape)``.
     ``make_field`` builds the field (a function or an ``nn.Module``); it is called per
-    measurement so that a module with parameters starts fresh each time.
+    measurement so that a module with parameters starts fresh each time. ``y0`` is kept
+    in float64 (a case casts it to its own dtype): a float32 initial state would floor
+    every float64 error at float32 rounding.
     """
 
     name: str
@@ -45,86 +48,166 @@ class Problem:
     def __post_init__(self) -> None:
         if not isinstance(self.y0, torch.Tensor) or not torch.is_floating_point(self.y0):
             raise ValueError(f"problem {self.name!r}: y0 must be a floating-point tensor.")
+        if self.y0.dtype != torch.float64:
+            raise ValueError(
+                f"problem {self.name!r}: keep y0 in float64 (cases cast it); pass y0.double()."
+            )
         if not self.t1 > self.t0:
             raise ValueError(
                 f"problem {self.name!r}: need t1 > t0, got t0={self.t0}, t1={self.t1}."
             )
 
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.y0.dtype
-
     def field(self) -> Field | nn.Module:
         return self.make_field()
 
-    def times(self, n: int = 2, *, device: str | torch.device = "cpu") -> torch.Tensor:
-        """``n`` equally spaced output times from t0 to t1, in the problem's dtype."""
-        return torch.linspace(self.t0, self.t1, n, dtype=self.dtype, device=device)
+    def times(
+        self, n: int = 2, *, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"
+    ) -> torch.Tensor:
+        """``n`` equally spaced output times from t0 to t1."""
+        return torch.linspace(self.t0, self.t1, n, dtype=dtype, device=device)
 
     def reference(self, t: torch.Tensor) -> torch.Tensor:
-        """Exact states at ``t`` if known, else a float64 dopri8 solve at 1e-12."""
+        """Float64 states at ``t``: exact if known, else a dopri8 solve at 1e-12 ending on t."""
         if self.exact is not None:
-            return self.exact(t.double()).to(self.dtype)
-        return reference_solve(self.field(), self.y0, t).to(self.dtype)
+            return self.exact(t.double())
+        return reference_solve(self.field(), self.y0, t)
+
+
+def reference_odeint(field: Field | nn.Module, y0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """A differentiable float64 dopri8 solve at rtol=atol=1e-12 whose steps end on every ``t``.
+
+    torchdiffeq reads an output time off a 4th-order interpolant of the step across it:
+    good to only ~3e-8 at this tolerance. ``step_t=t`` makes a step end exactly on each
+    output time, where the interpolant returns the step's own 8th-order state.
+    ``field`` must already be in float64 (see :func:`float64_copy`).
+    """
+    t = t.double()
+    return odeint(
+        field, y0, t, method="dopri8", rtol=REFERENCE_TOL, atol=REFERENCE_TOL,
+        options={"step_t": t[1:]},
+    )  # fmt: skip
 
 
 def reference_solve(field: Field | nn.Module, y0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """A float64 dopri8 solve at rtol=atol=1e-12 (the reference where no exact solution exists)."""
+    """The float64 reference states (where no exact solution exists); ``field`` is untouched."""
     if isinstance(field, nn.Module):
         field = float64_copy(field)
     with torch.no_grad():
-        return odeint(
-            field, y0.double(), t.double(), method="dopri8", rtol=REFERENCE_TOL, atol=REFERENCE_TOL
-        )
+        return reference_odeint(field, y0.detach().double(), t)
 
 
 def float64_copy(module: nn.Module) -> nn.Module:
     """A float64 copy of ``module`` (for reference solves); the original is untouched."""
-    import copy
-
     return copy.deepcopy(module).double()
 
 
-_REGISTRY: dict[str, Callable[[], Problem]] = {}
+@dataclass(frozen=True)
+class _Entry:
+    """How to build a registered problem: at its default size, or (if batched) at any batch."""
+
+    build: Callable[[int | None, int], Problem]
+    batched: bool = False
+
+
+_REGISTRY: dict[str, _Entry] = {}
 
 
 def register_problem(
     name: str,
     f: Field | Callable[[], Field | nn.Module],
-    y0: torch.Tensor,
+    y0: torch.Tensor | Callable[[int, int], torch.Tensor],
     t_span: tuple[float, float] = (0.0, 1.0),
     exact: Exact | None = None,
     *,
     factory: bool = False,
+    batch: int | None = None,
     description: str = "",
     overwrite: bool = False,
 ) -> None:
     """Make a problem available by name to ``get_problem``, the cases and the CLI.
 
     ``f(t, y)`` is the vector field; pass ``factory=True`` when ``f`` instead builds
-    a fresh field (an ``nn.Module`` with parameters, say) each time it is called.
+    a fresh field (an ``nn.Module`` with parameters, say) each time it is called. A
+    module passed directly is copied per measurement, never converted in place.
+    ``y0`` is the initial state, or a function ``y0(batch, seed)`` drawing a batch of
+    them: then cases may set ``batch`` (default ``batch=``) and ``seed``. ``exact(t)``, if
+    given, must return ``y0`` at ``t0`` (checked here). Raises ``ValueError`` naming the fix.
     """
+    if not isinstance(name, str) or not name.strip() or name != name.strip():
+        raise ValueError(f"problem name {name!r} must be a non-empty string without spaces.")
     if name in _REGISTRY and not overwrite:
         raise ValueError(
             f"a problem named {name!r} exists already; pass overwrite=True to replace it."
         )
-    y0 = torch.as_tensor(y0)
-    make = f if factory else (lambda: f)
-    problem = Problem(
-        name=name,
-        make_field=make,
-        y0=y0,
-        t0=t_span[0],
-        t1=t_span[1],
-        exact=exact,
-        description=description,
+    if not callable(f):
+        raise ValueError(f"problem {name!r}: f must be callable, f(t, y) -> dy/dt.")
+    if exact is not None and not callable(exact):
+        raise ValueError(f"problem {name!r}: exact must be callable, exact(t) -> states.")
+    t0, t1 = (float(v) for v in t_span)
+    if not (math.isfinite(t0) and math.isfinite(t1) and t1 > t0):
+        raise ValueError(f"problem {name!r}: t_span must be finite with t1 > t0; got {t_span}.")
+    if factory:
+        make = f
+    elif isinstance(f, nn.Module):
+        module = f
+        make = lambda: copy.deepcopy(module)  # noqa: E731 - the user's module stays as it was
+    else:
+        make = lambda: f  # noqa: E731
+
+    def initial(b: int | None, seed: int) -> torch.Tensor:
+        value = y0(b if b is not None else batch, seed) if callable(y0) else y0  # type: ignore[arg-type]
+        value = torch.as_tensor(value)
+        if not torch.is_floating_point(value):
+            raise ValueError(f"problem {name!r}: y0 must be a floating-point tensor.")
+        return value.detach().clone().to(torch.float64)
+
+    if callable(y0):
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ValueError(
+                f"problem {name!r}: y0 is a function of (batch, seed); pass its default batch=N."
+            )
+    elif batch is not None:
+        raise ValueError(f"problem {name!r}: batch= applies only when y0 is a function.")
+
+    def build(b: int | None, seed: int) -> Problem:
+        return Problem(
+            name=name, make_field=make, y0=initial(b, seed), t0=t0, t1=t1, exact=exact,
+            description=description,
+        )  # fmt: skip
+
+    problem = build(None, 0)
+    if exact is not None:
+        at_t0 = torch.as_tensor(exact(torch.tensor([t0], dtype=torch.float64)))
+        if at_t0.shape[1:] != problem.y0.shape or not torch.allclose(
+            at_t0[0].double(), problem.y0, rtol=1e-9, atol=1e-12
+        ):
+            raise ValueError(
+                f"problem {name!r}: exact(t0) does not equal y0; exact(t) must return the "
+                f"states at t with shape (len(t), *y0.shape) = (1, {tuple(problem.y0.shape)})."
+            )
+    default = functools.cache(lambda: problem)
+    _REGISTRY[name] = _Entry(
+        build=lambda b, seed: default() if b is None and seed == 0 else build(b, seed),
+        batched=callable(y0),
     )
-    _REGISTRY[name] = lambda: problem
 
 
-def _builtin(name: str) -> Callable[[Callable[[], Problem]], Callable[[], Problem]]:
+def _builtin(
+    name: str, *, batched: Callable[[int, int], Problem] | None = None
+) -> Callable[[Callable[[], Problem]], Callable[[], Problem]]:
     def decorate(build: Callable[[], Problem]) -> Callable[[], Problem]:
-        _REGISTRY[name] = functools.cache(build)
+        default = functools.cache(build)
+        if batched is None:
+            _REGISTRY[name] = _Entry(build=lambda b, seed: default())
+        else:
+            _REGISTRY[name] = _Entry(
+                build=lambda b, seed: (
+                    default()
+                    if b is None and seed == 0
+                    else batched(default().y0.shape[0] if b is None else b, seed)
+                ),
+                batched=True,
+            )
         return build
 
     return decorate
@@ -134,30 +217,38 @@ def problem_names() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
-def get_problem(name: str, *, batch: int | None = None, seed: int = 0) -> Problem:
-    """The problem registered as ``name``; an unknown name lists the valid ones.
+def check_problem(name: str, *, batch: int | None = None, seed: int = 0) -> None:
+    """Raise ``ValueError`` naming the fix if ``get_problem(name, batch=, seed=)`` cannot work.
 
-    ``batch`` resizes the batch of initial states and ``seed`` draws other weights and
-    states, for the problems that have them (the random fields ``mlp``, ``mlp_small``).
+    Builds nothing: validating a suite of large batches must not allocate them.
     """
     if name not in _REGISTRY:
         raise ValueError(
             f"unknown problem {name!r}; choose one of: {', '.join(problem_names())}, "
             "or register your own with odebench.problems.register_problem()."
         )
-    if name in _BATCHED and (batch is not None or seed != 0):
-        default = _REGISTRY[name]().y0.shape[0]
-        batch = default if batch is None else batch
-    elif batch is None:
-        return _REGISTRY[name]()
-    if name not in _BATCHED:
-        raise ValueError(
-            f"problem {name!r} has a fixed initial state; batch applies only to: "
-            f"{', '.join(sorted(_BATCHED))}."
-        )
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch={batch!r} must be an integer >= 1.")
-    return _BATCHED[name](batch, seed)
+    if batch is not None:
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch={batch!r} must be an integer >= 1.")
+        if not _REGISTRY[name].batched:
+            batched = sorted(n for n, e in _REGISTRY.items() if e.batched)
+            raise ValueError(
+                f"problem {name!r} has a fixed initial state; batch applies only to: "
+                f"{', '.join(batched)}."
+            )
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed={seed!r} must be an integer >= 0.")
+
+
+def get_problem(name: str, *, batch: int | None = None, seed: int = 0) -> Problem:
+    """The problem registered as ``name``; an unknown name lists the valid ones.
+
+    ``batch`` resizes the batch of initial states and ``seed`` draws other weights and
+    states, for the problems that have them (the random fields ``mlp``, ``mlp_small`` and
+    user problems whose ``y0`` is a function).
+    """
+    check_problem(name, batch=batch, seed=seed)
+    return _REGISTRY[name].build(batch, seed)
 
 
 # --- built-in problems ---------------------------------------------------------------
@@ -166,13 +257,13 @@ def get_problem(name: str, *, batch: int | None = None, seed: int = 0) -> Proble
 @_builtin("exponential_decay")
 def _exponential_decay() -> Problem:
     k = 1.5
-    y0 = torch.tensor([1.0, -2.0, 0.5])
+    y0 = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
     return Problem(
         name="exponential_decay",
         make_field=lambda: lambda t, y: -k * y,
         y0=y0,
         t1=2.0,
-        exact=lambda t: y0.double() * torch.exp(-k * t)[:, None],
+        exact=lambda t: y0 * torch.exp(-k * t)[:, None],
         description="dy/dt = -1.5 y",
     )
 
@@ -193,7 +284,7 @@ def _harmonic_oscillator() -> Problem:
     return Problem(
         name="harmonic_oscillator",
         make_field=lambda: f,
-        y0=torch.tensor([x0, v0]),
+        y0=torch.tensor([x0, v0], dtype=torch.float64),
         t1=2 * math.pi,
         exact=exact,
         description="x'' = -4 x, one full period",
@@ -202,13 +293,13 @@ def _harmonic_oscillator() -> Problem:
 
 @_builtin("nonautonomous")
 def _nonautonomous() -> Problem:
-    y0 = torch.tensor([1.0])
+    y0 = torch.tensor([1.0], dtype=torch.float64)
     return Problem(
         name="nonautonomous",
         make_field=lambda: lambda t, y: torch.cos(t) * y,
         y0=y0,
         t1=4.0,
-        exact=lambda t: y0.double() * torch.exp(torch.sin(t))[:, None],
+        exact=lambda t: y0 * torch.exp(torch.sin(t))[:, None],
         description="dy/dt = cos(t) y, y = exp(sin t)",
     )
 
@@ -233,7 +324,7 @@ def _mixed_matrix(dtype: torch.dtype) -> torch.Tensor:
     return (q @ a @ q.T).to(dtype)
 
 
-def _linear_problem(name: str, dtype: torch.dtype, batch: int | None) -> Problem:
+def _linear_problem(name: str, batch: int | None) -> Problem:
     a64 = _mixed_matrix(torch.float64)
     gen = torch.Generator().manual_seed(0)
     shape = (4,) if batch is None else (batch, 4)
@@ -246,28 +337,28 @@ def _linear_problem(name: str, dtype: torch.dtype, batch: int | None) -> Problem
     return Problem(
         name=name,
         make_field=lambda: lambda t, y: y @ a64.T.to(y.dtype),
-        y0=y0.to(dtype),
+        y0=y0,
         t1=3.0,
         exact=exact,
-        description="dy/dt = A y, eigenvalues -0.1+-2i, -1, -3; exact via matrix exponential",
+        description="dy/dt = A y, eigenvalues -0.1+-2i, -1, -3; exact via matrix exponential"
+        + ("" if batch is None else f"; a batch of {batch} initial states"),
     )
 
 
-_builtin("linear_mixed")(lambda: _linear_problem("linear_mixed", torch.float32, None))
-_builtin("linear_batched")(lambda: _linear_problem("linear_batched", torch.float32, 16))
-_builtin("linear_mixed_f64")(lambda: _linear_problem("linear_mixed_f64", torch.float64, None))
+_builtin("linear_mixed")(lambda: _linear_problem("linear_mixed", None))
+_builtin("linear_batched")(lambda: _linear_problem("linear_batched", 16))
 
 
-@_builtin("logistic_f64")
+@_builtin("logistic")
 def _logistic() -> Problem:
     r, y0v = 3.0, 0.05
     return Problem(
-        name="logistic_f64",
+        name="logistic",
         make_field=lambda: lambda t, y: r * y * (1 - y),
         y0=torch.tensor([y0v], dtype=torch.float64),
         t1=3.0,
         exact=lambda t: (1 / (1 + (1 / y0v - 1) * torch.exp(-r * t)))[:, None],
-        description="dy/dt = 3 y (1 - y) in float64",
+        description="dy/dt = 3 y (1 - y), logistic growth from 0.05",
     )
 
 
@@ -295,7 +386,7 @@ def mlp_problem(
 ) -> Problem:
     """A random MLP field with a batch of random initial states; reference by dopri8 at 1e-12."""
     gen = torch.Generator().manual_seed(seed + 1)
-    y0 = torch.randn(batch, dim, generator=gen)
+    y0 = torch.randn(batch, dim, generator=gen).double()  # float32 draws, kept in float64
     return Problem(
         name="mlp",
         make_field=lambda: MLPField(dim, hidden, seed=seed),
@@ -305,12 +396,16 @@ def mlp_problem(
     )
 
 
-_BATCHED: dict[str, Callable[[int, int], Problem]] = {
-    "mlp": lambda batch, seed: mlp_problem(batch=batch, seed=seed),
-    "mlp_small": lambda batch, seed: mlp_problem(dim=8, hidden=32, batch=batch, seed=seed),
-}
-_builtin("mlp")(lambda: _BATCHED["mlp"](128, 0))
-_builtin("mlp_small")(lambda: _BATCHED["mlp_small"](16, 0))
+def _mlp(batch: int, seed: int) -> Problem:
+    return mlp_problem(batch=batch, seed=seed)
+
+
+def _mlp_small(batch: int, seed: int) -> Problem:
+    return mlp_problem(dim=8, hidden=32, batch=batch, seed=seed)
+
+
+_builtin("mlp", batched=_mlp)(lambda: _mlp(128, 0))
+_builtin("mlp_small", batched=_mlp_small)(lambda: _mlp_small(16, 0))
 
 
 class SpiralField(nn.Module):
@@ -379,7 +474,7 @@ _builtin("spiral_trained")(
     lambda: Problem(
         name="spiral_trained",
         make_field=_trained_spiral_field,
-        y0=torch.tensor([[2.0, 0.0]]),
+        y0=torch.tensor([[2.0, 0.0]], dtype=torch.float64),
         t1=5.0,
         description="MLP field trained 200 Adam steps on the cubic spiral; reference dopri8 1e-12",
     )

@@ -93,3 +93,29 @@ def test_toml_that_is_not_toml_or_is_missing_is_reported(tmp_path: Path) -> None
         load_suite_file(bad)
     with pytest.raises(CaseError, match="not found"):
         load_suite_file(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"model": "rknet", "method": "rk4", "steps": 4, "gradient": "adjoint"}, "RK-Net"),
+        ({"model": "resnet", "depth": 2, "rtol": 1e-3}, "no ODE solve: drop rtol"),
+        ({"model": "mlp", "gradient": "adjoint"}, "no ODE solve"),
+        ({"model": "resnet", "depth": 0}, "depth=0"),
+        ({"problem": "mlp", "method": "rk4", "steps": 2, "weights": "w.pt"}, "model cases"),
+        ({"problem": "mlp", "method": "rk4", "steps": 2, "meters": "nfe"}, "list of meter"),
+        ({"problem": "mlp", "method": "rk4", "steps": 2, "timed_passes": 0}, "timed_passes=0"),
+        ({"problem": "mlp", "method": "rk4", "steps": 2, "seed": -1}, "seed=-1"),
+        ({"model": "mlp", "inputs": "cifar"}, "unknown inputs"),
+    ],
+)
+def test_invalid_combinations_fail_when_the_case_is_built(kwargs: dict, message: str) -> None:
+    with pytest.raises(CaseError, match=message):
+        Case(**kwargs)
+
+
+def test_case_ids_are_stable_across_the_field_renames() -> None:
+    # the id of a quick-suite case before Case.loss/repeats became reduction/timed_passes
+    case = Case(suite="quick", problem="mlp", method="rk4", gradient="backprop", steps=1,
+                meters=("nfe", "saved", "peak_alloc", "peak_rss"), timed_passes=1)  # fmt: skip
+    assert case.case_id == "mlp-rk4-backprop-n1-float32-s0-ad9abb"  # results/quick, before

@@ -4,7 +4,7 @@ import torch
 
 from odebench.cases import Case
 from odebench.instruments import SavedTensors, peak_allocated
-from odebench.measure import build_subject
+from odebench.measure import build_workload
 from odebench.problems import MLPField
 from odebench.solvers import SolverConfig, solve
 
@@ -68,21 +68,21 @@ def test_saved_tensors_freed_inside_the_block_do_not_count() -> None:
 def test_adaptive_backprop_saved_bytes_repeat_exactly() -> None:
     figures = set()
     for _ in range(3):
-        subject = build_subject(
+        workload = build_workload(
             Case(problem="mlp", batch=32, method="dopri5", rtol=1e-5, atol=1e-5)
         )
-        with SavedTensors(params=list(subject.module.parameters())) as saved:
-            loss = subject.forward()
+        with SavedTensors(params=list(workload.module.parameters())) as saved:
+            loss = workload.forward()
         figures.add(saved.activation_bytes)
         del loss
     assert len(figures) == 1
 
 
 def _peak(steps: int, gradient: str) -> int:
-    subject = build_subject(Case(problem="mlp", method="rk4", steps=steps, gradient=gradient))
-    subject.step()
-    subject.release()
-    return peak_allocated(subject.step)[0]
+    workload = build_workload(Case(problem="mlp", method="rk4", steps=steps, gradient=gradient))
+    workload.step()
+    workload.release()
+    return peak_allocated(workload.step)[0]
 
 
 def test_cpu_peak_allocated_grows_with_steps_for_backprop_and_stays_flat_for_adjoint() -> None:

@@ -2,10 +2,11 @@
 
 import pytest
 import torch
+from torch import nn
 
-from odebench.cases import Case
+from odebench.cases import Case, CaseError
 from odebench.measure import measure
-from odebench.problems import get_problem, register_problem
+from odebench.problems import check_problem, get_problem, register_problem
 
 
 def test_unknown_problem_lists_the_valid_ones() -> None:
@@ -45,3 +46,67 @@ def test_problem_without_exact_solution_uses_a_float64_reference() -> None:
     ref = p.reference(p.times(2))
     assert ref.shape == (2, *p.y0.shape)
     assert torch.isfinite(ref).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": ""}, "non-empty string"),
+        ({"f": 3.0}, "f must be callable"),
+        ({"exact": "exp"}, "exact must be callable"),
+        (
+            {"exact": lambda t: torch.ones(len(t), 2, dtype=t.dtype)},
+            r"exact\(t0\) does not equal y0",
+        ),
+        ({"t_span": (1.0, 0.0)}, "t1 > t0"),
+        ({"batch": 4}, "batch= applies only when y0 is a function"),
+    ],
+)
+def test_register_problem_rejects_bad_input_naming_the_fix(kwargs: dict, message: str) -> None:
+    args = {"name": "user_bad", "f": lambda t, y: y, "y0": torch.tensor([1.0, 2.0]),
+            "t_span": (0.0, 1.0), "overwrite": True, **kwargs}  # fmt: skip
+    with pytest.raises(ValueError, match=message):
+        register_problem(**args)
+
+
+class _Field(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+
+    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.lin(y)
+
+
+def test_a_registered_module_is_never_converted_in_place() -> None:
+    module = _Field()
+    register_problem("user_module", module, torch.ones(2, 3), overwrite=True)
+    measure(Case(problem="user_module", method="rk4", steps=2, dtype="float64",
+                 meters=("nfe",)))  # fmt: skip
+    assert module.lin.weight.dtype == torch.float32
+
+
+def test_a_user_problem_may_take_a_batch_and_overwrite_is_honoured_with_one() -> None:
+    def draw(batch: int, seed: int) -> torch.Tensor:
+        return torch.randn(batch, 2, generator=torch.Generator().manual_seed(seed))
+
+    register_problem("user_batched", lambda t, y: -y, draw, batch=3, overwrite=True)
+    assert get_problem("user_batched").y0.shape == (3, 2)
+    assert get_problem("user_batched", batch=5, seed=1).y0.shape == (5, 2)
+    register_problem("user_batched", lambda t, y: y, lambda b, s: torch.zeros(b, 7), batch=2,
+                     overwrite=True)  # fmt: skip
+    assert get_problem("user_batched", batch=4).y0.shape == (4, 7)
+
+
+def test_validating_a_case_never_builds_its_initial_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    import odebench.problems as problems
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a case built its problem while being validated")
+
+    monkeypatch.setattr(problems, "mlp_problem", fail)
+    case = Case(problem="mlp", batch=30_000_000, method="rk4", steps=1)
+    assert case.batch == 30_000_000
+    check_problem("mlp", batch=30_000_000)
+    with pytest.raises(CaseError, match="batch=-1"):
+        Case(problem="mlp", batch=-1, method="rk4", steps=1)

@@ -33,6 +33,13 @@ def grad_error(
     pairs = [(g, r) for g, r in zip(grads, ref_grads, strict=True) if r is not None]
     if not pairs:
         raise ValueError("no reference gradient to compare against.")
+    for i, (g, r) in enumerate(pairs):
+        if g is None and bool(r.ne(0).any()):
+            # a missing gradient is a measurement that did not happen, not an error of 1.0
+            raise ValueError(
+                f"gradient {i} is missing (None) where the reference is non-zero: the pass "
+                "did not differentiate it (an input that was not the one solved from?)."
+            )
     flat = torch.cat(
         [
             (torch.zeros_like(r) if g is None else g).detach().double().cpu().flatten()

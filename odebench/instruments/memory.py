@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -101,17 +101,37 @@ class SavedTensors:
         return t
 
 
+def _walk(nodes: Iterable[Any]) -> Iterator[Any]:
+    for node in nodes:
+        yield node
+        yield from _walk(node.children)
+
+
 def _cpu_peak_from_profiler(fn: Callable[[], Any]) -> tuple[int, Any]:
+    """Running peak of the bytes allocated inside ``fn`` and not yet freed.
+
+    Only blocks whose allocation the block saw count: freeing a block allocated before
+    the call (a previous case's tensors, say) is not a negative event here, so the
+    figure does not depend on what ran earlier in the process.
+    """
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         out = fn()
-    events = [e for e in prof.profiler.kineto_results.events() if e.device_type().name == "CPU"]
-    memory = sorted((e.start_ns(), e.nbytes()) for e in events if e.name() == "[memory]")
+    events = sorted(
+        (node.start_time_ns, i, node.extra_fields)
+        for i, node in enumerate(_walk(prof.profiler.kineto_results.experimental_event_tree()))
+        if node.tag.name == "Allocation" and node.extra_fields.device.type == "cpu"
+    )
+    live: dict[int, int] = {}
     current = peak = 0
-    for _, nbytes in memory:
-        current += nbytes
-        peak = max(peak, current)
+    for _, _, alloc in events:
+        if alloc.alloc_size > 0:
+            live[alloc.ptr] = alloc.alloc_size
+            current += alloc.alloc_size
+            peak = max(peak, current)
+        elif alloc.ptr in live:  # a free of a block allocated inside the call
+            current -= live.pop(alloc.ptr)
     return peak, out
 
 

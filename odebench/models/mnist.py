@@ -24,6 +24,8 @@ from odebench.instruments.nfe import CountedField
 from odebench.solvers import SolverConfig, SolveStats, solve
 
 MODEL_KINDS: tuple[str, ...] = ("mlp", "resnet", "rknet", "odenet")
+#: The models with an ODE block (the others take no solver).
+SOLVER_MODELS: tuple[str, ...] = ("rknet", "odenet")
 STEMS: tuple[str, ...] = ("conv", "residual")
 CHANNELS = 64
 
@@ -205,7 +207,7 @@ def build_model(
         raise ValueError(f"unknown model kind {kind!r}; choose one of: {', '.join(MODEL_KINDS)}.")
     if stem not in STEMS:
         raise ValueError(f"unknown stem {stem!r}; choose one of: {', '.join(STEMS)}.")
-    if solver is not None and kind in ("mlp", "resnet"):
+    if solver is not None and kind not in SOLVER_MODELS:
         raise ValueError(
             f"{kind!r} has no ODE block: drop solver= (it is for 'rknet' and 'odenet')."
         )
