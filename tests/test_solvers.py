@@ -12,6 +12,7 @@ from odebench.solvers import (
     SolverConfigError,
     solve,
 )
+from odebench.solvers.torchdiffeq_backend import odeint_kwargs
 
 
 def test_every_required_method_is_available() -> None:
@@ -65,7 +66,7 @@ def test_options_are_keyword_only() -> None:
 def test_adjoint_options_reach_torchdiffeq() -> None:
     cfg = SolverConfig(method="dopri5", gradient="adjoint", rtol=1e-4, atol=1e-5,
                        adjoint_rtol=1e-3, adjoint_atol=1e-3, seminorm=True)  # fmt: skip
-    kw = cfg.odeint_kwargs()
+    kw = odeint_kwargs(cfg)
     assert kw["adjoint_rtol"] == 1e-3 and kw["adjoint_atol"] == 1e-3
     assert kw["adjoint_options"] == {"norm": "seminorm"}
     assert kw["rtol"] == 1e-4 and kw["atol"] == 1e-5

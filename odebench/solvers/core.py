@@ -1,0 +1,230 @@
+"""The one ``solve()`` entry point: checks the inputs, counts the field, hands over to a backend."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+import types
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+
+from odebench.instruments.nfe import CountedField
+from odebench.solvers.backends import BACKENDS, get_backend
+from odebench.solvers.config import SolverConfig
+from odebench.solvers.result import (
+    AdjointParamsError,
+    FieldShapeError,
+    Solution,
+    SolveError,
+    Status,
+)
+
+Field = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def check_inputs(y0: torch.Tensor, t: torch.Tensor) -> None:
+    """Raise ``ValueError`` with the fix for inputs a solver would mishandle."""
+    if not isinstance(y0, torch.Tensor) or not isinstance(t, torch.Tensor):
+        raise TypeError("y0 and t must be torch tensors.")
+    if t.ndim != 1 or t.numel() < 2:
+        raise ValueError(
+            f"t must be 1-D with at least two times (t0 and t1); got shape {tuple(t.shape)}."
+        )
+    if not torch.isfinite(t).all():
+        raise ValueError("t contains NaN or inf; pass finite times.")
+    diffs = t[1:] - t[:-1]
+    if not ((diffs > 0).all() or (diffs < 0).all()):
+        raise ValueError(
+            "t must be strictly monotone (all increasing or all decreasing, no repeats); "
+            "sort it and drop duplicates, e.g. torch.unique(t)."
+        )
+    if torch.is_floating_point(y0) and not torch.isfinite(y0).all():
+        raise ValueError("y0 contains NaN or inf; check the initial state.")
+    if not torch.is_floating_point(y0):
+        raise ValueError(f"y0 must be a floating-point tensor; got dtype {y0.dtype}.")
+
+
+class ShapeChecked(nn.Module):
+    """Passes calls to the counted field and checks, once, that it returns the state's shape.
+
+    Solvers broadcast: a field returning a scalar or a row would integrate silently wrong.
+    """
+
+    def __init__(self, counted: CountedField):
+        super().__init__()
+        self.counted = counted
+        self.checked = False
+
+    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        out = self.counted(t, y)
+        if not self.checked:
+            if not isinstance(out, torch.Tensor) or out.shape != y.shape:
+                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise FieldShapeError(
+                    f"the field returned {got} for a state of shape {tuple(y.shape)}: return "
+                    "dy/dt shaped like y (e.g. value.expand_as(y), or torch.full_like(y, c))."
+                )
+            self.checked = True
+        return out
+
+
+def hidden_parameters(func: object, *, depth: int = 4) -> list[torch.Tensor]:
+    """Tensors requiring grad that a plain function reaches without showing them.
+
+    Looks where Python keeps what a function uses: its closure, defaults, the globals it names
+    (and attributes it names on imported modules), a bound method's object, a partial's
+    arguments, a callable object's attributes; recursively, ``depth`` levels deep.
+    """
+    found: dict[int, torch.Tensor] = {}
+    seen: set[int] = set()
+
+    def visit(obj: object, level: int) -> None:
+        if id(obj) in seen or level > depth:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, torch.Tensor):
+            if obj.requires_grad:
+                found.setdefault(id(obj), obj)
+            return
+        if isinstance(obj, nn.Module):
+            for p in obj.parameters():
+                if p.requires_grad:
+                    found.setdefault(id(p), p)
+            return
+        if isinstance(obj, list | tuple | set | frozenset):
+            for item in obj:
+                visit(item, level + 1)
+            return
+        if isinstance(obj, dict):
+            for item in obj.values():
+                visit(item, level + 1)
+            return
+        if isinstance(obj, functools.partial):
+            for item in (obj.func, *obj.args, *obj.keywords.values()):
+                visit(item, level + 1)
+            return
+        if inspect.ismethod(obj):
+            visit(obj.__self__, level + 1)
+            visit(obj.__func__, level + 1)
+            return
+        if inspect.isfunction(obj):
+            code = obj.__code__
+            for cell in obj.__closure__ or ():
+                try:
+                    visit(cell.cell_contents, level + 1)
+                except ValueError:  # an empty cell
+                    pass
+            for item in (*(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values()):
+                visit(item, level + 1)
+            names = set(code.co_names)
+            for name in names:
+                if name not in obj.__globals__:
+                    continue
+                value = obj.__globals__[name]
+                if isinstance(value, types.ModuleType):
+                    for attr in names:  # ``mod.net(y)``: a module's attribute the code names
+                        visit(getattr(value, attr, None), level + 1)
+                else:
+                    visit(value, level + 1)
+            return
+        if callable(obj) and not isinstance(obj, type) and hasattr(obj, "__dict__"):
+            visit(vars(obj), level + 1)
+
+    visit(func, 0)
+    return list(found.values())
+
+
+def _adjoint_params(
+    counted: CountedField, given: Iterable[torch.Tensor] | None
+) -> tuple[torch.Tensor, ...]:
+    if given is not None:
+        params = tuple(given)
+        if not all(isinstance(p, torch.Tensor) for p in params):
+            raise AdjointParamsError(
+                "adjoint_params must be tensors, e.g. adjoint_params=tuple(model.parameters())."
+            )
+        return params
+    if isinstance(counted.inner, nn.Module):
+        return tuple(counted.parameters())
+    hidden = hidden_parameters(counted.inner)
+    if hidden:
+        shapes = ", ".join(str(tuple(p.shape)) for p in hidden[:4])
+        raise AdjointParamsError(
+            f"gradient='adjoint' cannot see the {len(hidden)} tensor(s) requiring grad that this "
+            f"plain-function field uses (shapes {shapes}{', ...' if len(hidden) > 4 else ''}), so "
+            "they would get no gradient: pass adjoint_params=tuple(model.parameters()), or pass "
+            "the field as an nn.Module."
+        )
+    return ()  # a plain function using no tensor that requires grad: nothing to drop
+
+
+def solve(
+    func: Field | nn.Module,
+    y0: torch.Tensor,
+    t: torch.Tensor,
+    config: SolverConfig,
+    *,
+    adjoint_params: Iterable[torch.Tensor] | None = None,
+    throw: bool = True,
+) -> Solution:
+    """Integrate ``dy/dt = func(t, y)`` from ``y0`` over the times ``t``.
+
+    ``func`` is wrapped in a :class:`CountedField` (unless it already is one), so the
+    returned stats carry the forward NFE and ``Solution.field`` keeps counting during a
+    later ``backward()``. Under ``gradient="adjoint"`` the parameters that get a gradient
+    are ``adjoint_params`` if given, else the field's own when it is an ``nn.Module``; a
+    plain function that uses tensors requiring grad (a closure over a model) fails with the
+    fix instead of leaving them without a gradient (torchdiffeq's ``adjoint_params`` rule).
+
+    A solve that does not succeed raises :class:`SolveError` (its ``.status`` says how it
+    ended); with ``throw=False`` it returns the Solution with that status instead, where the
+    library returned anything.
+    """
+    with torch.no_grad():  # checks must not leave tensors saved for backward
+        check_inputs(y0, t)
+    counted = func if isinstance(func, CountedField) else CountedField(func)
+    params: tuple[torch.Tensor, ...] | None = None
+    if config.gradient == "adjoint":
+        params = _adjoint_params(counted, adjoint_params)
+    elif adjoint_params is not None:
+        raise AdjointParamsError(
+            "adjoint_params only applies to gradient='adjoint'; with backprop every tensor the "
+            "field uses gets its gradient: drop adjoint_params."
+        )
+    before = counted.calls
+    try:
+        sol = get_backend(config.backend).integrate(ShapeChecked(counted), y0, t, config, params)
+    except SolveError as exc:
+        if exc.solution is not None:
+            exc.solution.stats.nfe = counted.calls - before
+            exc.solution.field = counted
+        if throw or exc.solution is None:
+            raise
+        return exc.solution
+    sol.stats.nfe = counted.calls - before
+    sol.field = counted
+    if sol.status == Status.SUCCESS and not bool(torch.isfinite(sol.ys.detach()).all()):
+        sol.status = Status.NON_FINITE
+    if sol.status != Status.SUCCESS and throw:
+        raise SolveError(
+            f"{config.backend} {config.method}: the solve ended with {sol.status.value}",
+            status=sol.status,
+            solution=sol,
+        )
+    return sol
+
+
+def failure_status(exc: BaseException) -> Status | None:
+    """The :class:`Status` of a failed solve, also when it failed in ``backward()`` (the
+    adjoint's reverse solve raises the library's own error there); None if not a solve's."""
+    if isinstance(exc, SolveError):
+        return exc.status
+    for module in BACKENDS.values():
+        loaded = sys.modules.get(module)  # a library's error implies its backend was loaded
+        status = loaded.failure_status(exc) if loaded is not None else None
+        if status is not None:
+            return status
+    return None

@@ -1,0 +1,253 @@
+"""The torchdiffeq backend: method lists, the mapping of a config to ``odeint``, step counts.
+
+torchdiffeq reports neither its steps nor how a failed solve ended: steps are counted by
+wrapping its adaptive step (a private function, patched only for the duration of one solve)
+and its failures (``AssertionError``) are mapped to a :class:`Status` here, so no caller
+reads an error message.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import TYPE_CHECKING
+
+import torch
+from torchdiffeq import odeint, odeint_adjoint
+from torchdiffeq._impl import rk_common, scipy_wrapper
+from torchdiffeq._impl.odeint import SOLVERS
+from torchdiffeq._impl.solvers import FixedGridODESolver
+
+from odebench.solvers.result import Solution, SolveError, SolveStats, Status
+
+if TYPE_CHECKING:
+    from odebench.solvers.config import SolverConfig
+
+#: scipy's LSODA through torchdiffeq's ``scipy_solver`` (the solver of the paper's MNIST runs)
+SCIPY_METHODS: dict[str, str] = {"scipy_lsoda": "LSODA"}
+
+#: Methods whose step size is fixed: they need ``steps`` or ``step_size``.
+FIXED_GRID_METHODS: tuple[str, ...] = tuple(
+    sorted(
+        name
+        for name, cls in SOLVERS.items()
+        if isinstance(cls, type) and issubclass(cls, FixedGridODESolver)
+    )
+)
+#: Methods that choose their own steps from ``rtol``/``atol``.
+ADAPTIVE_METHODS: tuple[str, ...] = tuple(
+    sorted(
+        [
+            name
+            for name, cls in SOLVERS.items()
+            if isinstance(cls, type) and issubclass(cls, rk_common.RKAdaptiveStepsizeODESolver)
+        ]
+        + list(SCIPY_METHODS)
+    )
+)
+METHODS: tuple[str, ...] = ADAPTIVE_METHODS + FIXED_GRID_METHODS
+
+# torchdiffeq's own defaults, used when a config leaves rtol/atol unset (other parts of
+# odebench, e.g. the MNIST ODE-Net, pick their own tolerances: these are not theirs)
+TORCHDIFFEQ_DEFAULT_RTOL = 1e-7
+TORCHDIFFEQ_DEFAULT_ATOL = 1e-9
+
+
+def check(config: SolverConfig) -> str | None:
+    """torchdiffeq's constraints beyond the generic ones, as a message naming the fix."""
+    scipy = config.method in SCIPY_METHODS
+    if scipy and config.gradient != "adjoint":
+        return (
+            f"{config.method!r} runs scipy's solver, which autograd cannot differentiate: use "
+            "gradient='adjoint' (the reverse solve runs it too), or an adaptive torch method "
+            "such as 'dopri5' for backprop."
+        )
+    if config.seminorm and (scipy or config.adjoint_method in SCIPY_METHODS):
+        return (
+            "seminorm=True has no effect on scipy's solver (torchdiffeq drops the norm): "
+            "drop seminorm, or use a torch method for the reverse solve (adjoint_method='dopri5')."
+        )
+    adj = config.adjoint_method
+    if adj is not None and adj in FIXED_GRID_METHODS and config.method not in FIXED_GRID_METHODS:
+        return (
+            f"adjoint_method={adj!r} is fixed-grid but {config.method!r} is adaptive, so the "
+            "reverse solve has no grid: pick an adaptive adjoint_method "
+            f"({', '.join(ADAPTIVE_METHODS)}), or a fixed-grid method with steps=N."
+        )
+    return None
+
+
+def _options(config: SolverConfig, method: str) -> dict[str, object]:
+    if method in SCIPY_METHODS:
+        return {"solver": SCIPY_METHODS[method]}
+    if method in ADAPTIVE_METHODS:
+        return {}
+    if config.steps is not None:
+        return {"grid_constructor": _uniform_grid(config.steps)}
+    return {"step_size": config.step_size}
+
+
+def _name(method: str) -> str:
+    return "scipy_solver" if method in SCIPY_METHODS else method
+
+
+def odeint_kwargs(config: SolverConfig) -> dict[str, object]:
+    """Keyword arguments for ``odeint``/``odeint_adjoint``, ``adjoint_params`` apart."""
+    kwargs: dict[str, object] = {"method": _name(config.method)}
+    if config.adaptive:
+        kwargs["rtol"] = TORCHDIFFEQ_DEFAULT_RTOL if config.rtol is None else config.rtol
+        kwargs["atol"] = TORCHDIFFEQ_DEFAULT_ATOL if config.atol is None else config.atol
+    options = _options(config, config.method)
+    if options:
+        kwargs["options"] = options
+    if config.gradient == "adjoint":
+        if config.adjoint_rtol is not None:
+            kwargs["adjoint_rtol"] = config.adjoint_rtol
+        if config.adjoint_atol is not None:
+            kwargs["adjoint_atol"] = config.adjoint_atol
+        adjoint_method = config.adjoint_method or config.method
+        adjoint_options = _options(config, adjoint_method)
+        if config.adjoint_method is not None:
+            kwargs["adjoint_method"] = _name(config.adjoint_method)
+        if config.seminorm:
+            adjoint_options["norm"] = "seminorm"
+        if config.adjoint_method is not None or config.seminorm:
+            kwargs["adjoint_options"] = adjoint_options
+    return kwargs
+
+
+def _uniform_grid(steps: int) -> Callable[..., torch.Tensor]:
+    """Exactly ``steps`` equal steps over [t[0], t[-1]] (step_size can round to one more)."""
+
+    def construct(func: object, y0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return torch.linspace(float(t[0]), float(t[-1]), steps + 1, dtype=t.dtype, device=t.device)
+
+    return construct
+
+
+@contextmanager
+def _watch_adaptive_steps(stats: SolveStats) -> Iterator[None]:
+    """Count accepted/rejected steps of torchdiffeq's adaptive Runge-Kutta solvers, and tell
+    a non-finite field from a true step-size underflow when a step fails."""
+    original = rk_common.RKAdaptiveStepsizeODESolver._adaptive_step
+    nan_error = [False]
+
+    def watched(self: rk_common.RKAdaptiveStepsizeODESolver, rk_state: object) -> object:
+        try:
+            new_state = original(self, rk_state)
+        except AssertionError as exc:
+            status = failure_status(exc)
+            if status is None:
+                raise
+            f1 = rk_state.f1  # type: ignore[attr-defined]
+            if status == Status.STEP_SIZE_UNDERFLOW and (
+                nan_error[0] or not bool(torch.isfinite(f1).all())
+            ):
+                status = Status.NON_FINITE
+            raise SolveError(f"torchdiffeq {status.value} ({exc})", status=status) from exc
+        if bool(new_state.t1 != rk_state.t1):  # type: ignore[attr-defined]
+            stats.steps_accepted = (stats.steps_accepted or 0) + 1
+        else:
+            stats.steps_rejected = (stats.steps_rejected or 0) + 1
+            # A NaN or inf in the field makes the error ratio NaN, which torchdiffeq turns into
+            # a next dt of exactly 0 (clamp); a finite ratio shrinks dt by 5x at most, so a
+            # jump from a normal dt to 0 can only be a non-finite evaluation.
+            old, new = float(rk_state.dt), float(new_state.dt)  # type: ignore[attr-defined]
+            if (new == 0 or not math.isfinite(new)) and abs(old) > 1e-300:
+                nan_error[0] = True
+        return new_state
+
+    stats.steps_accepted, stats.steps_rejected = 0, 0
+    rk_common.RKAdaptiveStepsizeODESolver._adaptive_step = watched  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        rk_common.RKAdaptiveStepsizeODESolver._adaptive_step = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def _watch_scipy(outcome: list[object]) -> Iterator[None]:
+    """Keep scipy's result object (torchdiffeq drops it, and with it a failed solve's status)."""
+    original = scipy_wrapper.solve_ivp
+
+    def kept(*args: object, **kwargs: object) -> object:
+        result = original(*args, **kwargs)
+        outcome.append(result)
+        return result
+
+    scipy_wrapper.solve_ivp = kept
+    try:
+        yield
+    finally:
+        scipy_wrapper.solve_ivp = original
+
+
+def failure_status(exc: BaseException) -> Status | None:
+    """The status of a torchdiffeq assertion (it raises nothing more specific), or None.
+
+    Needed apart from :func:`integrate` for the adjoint: its reverse solve fails inside
+    ``loss.backward()``, where no backend code runs.
+    """
+    if not isinstance(exc, AssertionError):
+        return None
+    msg = str(exc)
+    if msg.startswith("underflow in dt"):
+        # a NaN in the field makes the error estimate NaN, then dt NaN
+        dt = msg.removeprefix("underflow in dt").strip()
+        return Status.NON_FINITE if dt in ("nan", "inf", "-inf") else Status.STEP_SIZE_UNDERFLOW
+    if msg.startswith("max_num_steps exceeded"):
+        return Status.MAX_STEPS
+    if msg.startswith("non-finite values in state"):
+        return Status.NON_FINITE
+    return None
+
+
+def integrate(
+    field: torch.nn.Module,
+    y0: torch.Tensor,
+    t: torch.Tensor,
+    config: SolverConfig,
+    adjoint_params: tuple[torch.Tensor, ...] | None,
+) -> Solution:
+    """Solve with torchdiffeq; raise :class:`SolveError` with the status if it fails."""
+    stats = SolveStats()
+    kwargs = odeint_kwargs(config)
+    scipy_results: list[object] = []
+    rk = config.adaptive and config.method not in SCIPY_METHODS
+    counting = _watch_adaptive_steps(stats) if rk else nullcontext()
+    watching = _watch_scipy(scipy_results) if config.method in SCIPY_METHODS else nullcontext()
+    try:
+        with counting, watching:
+            if config.gradient == "adjoint":
+                ys = odeint_adjoint(field, y0, t, adjoint_params=adjoint_params, **kwargs)
+            else:
+                ys = odeint(field, y0, t, **kwargs)
+    except AssertionError as exc:
+        status = failure_status(exc)
+        if status is None:
+            raise
+        raise SolveError(f"torchdiffeq {status.value} ({exc})", status=status) from exc
+    except RuntimeError as exc:
+        # scipy's failed solve returns fewer columns than times, which torch cannot reshape
+        failed = [r for r in scipy_results if not getattr(r, "success", True)]
+        if not failed:
+            raise
+        message = getattr(failed[0], "message", "")
+        raise SolveError(
+            f"scipy {config.method}: step_size_underflow ({message})",
+            status=Status.STEP_SIZE_UNDERFLOW,
+        ) from exc
+    if not config.adaptive:
+        stats.steps_accepted, stats.steps_rejected = _fixed_steps(config, t), 0
+    elif scipy_results:
+        stats.library_nfe = int(sum(getattr(r, "nfev", 0) for r in scipy_results))
+    return Solution(ts=t, ys=ys, stats=stats)
+
+
+def _fixed_steps(config: SolverConfig, t: torch.Tensor) -> int:
+    if config.steps is not None:
+        return config.steps
+    span = abs(float(t[-1] - t[0]))
+    assert config.step_size is not None
+    return int(math.ceil(span / config.step_size + 1) - 1)
