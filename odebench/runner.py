@@ -31,10 +31,12 @@ ISOLATED_METERS = frozenset({"peak_rss", "peak_alloc"})
 def classify(exc: BaseException) -> str:
     """The ``status`` of a failed case."""
     from odebench.measure import DivergedError
+    from odebench.solvers import failure_status
 
-    msg = str(exc).lower()
-    if isinstance(exc, DivergedError) or "underflow in dt" in msg or "nan" in msg.split():
+    # the solver's typed status (SolveError.status; the adjoint's reverse solve included)
+    if isinstance(exc, DivergedError) or failure_status(exc) is not None:
         return "diverged"
+    msg = str(exc).lower()
     if isinstance(exc, MemoryError) or "out of memory" in msg:
         return "oom"
     return "failed"

@@ -63,8 +63,17 @@ def test_adjoint_backward_pass_solves_again() -> None:
 
 
 def test_counted_field_keeps_parameters_visible() -> None:
-    inner = nn.Linear(3, 3)
     field = CountedField(lambda t, y: y)
     assert list(field.parameters()) == []
-    assert len(list(CountedField(lambda t, y: inner(y)).parameters())) == 0
     assert len(list(CountedField(MLPField(3, 4)).parameters())) == 4
+
+
+def test_adjoint_refuses_a_counted_closure_whose_parameters_it_cannot_see() -> None:
+    # CountedField cannot see a closure's module, so solve() must not pass its empty
+    # parameter list to the adjoint (the module would get no gradient): it names the fix
+    from odebench.solvers import AdjointParamsError
+
+    inner = nn.Linear(3, 3)
+    field = CountedField(lambda t, y: inner(y))
+    with pytest.raises(AdjointParamsError, match="adjoint_params="):
+        solve(field, torch.ones(3), T, SolverConfig(method="rk4", steps=2, gradient="adjoint"))
