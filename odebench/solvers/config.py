@@ -111,11 +111,18 @@ class SolverConfig:
                     f"({', '.join(lib.FIXED_GRID_METHODS)})."
                 )
         else:
-            if self.rtol is not None or self.atol is not None:
+            corrected = getattr(lib, "CORRECTOR_METHODS", ())
+            if (self.rtol is not None or self.atol is not None) and self.method not in corrected:
                 raise SolverConfigError(
                     f"{self.method!r} is a fixed-grid method: rtol/atol do nothing. "
                     f"Pass steps=N or step_size=h, or pick an adaptive method "
-                    f"({', '.join(lib.ADAPTIVE_METHODS)})."
+                    f"({', '.join(lib.ADAPTIVE_METHODS)})"
+                    + (
+                        f"; of the fixed-grid ones only {', '.join(corrected)} take rtol/atol "
+                        "(the tolerance of their corrector's iteration)."
+                        if corrected
+                        else "."
+                    )
                 )
             if (self.steps is None) == (self.step_size is None):
                 raise SolverConfigError(

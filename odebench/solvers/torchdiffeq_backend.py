@@ -47,6 +47,9 @@ ADAPTIVE_METHODS: tuple[str, ...] = tuple(
     )
 )
 METHODS: tuple[str, ...] = ADAPTIVE_METHODS + FIXED_GRID_METHODS
+#: Fixed-grid methods whose implicit corrector iterates (at most 4 times a step) until the
+#: change is within rtol/atol; they warn "Functional iteration did not converge" otherwise.
+CORRECTOR_METHODS: tuple[str, ...] = ("fixed_adams", "implicit_adams")
 
 # torchdiffeq's own defaults, used when a config leaves rtol/atol unset (other parts of
 # odebench, e.g. the MNIST ODE-Net, pick their own tolerances: these are not theirs)
@@ -95,7 +98,7 @@ def _name(method: str) -> str:
 def odeint_kwargs(config: SolverConfig) -> dict[str, object]:
     """Keyword arguments for ``odeint``/``odeint_adjoint``, ``adjoint_params`` apart."""
     kwargs: dict[str, object] = {"method": _name(config.method)}
-    if config.adaptive:
+    if config.adaptive or config.method in CORRECTOR_METHODS:
         kwargs["rtol"] = TORCHDIFFEQ_DEFAULT_RTOL if config.rtol is None else config.rtol
         kwargs["atol"] = TORCHDIFFEQ_DEFAULT_ATOL if config.atol is None else config.atol
     options = _options(config, config.method)
