@@ -2,20 +2,16 @@
 
 The CLI (``odebench run``), the asv suite in ``benches/`` and the pytest benchmarks
 all read their cases from here. A :class:`Case` is frozen and hashable; a suite is
-a list of cases. Users add suites from a TOML file (:func:`load_suite_file`).
+a list of cases. Users add suites from a TOML file (:mod:`odebench.suitefile`).
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from odebench.models.mnist import MODEL_KINDS, SOLVER_MODELS
 from odebench.solvers import SolverConfig
@@ -222,7 +218,7 @@ TIME_METERS = ("nfe", "time")
 ERROR_METERS = ("nfe", "error", "time")
 
 
-def _grid(base: dict[str, Any], **axes: Iterable[Any]) -> list[Case]:
+def grid(base: dict[str, Any], **axes: Iterable[Any]) -> list[Case]:
     keys = list(axes)
     return [
         Case(**base, **dict(zip(keys, values, strict=True)))
@@ -230,7 +226,7 @@ def _grid(base: dict[str, Any], **axes: Iterable[Any]) -> list[Case]:
     ]
 
 
-def _atol_follows_rtol(cases: list[Case]) -> list[Case]:
+def atol_follows_rtol(cases: list[Case]) -> list[Case]:
     """The built-in suites sweep one tolerance: atol = rtol wherever rtol is set."""
     return [c.with_(atol=c.rtol) if c.rtol is not None else c for c in cases]
 
@@ -240,26 +236,26 @@ def quick_suite() -> list[Case]:
     s = {"suite": "quick"}
     cases: list[Case] = []
     # memory against steps, backprop vs adjoint (MLP field 64->64->64, batch 128)
-    cases += _grid(
+    cases += grid(
         {**s, "problem": "mlp", "method": "rk4", "meters": MEMORY_METERS, "timed_passes": 1},
         gradient=("backprop", "adjoint"),
         steps=(1, 2, 4, 8, 16),
     )
     # NFE forward/backward, error, time across tolerances (trained spiral field)
     spiral = {**s, "problem": "spiral_trained", "method": "dopri5", "meters": ERROR_METERS}
-    cases += _grid(spiral, gradient=("backprop", "adjoint"), rtol=(1e-3, 1e-5, 1e-7))
+    cases += grid(spiral, gradient=("backprop", "adjoint"), rtol=(1e-3, 1e-5, 1e-7))
     # the adjoint with and without the seminorm (its error control skips the parameter
     # adjoint): on the trained 64-wide field with a sum loss, where it changes NFE-B (on the
     # 2-D spiral field it changes nothing at any tolerance)
     field = {**s, "problem": "mlp_trained", "method": "dopri5", "meters": ERROR_METERS}
-    cases += _grid(field, gradient=("backprop", "adjoint"), rtol=(1e-3, 1e-5, 1e-7))
-    cases += _grid({**field, "gradient": "adjoint", "seminorm": True}, rtol=(1e-3, 1e-5, 1e-7))
+    cases += grid(field, gradient=("backprop", "adjoint"), rtol=(1e-3, 1e-5, 1e-7))
+    cases += grid({**field, "gradient": "adjoint", "seminorm": True}, rtol=(1e-3, 1e-5, 1e-7))
     # work-precision: solvers on an exact problem (adaptive_heun, 2nd order, stops at 1e-4:
     # at 1e-7 it takes ~20,000 steps)
     wp = {**s, "problem": "harmonic_oscillator", "meters": ERROR_METERS}
-    cases += _grid(wp, method=("dopri5", "bosh3"), rtol=(1e-2, 1e-4, 1e-6))
-    cases += _grid(wp, method=("adaptive_heun",), rtol=(1e-2, 1e-3, 1e-4))
-    cases += _grid(
+    cases += grid(wp, method=("dopri5", "bosh3"), rtol=(1e-2, 1e-4, 1e-6))
+    cases += grid(wp, method=("adaptive_heun",), rtol=(1e-2, 1e-3, 1e-4))
+    cases += grid(
         {**s, "problem": "harmonic_oscillator", "meters": ERROR_METERS},
         method=("euler", "midpoint", "rk4"),
         steps=(16, 64, 256),
@@ -271,7 +267,7 @@ def quick_suite() -> list[Case]:
         Case(**mnist, model="rknet", method="rk4", steps=4),
         Case(**mnist, model="odenet", method="dopri5", gradient="adjoint", rtol=1e-3),
     ]
-    return _atol_follows_rtol(cases)
+    return atol_follows_rtol(cases)
 
 
 def paper_suite(seeds: Iterable[int] = (0, 1, 2)) -> list[Case]:
@@ -280,7 +276,7 @@ def paper_suite(seeds: Iterable[int] = (0, 1, 2)) -> list[Case]:
     tols = [10.0**-k for k in range(1, 9)]
     cases: list[Case] = []
     for seed in seeds:
-        cases += _grid(
+        cases += grid(
             {
                 **s,
                 "problem": "mlp",
@@ -293,29 +289,29 @@ def paper_suite(seeds: Iterable[int] = (0, 1, 2)) -> list[Case]:
             steps=(1, 2, 4, 8, 16, 32, 64, 128, 256),
         )
         spiral = {**s, "problem": "spiral_trained", "meters": ERROR_METERS, "seed": seed}
-        cases += _grid(
+        cases += grid(
             spiral, method=("dopri5", "bosh3", "dopri8"), gradient=("backprop", "adjoint"),
             rtol=tols,
         )  # fmt: skip
         # adaptive_heun is 2nd order: below 1e-5 it needs tens of thousands of steps
-        cases += _grid(
+        cases += grid(
             {**spiral, "method": "adaptive_heun"}, gradient=("backprop", "adjoint"),
             rtol=[t for t in tols if t >= 1e-5],
         )  # fmt: skip
-        cases += _grid(
+        cases += grid(
             {**s, "problem": "linear_mixed", "meters": ERROR_METERS, "seed": seed},
             method=("euler", "midpoint", "rk4"),
             steps=(4, 8, 16, 32, 64, 128, 256),
         )
         mnist = {**s, "batch": 128, "seed": seed, "meters": ("nfe", "saved", "peak_alloc", "time")}
-        cases += _grid({**mnist, "model": "resnet"}, depth=(1, 2, 4, 6, 8, 12, 16, 24))
-        cases += _grid({**mnist, "model": "rknet", "method": "rk4"}, steps=(1, 2, 4, 8, 16))
-        cases += _grid(
+        cases += grid({**mnist, "model": "resnet"}, depth=(1, 2, 4, 6, 8, 12, 16, 24))
+        cases += grid({**mnist, "model": "rknet", "method": "rk4"}, steps=(1, 2, 4, 8, 16))
+        cases += grid(
             {**mnist, "model": "odenet", "method": "dopri5", "gradient": "adjoint"},
             rtol=(1e-1, 1e-2, 1e-3, 1e-4),
         )
         cases.append(Case(**mnist, model="mlp"))
-    return _atol_follows_rtol(cases)
+    return atol_follows_rtol(cases)
 
 
 def smoke_suite() -> list[Case]:
@@ -346,8 +342,8 @@ def bench_suite() -> list[Case]:
     """Small cases for regression tracking (asv, pytest-benchmark): each variant and mode."""
     s = {"suite": "bench", "meters": ("nfe", "saved", "time", "error"), "timed_passes": 1}
     field = {**s, "problem": "mlp", "batch": 32}
-    cases = _grid({**field, "method": "rk4"}, gradient=("backprop", "adjoint"), steps=(2, 8))
-    cases += _grid(
+    cases = grid({**field, "method": "rk4"}, gradient=("backprop", "adjoint"), steps=(2, 8))
+    cases += grid(
         {**field, "method": "dopri5"}, gradient=("backprop", "adjoint"), rtol=(1e-3, 1e-5)
     )
     cases += [Case(**s, problem="harmonic_oscillator", method="dopri5", rtol=1e-5)]
@@ -358,7 +354,7 @@ def bench_suite() -> list[Case]:
         Case(**mnist, model="rknet", method="rk4", steps=2),
         Case(**mnist, model="odenet", method="dopri5", gradient="adjoint", rtol=1e-3),
     ]
-    return _atol_follows_rtol(cases)
+    return atol_follows_rtol(cases)
 
 
 def bench_slow_suite() -> list[Case]:
@@ -370,8 +366,8 @@ def bench_slow_suite() -> list[Case]:
     s = {"suite": "bench_slow", "meters": ("nfe", "saved", "time", "error"), "timed_passes": 1}
     field = {**s, "problem": "mlp", "batch": 32}
     cases = [c.with_(suite="bench_slow") for c in bench_suite()]
-    cases += _grid({**field, "method": "rk4"}, gradient=("backprop", "adjoint"), steps=(32,))
-    cases += _grid({**field, "method": "dopri5"}, gradient=("backprop", "adjoint"), rtol=(1e-7,))
+    cases += grid({**field, "method": "rk4"}, gradient=("backprop", "adjoint"), steps=(32,))
+    cases += grid({**field, "method": "dopri5"}, gradient=("backprop", "adjoint"), rtol=(1e-7,))
     cases += [
         Case(**s, problem="harmonic_oscillator", method="dopri5", gradient="adjoint", rtol=1e-5)
     ]
@@ -380,7 +376,7 @@ def bench_slow_suite() -> list[Case]:
         Case(**mnist, model="resnet", depth=6),
         Case(**mnist, model="odenet", method="dopri5", gradient="backprop", rtol=1e-3),
     ]
-    return _atol_follows_rtol(cases)
+    return atol_follows_rtol(cases)
 
 
 SUITES: dict[str, Callable[[], list[Case]]] = {
@@ -395,70 +391,11 @@ SUITES: dict[str, Callable[[], list[Case]]] = {
 def get_suite(name: str) -> list[Case]:
     """A named suite, or the suite in a TOML file when ``name`` is a path ending in .toml."""
     if name.endswith(".toml"):
+        from odebench.suitefile import load_suite_file  # it builds Cases: imported late
+
         return load_suite_file(name)
     if name not in SUITES:
         raise CaseError(
             f"unknown suite {name!r}; choose one of: {', '.join(SUITES)}, or pass a .toml file."
         )
     return SUITES[name]()
-
-
-# --- user suites from TOML -----------------------------------------------------------------
-
-
-def _check_keys(where: str, table: dict[str, Any], allowed: Iterable[str]) -> None:
-    allowed = list(allowed)
-    for key in table:
-        if key not in allowed:
-            hint = difflib.get_close_matches(key, allowed, n=1)
-            did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
-            raise CaseError(
-                f"{where}: unknown key {key!r}.{did_you_mean} Valid keys: {', '.join(allowed)}."
-            )
-
-
-def load_suite_file(path: str | Path) -> list[Case]:
-    """Read a user suite: ``[suite] name = ...`` then ``[[grid]]`` tables of lists.
-
-    Each ``[[grid]]`` table maps case fields to a value or a list of values; the
-    cases are the product of the lists. Example::
-
-        [suite]
-        name = "my-sweep"
-
-        [[grid]]
-        problem = "mlp"
-        method = "rk4"
-        gradient = ["backprop", "adjoint"]
-        steps = [1, 2, 4, 8]
-        meters = ["nfe", "saved"]
-    """
-    path = Path(path)
-    if not path.exists():
-        raise CaseError(f"suite file {str(path)!r} not found.")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise CaseError(f"{path}: not valid TOML ({exc}).") from None
-    _check_keys(str(path), data, ("suite", "grid"))
-    meta = data.get("suite", {})
-    _check_keys(f"{path} [suite]", meta, ("name", "description"))
-    name = str(meta.get("name", path.stem))
-    grids = data.get("grid", [])
-    if not grids:
-        raise CaseError(f"{path}: no [[grid]] table; add one naming a problem or model.")
-    cases: list[Case] = []
-    for i, grid in enumerate(grids):
-        where = f"{path} [[grid]] #{i + 1}"
-        _check_keys(where, grid, [f for f in CASE_FIELDS if f != "suite"])
-        axes = {}
-        for key, value in grid.items():
-            if key == "meters":
-                axes[key] = [tuple(value)]
-            else:
-                axes[key] = value if isinstance(value, list) else [value]
-        try:
-            cases += _grid({"suite": name}, **axes)
-        except (CaseError, ValueError, TypeError) as exc:
-            raise CaseError(f"{where}: {exc}") from None
-    return cases

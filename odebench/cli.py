@@ -1,114 +1,316 @@
-"""The ``odebench`` command line: ``run``, ``report``, ``plot``, ``list`` and the reproductions."""
+"""The ``odebench`` command line: ``run``, ``report``, ``plot``, ``list`` and the reproductions.
+
+The CLI parses, checks every option before it touches the disk, and prints; the modules
+below it decide and raise typed errors, which it prints as one line naming the fix (exit
+status 2). torch is imported only after the arguments are parsed, so ``--help`` is fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import importlib.util
+import math
+import re
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from odebench.experiments import EXPERIMENTS
 
 DEFAULT_RESULTS = Path("results")
 
 
-def _suite_dir(args: argparse.Namespace) -> Path:
+class UsageError(ValueError):
+    """A command-line option that cannot work; the message names the fix."""
+
+
+# --- option types: each rejects a bad value with the fix, before anything runs --------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give one >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1; give a whole number >= 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number of seconds > 0")
+    return value
+
+
+def _device(text: str) -> str:
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device; use cpu, cuda or cuda:N")
+    return text
+
+
+def _nonempty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty value; give some text")
+    return text
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Shows each option's default (when it has one worth showing) after its help."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" not in text
+            and default not in (None, False, argparse.SUPPRESS)
+            and action.option_strings
+            and not isinstance(action, argparse._HelpAction | argparse._VersionAction)
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # one line naming the fix, exit status 2
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+# --- run ------------------------------------------------------------------------------------
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "match"
+
+
+def _suite_dir(args: argparse.Namespace, suite_name: str) -> Path:
+    """``--out``, or ``results/<suite>``; a filtered run gets a folder of its own."""
     if args.out:
         return Path(args.out)
-    name = Path(args.suite).stem if args.suite.endswith(".toml") else args.suite
-    return DEFAULT_RESULTS / name
+    if args.match:
+        return DEFAULT_RESULTS / f"{suite_name}-match-{_slug(args.match)}"
+    return DEFAULT_RESULTS / suite_name
+
+
+def _load_cases(suite: str, imports: Sequence[str]) -> tuple[str, list, tuple, tuple]:
+    """(suite name, cases, user modules, search folders) for a built-in name or a .toml file."""
+    from odebench.usermodules import import_modules, normalize
+
+    search = (str(Path.cwd()),)
+    imports = normalize(imports)
+    import_modules(imports, search=search)
+    if suite.endswith(".toml"):
+        from odebench.suitefile import read_suite_file
+
+        found = read_suite_file(suite)
+        extra = tuple(m for m in found.imports if m not in imports)
+        return found.name, found.cases, imports + extra, tuple(dict.fromkeys(search + found.search))
+    from odebench.cases import get_suite
+
+    return suite, get_suite(suite), imports, search
+
+
+def _check_device(device: str) -> None:
+    from odebench import measure
+
+    error = getattr(measure, "DeviceUnavailableError", None)
+    try:
+        measure.check_device(device)
+    except Exception as exc:
+        if error is not None and isinstance(exc, error):
+            raise UsageError(str(exc)) from None
+        raise
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from odebench.cases import get_suite
-    from odebench.measure import check_device
     from odebench.results import (
         RESULTS_FILE,
-        completed_keys,
+        backup_folder,
+        check_folder,
+        check_resumable,
+        drop_torn_tail,
+        locked_folder,
         provenance,
-        read_provenance,
-        write_provenance,
+        read_results,
+        record_run,
     )
-    from odebench.runner import run_cases
+    from odebench.runner import pending_jobs, run_cases
 
-    check_device(args.device)
-    cases = get_suite(args.suite)
+    if args.slurm_partition and args.executor != "slurm":
+        raise UsageError("--slurm-partition applies only with --executor slurm; add it.")
+    resume = args.resume or args.retry_failed
+    # everything is checked before the disk is touched: the suite, the device, the folder
+    name, cases, imports, search = _load_cases(args.suite, args.imports)
+    if not cases:
+        raise UsageError(f"suite {args.suite!r} has no case; add a [[grid]] or pick another suite.")
+    _check_device(args.device)
     if args.device != "cpu":
         cases = [c.with_(device=args.device) for c in cases]
+    all_cases = cases
     if args.match:
         cases = [c for c in cases if args.match in c.case_id]
         if not cases:
-            raise SystemExit(f"odebench: no case id contains {args.match!r}; see `odebench list`.")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    folder = _suite_dir(args)
+            raise UsageError(f"no case id contains {args.match!r}; see `odebench list --suite`.")
+    folder = _suite_dir(args, name)
     path = folder / RESULTS_FILE
-    if path.exists() and not args.resume:
-        backup = path.with_name("results.prev.csv")
-        path.replace(backup)
-        print(f"previous results moved to {backup}", file=sys.stderr)
-    info = provenance(suite=args.suite, device=args.device, argv=sys.argv)
-    previous = read_provenance(folder) if args.resume else {}
-    if previous:  # a resumed run keeps the first run's provenance and lists each resumption
-        resumed = previous.pop("resumed", [])
-        keys = ("commit", "torch", "torchdiffeq", "device", "threads", "date", "command")
-        info = {**previous, "resumed": [*resumed, {k: info[k] for k in keys}]}
-    write_provenance(folder, info)
-    done = len(completed_keys(path)) if args.resume else 0
-    print(f"odebench run: {len(cases)} cases x {args.repeats} repeat(s) -> {path}"
-          + (f" ({done} already recorded)" if done else ""), file=sys.stderr)  # fmt: skip
-    slurm = {"partition": args.slurm_partition} if args.slurm_partition else None
-    records = run_cases(
-        cases, path, repeats=args.repeats, timeout=args.timeout, executor=args.executor,
-        resume=args.resume, progress=not args.quiet, slurm=slurm,
-    )  # fmt: skip
-    failed = [r for r in records if r.get("status") != "ok"]
-    print(f"{len(records)} records written, {len(failed)} not ok.", file=sys.stderr)
-    if not args.no_report:
-        _report_and_plots(path, folder)
-    _print_summary(path)
-    return 0
+    check_folder(folder, resume=resume, force=args.force)
+    if resume:
+        check_resumable(path, all_cases)  # again under the lock; here to refuse untouched
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    threads = args.threads or torch.get_num_threads()
+    with locked_folder(folder):
+        if args.force:
+            backup = backup_folder(folder)
+            if backup:
+                print(f"odebench: the earlier run in {folder} moved to {backup}", file=sys.stderr)
+        if resume:
+            check_resumable(path, all_cases)
+            torn = drop_torn_tail(path)
+            if torn:
+                print(f"odebench: dropped a torn last row of {path} (a crash mid-write; kept in "
+                      f"{folder / 'results.torn.txt'}); its case runs again.",
+                      file=sys.stderr)  # fmt: skip
+        jobs = pending_jobs(cases, path, repeats=args.repeats, resume=resume,
+                            retry_failed=args.retry_failed)  # fmt: skip
+        total = len(cases) * args.repeats
+        info = provenance(suite=args.suite, device=args.device, argv=sys.argv, threads=threads,
+                          imports=imports)  # fmt: skip
+        record_run(folder, info, resume=resume)
+        done = total - len(jobs)
+        print(f"odebench run: {len(cases)} cases x {args.repeats} repeat(s) -> {path}"
+              + (f" ({done} already recorded, {len(jobs)} to run)" if resume else ""),
+              file=sys.stderr)  # fmt: skip
+        slurm = {"partition": args.slurm_partition} if args.slurm_partition else None
+        start = time.perf_counter()
+        run_cases(
+            cases, path, repeats=args.repeats, timeout=args.timeout, executor=args.executor,
+            resume=resume, retry_failed=args.retry_failed, progress=not args.quiet, slurm=slurm,
+            threads=args.threads, imports=imports, search=search,
+        )  # fmt: skip
+        wall = time.perf_counter() - start
+        report = None
+        if not args.no_report and path.exists():
+            report = _report_and_plots(path, folder)
+        if not path.exists():
+            print("odebench: nothing ran.", file=sys.stderr)
+            return 0
+        df = read_results(path)
+    keys = {(c.case_id, r) for c in cases for r in range(args.repeats)}
+    mine = df[[(c, int(r)) in keys for c, r in zip(df["case_id"], df["repeat"], strict=True)]]
+    return _print_summary(mine, wall=wall, ran=len(jobs), report=report, folder=folder)
 
 
-def _report_and_plots(path: Path, folder: Path) -> None:
+def _report_and_plots(path: Path, folder: Path) -> Path | None:
+    """Write the report and the plots; returns the HTML report (or the first file written)."""
     from odebench.plots import write_plots
     from odebench.report import write_report
 
-    for p in write_report(path, folder) + write_plots(path, folder / "plots"):
-        print(f"wrote {p}", file=sys.stderr)
+    written = list(write_report(path, folder))
+    plots_dir = folder / "plots"
+    if not any(p.parent == plots_dir for p in written):  # the report may draw them itself
+        written += write_plots(path, plots_dir)
+    html = [p for p in written if p.suffix == ".html"]
+    return html[0] if html else (written[0] if written else None)
 
 
-def _print_summary(path: Path) -> None:
-    from odebench.report import memory_fits, nfe_table
-    from odebench.results import read_results
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {s:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
 
-    df = read_results(path)
-    fits = memory_fits(df)
-    if not fits.empty:
-        fits = fits[fits["meter"] == "saved activations"]
-        print("\nSaved activations against size (bytes per unit):")
-        print(fits[["subject", "method", "gradient", "per", "bytes_per_unit", "intercept_bytes",
-                    "r2"]].to_string(index=False))  # fmt: skip
-    nfe = nfe_table(df)
-    if not nfe.empty:
-        print("\nNFE forward / backward per tolerance:")
-        print(nfe.to_string(index=False))
+
+def _print_summary(df: Any, *, wall: float, ran: int, report: Path | None, folder: Path) -> int:
+    """The headline figures, the statuses, the wall time and where the report is.
+
+    Returns the exit status: 0 when every case of the run finished ok, 1 otherwise.
+    """
+    counts = df["status"].value_counts()
+    statuses = ", ".join(f"{n} {s}" for s, n in counts.items())
+    lines = [f"odebench run: {len(df)} rows ({statuses}); ran {ran} in {_duration(wall)}."]
+    try:
+        from odebench import report as report_module
+
+        sentences = report_module.headline(df).sentences if hasattr(report_module, "headline") \
+            else []  # fmt: skip
+    except Exception as exc:  # a headline that cannot be drawn never hides the statuses
+        sentences = [f"(no headline: {type(exc).__name__}: {exc})"]
+    lines += [f"  {s}" for s in sentences]
+    not_ok = len(df) - int(counts.get("ok", 0))
+    if not_ok:
+        bad = df[df["status"] != "ok"]
+        lines.append(f"Not every case finished ok: {not_ok} did not (exit status 1), e.g. "
+                     f"{bad['case_id'].iloc[0]}: {bad['error'].iloc[0]}")  # fmt: skip
+        lines.append("  rerun them with `odebench run ... --retry-failed` (failed, timeout, "
+                     "crashed) once fixed.")  # fmt: skip
+    lines.append(f"Report: {report}" if report else f"Results: {folder}")
+    print("\n".join(lines))
+    return 1 if not_ok else 0
+
+
+# --- report, plot, list ---------------------------------------------------------------------
+
+
+def _check_out_folder(out: str | None) -> None:
+    if out is None:
+        return
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder; pass a folder path.")
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"--out {out}: {probe} is a file; pass a folder path.")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from odebench.report import write_report
 
+    _check_out_folder(args.out)
     for p in write_report(args.results, args.out):
         print(f"wrote {p}")
     return 0
 
 
+def _check_training_log(path: str) -> None:
+    log = Path(path)
+    if not log.is_file():
+        raise UsageError(f"training log {path!r} not found; pass a log CSV that table1 wrote.")
+    with log.open(errors="replace") as fh:
+        header = fh.readline().strip().split(",")
+    if "case_id" in header and "status" in header:
+        raise UsageError(
+            f"{path} is a results table, not a training log; pass it as --results {path}."
+        )
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from odebench.plots import write_plots
 
+    _check_out_folder(args.out)
+    if args.training_log:
+        _check_training_log(args.training_log)
     results = args.results
     if results is None and not args.training_log:
         results = str(DEFAULT_RESULTS / "quick")
@@ -123,14 +325,18 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from odebench.cases import SUITES, get_suite
+    from odebench.cases import SUITES
     from odebench.problems import get_problem, problem_names
     from odebench.solvers import ADAPTIVE_METHODS, FIXED_GRID_METHODS
 
     if args.suite:
-        for case in get_suite(args.suite):
+        _, cases, _, _ = _load_cases(args.suite, args.imports)
+        for case in cases:
             print(case.case_id)
         return 0
+    from odebench.usermodules import import_modules, normalize
+
+    import_modules(normalize(args.imports), search=(str(Path.cwd()),))
     print("suites:  ", ", ".join(f"{n} ({len(f())} cases)" for n, f in SUITES.items()))
     print("problems:")
     for name in problem_names():
@@ -140,67 +346,107 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+# --- the parser -----------------------------------------------------------------------------
+
+
+def _experiment_help(name: str) -> str:
+    """The first line of an experiment module's docstring, read without importing it."""
+    try:
+        spec = importlib.util.find_spec(f"odebench.experiments.{name}")
+        if spec is None or not spec.origin:
+            return ""
+        doc = ast.get_docstring(ast.parse(Path(spec.origin).read_text())) or ""
+    except (OSError, SyntaxError, ImportError):
+        return ""
+    first = doc.strip().splitlines()[0] if doc.strip() else ""
+    return re.sub(r"^``odebench \w+``:\s*", "", first)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("odebench")
+    except Exception:  # not installed: the source tree's own
+        return "unknown"
+
+
+def build_parser(experiments: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; ``experiments`` names the reproductions whose modules are imported to add
+    their options (default: all). The others get a placeholder, so ``--help`` stays fast."""
+    parser = _Parser(
         prog="odebench", description="Benchmark Neural ODEs: NFE, memory, time and error."
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"odebench {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a suite of cases and write results, report and plots")
-    run.add_argument(
-        "--suite",
-        default="quick",
-        help="quick (default), paper, smoke, bench, or a .toml suite file",
+    run.add_argument("--suite", default="quick",
+                     help="quick, paper, smoke, bench, or a .toml suite file")  # fmt: skip
+    run.add_argument("--out", help="results folder (default results/<suite>; a --match run: "
+                     "results/<suite>-match-<text>)")  # fmt: skip
+    again = run.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in the folder: run only the missing cases",
     )
-    run.add_argument("--out", help="results folder (default results/<suite>)")
-    run.add_argument(
-        "--resume", action="store_true", help="keep existing results and run only the missing cases"
-    )
-    run.add_argument("--repeats", type=int, default=1, help="independent repeats of each case")
-    run.add_argument("--timeout", type=float, default=600.0, help="seconds per case")
-    run.add_argument(
-        "--executor",
-        choices=("local", "inline", "slurm"),
-        default="local",
-        help="local: child processes (default); slurm: submitit; inline: no isolation",
-    )
-    run.add_argument("--slurm-partition", help="Slurm partition for --executor slurm")
-    run.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    run.add_argument("--threads", type=int, help="torch threads in this process")
-    run.add_argument("--match", help="run only cases whose id contains this text")
+    again.add_argument("--force", action="store_true",
+                       help="start over in a folder that holds a run (moved to "
+                       "<folder>.backup-<time> first)")  # fmt: skip
+    run.add_argument("--retry-failed", action="store_true",
+                     help="with resume: run again the cases recorded as failed, timeout or "
+                     "crashed (the new row is appended; the latest counts)")  # fmt: skip
+    run.add_argument("--repeats", type=_positive_int, default=1,
+                     help="rows per case: independent repeats of each case (each with the "
+                     "case's own timed passes)")  # fmt: skip
+    run.add_argument("--timeout", type=_seconds, default=600.0,
+                     help="seconds per case (inline: SIGALRM in this process; slurm: rounded "
+                     "up to whole minutes, plus one)")  # fmt: skip
+    run.add_argument("--executor", choices=("local", "inline", "slurm"), default="local",
+                     help="local: child processes; slurm: submitit; inline: this process, "
+                     "no isolation (for debugging)")  # fmt: skip
+    run.add_argument("--slurm-partition", type=_nonempty,
+                     help="Slurm partition for --executor slurm")  # fmt: skip
+    run.add_argument("--device", type=_device, default="cpu", help="cpu, cuda or cuda:N")
+    run.add_argument("--threads", type=_positive_int,
+                     help="torch threads in every worker (default: torch's own)")  # fmt: skip
+    run.add_argument("--match", type=_nonempty,
+                     help="run only cases whose id contains this text")  # fmt: skip
+    run.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                     help="a module (or .py file) registering problems, imported here and in "
+                     "every worker; repeatable")  # fmt: skip
     run.add_argument("--no-report", action="store_true", help="skip the report and plots")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
-    run.set_defaults(func=cmd_run)  # fmt: skip
+    run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="write report.md and report.html from results")
-    report.add_argument(
-        "--results",
-        default=str(DEFAULT_RESULTS / "quick"),
-        help="results folder or CSV (default results/quick)",
-    )
+    report.add_argument("--results", default=str(DEFAULT_RESULTS / "quick"),
+                        help="results folder or CSV")  # fmt: skip
     report.add_argument("--out", help="output folder (default: beside the results)")
-    report.set_defaults(func=cmd_report)  # fmt: skip
+    report.set_defaults(func=cmd_report)
 
     plot = sub.add_parser("plot", help="draw the figures (PNG and SVG) from results")
-    plot.add_argument(
-        "--results",
-        help="results folder or CSV (default results/quick; none with only --training-log)",
-    )
-    plot.add_argument(
-        "--out",
-        help="output folder (default <results>/plots; results/plots for a training log alone)",
-    )
-    plot.add_argument(
-        "--training-log",
-        help="a training log CSV (table1 writes them in results/runs/table1/): NFE over it",
-    )
-    plot.set_defaults(func=cmd_plot)  # fmt: skip
+    plot.add_argument("--results",
+                      help="results folder or CSV (default results/quick; none with only "
+                      "--training-log)")  # fmt: skip
+    plot.add_argument("--out", help="output folder (default <results>/plots; results/plots "
+                      "for a training log alone)")  # fmt: skip
+    plot.add_argument("--training-log",
+                      help="a training log CSV (table1 writes them in results/runs/table1/): "
+                      "NFE over it")  # fmt: skip
+    plot.set_defaults(func=cmd_plot)
 
     lst = sub.add_parser("list", help="list suites, problems and methods, or a suite's cases")
-    lst.add_argument("--suite", help="print the case ids of this suite")
+    lst.add_argument("--suite", help="print the case ids of this suite (a name or .toml file)")
+    lst.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                     help="a module (or .py file) registering problems; repeatable")  # fmt: skip
     lst.set_defaults(func=cmd_list)
 
     for name in EXPERIMENTS:
+        if experiments is not None and name not in experiments:
+            sub.add_parser(name, help=_experiment_help(name), add_help=False)
+            continue
         try:
             module = importlib.import_module(f"odebench.experiments.{name}")
         except ModuleNotFoundError as exc:
@@ -211,25 +457,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(argv: Sequence[str]) -> str | None:
+    for token in argv:
+        if not token.startswith("-"):
+            return token
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = _command(argv)
+    parser = build_parser([command] if command in EXPERIMENTS else [])
+    args = parser.parse_args(argv)
+
     from odebench.cases import CaseError
     from odebench.results import ResultsError
     from odebench.solvers import SolverConfigError
+    from odebench.usermodules import UserModuleError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted: finished cases are kept; continue with --resume", file=sys.stderr)
         return 130
-    except (CaseError, ResultsError, SolverConfigError, FileNotFoundError) as exc:
-        print(f"odebench: error: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:
-        if "CUDA" not in str(exc):
-            raise
-        print(f"odebench: error: {exc}", file=sys.stderr)
+    except (CaseError, ResultsError, SolverConfigError, UserModuleError, UsageError,
+            FileNotFoundError) as exc:  # fmt: skip
+        print(f"odebench: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
 
 

@@ -1,28 +1,37 @@
-"""The results schema, reading and appending records, and run provenance.
+"""The results schema, reading and appending records, the results folder, and provenance.
 
-One tidy CSV per run (a row per case and repeat), appended to as records arrive so
-an interrupted sweep keeps what it finished, and a ``provenance.json`` beside it.
+One tidy CSV per run (a row per case and repeat), appended to as records arrive so an
+interrupted sweep keeps what it finished, and a ``provenance.json`` beside it. This module
+also guards the folder: one run at a time (a lock), never over an earlier run (refuse, or
+move it to a timestamped backup), and a torn last row (a crash mid-write) dropped and
+kept aside, never glued to the next row.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as _dt
+import io
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-IDENTITY: tuple[str, ...] = (
-    "suite", "case_id", "model", "problem", "method", "gradient", "rtol", "atol",
-    "step_size", "steps", "depth", "batch", "dtype", "device", "seed", "repeat",
-)  # fmt: skip
+from odebench.cases import Case
+
+#: Identity columns: the suite, the case id, every field of :class:`~odebench.cases.Case` (in
+#: its order: a field added there is a column here), then the repeat.
+CASE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Case) if f.name != "suite")
+IDENTITY: tuple[str, ...] = ("suite", "case_id", *CASE_FIELDS, "repeat")
 FIGURES: tuple[str, ...] = (
     "status", "error", "params", "nfe_forward", "nfe_backward", "saved_bytes",
     "peak_alloc_bytes", "peak_rss_bytes", "time_forward_s", "time_backward_s",
@@ -30,61 +39,49 @@ FIGURES: tuple[str, ...] = (
 )  # fmt: skip
 #: Columns beyond the design's schema: detail that the reports use.
 EXTRA: tuple[str, ...] = (
-    "loss_reduction", "seminorm", "meters", "steps_accepted", "steps_rejected",
-    "time_forward_iqr_s", "time_backward_iqr_s", "wall_s",
+    "steps_accepted", "steps_rejected", "time_forward_iqr_s", "time_backward_iqr_s", "wall_s",
 )  # fmt: skip
 COLUMNS: tuple[str, ...] = IDENTITY + FIGURES + EXTRA
+#: Columns renamed since older results files were written: old name -> new name.
+RENAMED: dict[str, str] = {"loss_reduction": "reduction"}
+#: Case fields that mean nothing for a case without an ODE solve (written empty there).
+SOLVER_FIELDS: tuple[str, ...] = ("backend", "method", "gradient")
 
 STATUSES: tuple[str, ...] = ("ok", "failed", "diverged", "oom", "timeout", "crashed")
+#: Statuses that ``--retry-failed`` runs again (diverged and oom repeat by construction).
+RETRYABLE: tuple[str, ...] = ("failed", "timeout", "crashed")
 
 RESULTS_FILE = "results.csv"
 PROVENANCE_FILE = "provenance.json"
+LOCK_FILE = ".odebench.lock"
+#: Where a torn last row (a crash mid-write) is kept after it is dropped from the table.
+TORN_FILE = "results.torn.txt"
 
 
 class ResultsError(ValueError):
-    """A results file that cannot be read; the message says what is wrong."""
+    """A results file or folder that cannot be used as asked; the message says the fix."""
 
 
-def case_columns(case: Any, repeat: int) -> dict[str, Any]:
-    """The identity columns of a case (``odebench.cases.Case``) for one repeat."""
-    return {
-        "suite": case.suite,
-        "case_id": case.case_id,
-        "model": case.model,
-        "problem": case.problem,
-        "method": case.method if case.uses_solver else "",
-        "gradient": case.gradient if case.uses_solver else "",
-        "rtol": case.rtol,
-        "atol": case.atol,
-        "step_size": case.step_size,
-        "steps": case.steps,
-        "depth": case.depth,
-        "batch": case.batch,
-        "dtype": case.dtype,
-        "device": case.device,
-        "seed": case.seed,
-        "repeat": repeat,
-        "loss_reduction": case.loss,
-        "seminorm": case.seminorm,
-        "meters": ",".join(case.meters),
-    }
+class FolderBusyError(ResultsError):
+    """Another odebench run holds the results folder."""
 
 
-def append_record(path: str | Path, record: Mapping[str, Any]) -> None:
-    """Append one row (header first if the file is new); flushed to disk at once."""
-    unknown = set(record) - set(COLUMNS)
-    if unknown:
-        raise ResultsError(f"record has columns outside the schema: {sorted(unknown)}.")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists() or path.stat().st_size == 0
-    with path.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        if new:
-            writer.writeheader()
-        writer.writerow({k: _cell(record.get(k)) for k in COLUMNS})
-        fh.flush()
-        os.fsync(fh.fileno())
+class EarlierRunError(ResultsError):
+    """The results folder holds an earlier run and neither resume nor force was asked for."""
+
+
+def case_columns(case: Case, repeat: int) -> dict[str, Any]:
+    """The identity columns of a case for one repeat: every field of the Case."""
+    row: dict[str, Any] = {"suite": case.suite, "case_id": case.case_id}
+    for name in CASE_FIELDS:
+        value = getattr(case, name)
+        if name in SOLVER_FIELDS and not case.uses_solver:
+            value = ""
+        elif isinstance(value, tuple):
+            value = ",".join(map(str, value))
+        row[name] = value
+    row["repeat"] = repeat
+    return row
 
 
 def _cell(value: Any) -> Any:
@@ -92,11 +89,91 @@ def _cell(value: Any) -> Any:
         return ""
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, str):  # one record, one physical line: a torn row is then detectable
+        return " ".join(value.splitlines())
     return value
 
 
-def read_results(path: str | Path) -> pd.DataFrame:
-    """Read a results CSV (or a run folder holding one), checking its columns."""
+def _line(fields: Sequence[str], row: Mapping[str, Any] | None) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(fields if row is None else [_cell(row.get(k)) for k in fields])
+    return buf.getvalue()
+
+
+def _header(path: Path) -> list[str]:
+    with path.open(newline="") as fh:
+        return next(csv.reader(fh), [])
+
+
+def append_record(path: str | Path, record: Mapping[str, Any]) -> None:
+    """Append one row (with the header if the file is new) in one write, then fsync.
+
+    Refuses to append after a torn last line (see :func:`drop_torn_tail`) or to a file
+    whose header differs from :data:`COLUMNS`: either would corrupt the table.
+    """
+    unknown = set(record) - set(COLUMNS)
+    if unknown:
+        raise ResultsError(f"record has columns outside the schema: {sorted(unknown)}.")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = _line(COLUMNS, record)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            text = _line(COLUMNS, None) + text
+        else:
+            if os.pread(fd, 1, size - 1) != b"\n":
+                raise ResultsError(
+                    f"{path} ends in a torn row; run `odebench run --resume` (it drops and "
+                    "keeps aside a torn row) before appending."
+                )
+            if _header(path) != list(COLUMNS):
+                raise ResultsError(
+                    f"{path} has other columns than this odebench writes (an older version?); "
+                    "write into a new folder with --out."
+                )
+        data = text.encode()
+        if os.write(fd, data) != len(data):  # a regular file takes the whole line at once
+            raise OSError(f"short write to {path}")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def drop_torn_tail(path: str | Path) -> str:
+    """Drop a torn last line (no final newline: the writer died mid-row); return its text.
+
+    The dropped text is appended to :data:`TORN_FILE` beside the table, so nothing that
+    reached the disk is lost; the case it belonged to runs again on resume.
+    """
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return ""
+    data = path.read_bytes()
+    if data.endswith(b"\n"):
+        return ""
+    cut = data.rfind(b"\n") + 1
+    torn = data[cut:]
+    with (path.parent / TORN_FILE).open("ab") as fh:
+        fh.write(torn + b"\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    with path.open("r+b") as fh:
+        fh.truncate(cut)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return torn.decode(errors="replace")
+
+
+def read_results(path: str | Path, *, history: bool = False) -> pd.DataFrame:
+    """Read a results CSV (or a run folder holding one), checking its columns.
+
+    A torn last line is left out. A case and repeat recorded more than once (a run with
+    ``--retry-failed`` appends the new attempt) reads as its latest row unless
+    ``history=True``.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / RESULTS_FILE
@@ -105,12 +182,18 @@ def read_results(path: str | Path) -> pd.DataFrame:
             f"no results at {str(path)!r}; run `odebench run` first (it writes "
             f"results/<suite>/{RESULTS_FILE}) or pass --results PATH."
         )
-    if path.stat().st_size == 0:
+    if not path.is_file():
+        raise ResultsError(f"{path} is not a file; pass a results CSV or the folder holding one.")
+    data = path.read_bytes()
+    if not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]  # a torn last row is not a record
+    if not data:
         raise ResultsError(f"{path} is empty: no case has finished yet. Run `odebench run`.")
     try:
-        df = pd.read_csv(path, keep_default_na=True)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        df = pd.read_csv(io.BytesIO(data), keep_default_na=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ResultsError(f"{path} is corrupted and cannot be parsed: {exc}") from None
+    df = df.rename(columns={k: v for k, v in RENAMED.items() if v not in df.columns})
     missing = [c for c in ("case_id", "status", "repeat") if c not in df.columns]
     if missing:
         raise ResultsError(
@@ -120,16 +203,131 @@ def read_results(path: str | Path) -> pd.DataFrame:
     for col in COLUMNS:
         if col not in df.columns:
             df[col] = pd.NA
+    if not history:
+        df = df.drop_duplicates(["case_id", "repeat"], keep="last").reset_index(drop=True)
     return df
 
 
-def completed_keys(path: str | Path) -> set[tuple[str, int]]:
-    """``(case_id, repeat)`` pairs already recorded in ``path`` (for --resume)."""
+def completed_keys(path: str | Path, *, retry_failed: bool = False) -> set[tuple[str, int]]:
+    """``(case_id, repeat)`` pairs already recorded in ``path`` (for --resume).
+
+    With ``retry_failed``, pairs whose latest row is one of :data:`RETRYABLE` are left out,
+    so they run again.
+    """
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
         return set()
     df = read_results(path)
+    if retry_failed:
+        df = df[~df["status"].isin(RETRYABLE)]
     return {(str(c), int(r)) for c, r in zip(df["case_id"], df["repeat"], strict=True)}
+
+
+# --- the results folder ---------------------------------------------------------------------
+
+
+def check_folder(folder: str | Path, *, resume: bool = False, force: bool = False) -> None:
+    """Check, without touching the disk, that a run may write into ``folder``.
+
+    A folder that holds anything (an earlier run) is refused unless ``resume`` (continue it)
+    or ``force`` (move it to a timestamped backup first, see :func:`backup_folder`).
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ResultsError(f"--out {folder} is a file, not a folder; pass a folder path.")
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ResultsError(f"--out {folder}: {probe} is a file; pass a folder path.")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ResultsError(f"--out {folder}: cannot write in {probe}; pass a folder you can write.")
+    if folder.is_dir() and not resume and not force and _entries(folder):
+        raise EarlierRunError(
+            f"{folder} holds an earlier run; pass --resume to continue it, --force to start "
+            "over (the earlier run moves to a timestamped backup), or --out NEW_FOLDER."
+        )
+
+
+def _entries(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.name != LOCK_FILE)
+
+
+@contextmanager
+def locked_folder(folder: str | Path) -> Iterator[Path]:
+    """Create ``folder`` and hold its lock for the block: one run at a time per folder."""
+    from filelock import FileLock, Timeout
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResultsError(
+            f"cannot create {folder} ({exc.strerror}); pass --out a folder you can write."
+        ) from None
+    lock = FileLock(folder / LOCK_FILE, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise FolderBusyError(
+            f"{folder} is in use by another odebench run; wait for it to finish, or pass "
+            "--out OTHER_FOLDER."
+        ) from None
+    except OSError as exc:
+        raise ResultsError(
+            f"cannot lock {folder} ({exc.strerror}); pass --out a folder you can write."
+        ) from None
+    try:
+        yield folder
+    finally:
+        lock.release()
+
+
+def backup_folder(folder: str | Path) -> Path | None:
+    """Move everything in ``folder`` to a new sibling ``<name>.backup-<UTC time>``.
+
+    Returns the backup (``None`` when the folder held nothing). Call it with the folder
+    locked; the lock file stays.
+    """
+    folder = Path(folder)
+    entries = _entries(folder) if folder.is_dir() else []
+    if not entries:
+        return None
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    backup = folder.with_name(f"{folder.name}.backup-{stamp}")
+    n = 1
+    while backup.exists():
+        n += 1
+        backup = folder.with_name(f"{folder.name}.backup-{stamp}-{n}")
+    backup.mkdir()
+    for entry in entries:
+        shutil.move(str(entry), str(backup / entry.name))
+    return backup
+
+
+def check_resumable(path: str | Path, cases: Iterable[Case]) -> None:
+    """Refuse to resume into ``path`` when it holds another suite's rows or other columns."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    header = _header(path)
+    renamed = [RENAMED.get(c, c) for c in header]
+    if renamed != list(COLUMNS):
+        missing = [c for c in COLUMNS if c not in renamed]
+        raise ResultsError(
+            f"{path} was written with other columns (an older odebench? missing {missing[:3]}); "
+            "it cannot be resumed: pass --force to start over (it is kept as a backup) or "
+            "--out NEW_FOLDER."
+        )
+    suites = {c.suite for c in cases}
+    found = set(read_results(path)["suite"].dropna().astype(str))
+    foreign = sorted(found - suites)
+    if foreign:
+        raise ResultsError(
+            f"{path} holds results of suite {', '.join(map(repr, foreign))}, not "
+            f"{', '.join(map(repr, sorted(suites)))}; resume only the suite that wrote it, "
+            "or pass --out NEW_FOLDER."
+        )
 
 
 def _git(*args: str) -> str:
@@ -153,8 +351,19 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def provenance(*, suite: str, device: str = "cpu", argv: Iterable[str] | None = None) -> dict:
-    """Where and with what a run was made: commit, versions, hardware, threads, date."""
+def provenance(
+    *,
+    suite: str,
+    device: str = "cpu",
+    argv: Iterable[str] | None = None,
+    threads: int | None = None,
+    imports: Sequence[str] = (),
+) -> dict:
+    """Where and with what a run was made: commit, versions, hardware, threads, date.
+
+    ``threads``: the torch threads the cases measure with (default: this process's);
+    ``imports``: user modules loaded into every worker.
+    """
     import torch
     import torchdiffeq
 
@@ -173,25 +382,39 @@ def provenance(*, suite: str, device: str = "cpu", argv: Iterable[str] | None = 
         "cpu_count": os.cpu_count(),
         "gpu": gpu,
         "device": device,
-        "threads": torch.get_num_threads(),
+        "threads": threads if threads is not None else torch.get_num_threads(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "suite": suite,
         "command": " ".join(argv if argv is not None else sys.argv),
+        "imports": list(imports),
     }
 
 
 def write_provenance(folder: str | Path, info: Mapping[str, Any]) -> Path:
+    """Write ``provenance.json`` (atomically: a crash leaves the old or the new one)."""
     path = Path(folder) / PROVENANCE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(info), indent=2) + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(dict(info), indent=2) + "\n")
+    os.replace(tmp, path)
     return path
+
+
+def record_run(folder: str | Path, info: Mapping[str, Any], *, resume: bool = False) -> Path:
+    """Write the provenance of a run; a resumed run keeps the first run's and lists itself."""
+    previous = read_provenance(folder) if resume else {}
+    if previous:
+        resumed = previous.pop("resumed", [])
+        keys = ("commit", "torch", "torchdiffeq", "device", "threads", "date", "command")
+        info = {**previous, "resumed": [*resumed, {k: info.get(k) for k in keys}]}
+    return write_provenance(folder, info)
 
 
 def read_provenance(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / PROVENANCE_FILE
-    if not path.exists():
+    if not path.is_file():
         return {}
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return {}

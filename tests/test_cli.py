@@ -46,10 +46,15 @@ def test_run_writes_results_provenance_report_and_plots(tmp_path: Path) -> None:
     assert list((out / "plots").glob("*.png"))
 
 
-def test_a_second_run_keeps_the_previous_results(tmp_path: Path) -> None:
-    args = ["run", "--suite", "smoke", "--out", str(tmp_path), "--executor", "inline",
+def test_a_second_run_refuses_and_force_keeps_the_first_as_a_backup(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["run", "--suite", "smoke", "--out", str(out), "--executor", "inline",
             "--quiet", "--no-report", "--match", "exponential"]  # fmt: skip
     assert main(args) == 0
-    assert main(args) == 0
-    assert (tmp_path / "results.prev.csv").exists()
-    assert len(read_results(tmp_path)) == 1
+    first = (out / "results.csv").read_bytes()
+    assert main(args) == 2  # refused: the first run is untouched
+    assert (out / "results.csv").read_bytes() == first
+    assert main([*args, "--force"]) == 0
+    (backup,) = tmp_path.glob("run.backup-*")
+    assert (backup / "results.csv").read_bytes() == first
+    assert len(read_results(out)) == 1
