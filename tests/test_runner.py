@@ -108,3 +108,149 @@ def test_slurm_executor_runs_cases_through_submitit_locally_without_slurm(tmp_pa
     assert [r["status"] for r in records] == ["ok", "diverged"]
     assert records[0]["nfe_forward"] == 16
     assert (tmp_path / "submitit").is_dir()  # the jobs' logs, as on a cluster
+
+
+# --- faults under their true status ---------------------------------------------------------
+
+FAULTS = """
+import multiprocessing
+import os
+import signal
+import time
+from pathlib import Path
+
+import torch
+
+from odebench.problems import register_problem
+
+if os.environ.get("ODEBENCH_TEST_FAIL_IN_WORKER") and multiprocessing.parent_process():
+    raise RuntimeError("this module refuses to load in a worker")
+
+
+def kill_self(t, y):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def huge(t, y):
+    return y + torch.empty(2**50, dtype=torch.uint8).sum()
+
+
+def sleepy(t, y):
+    pid_file = os.environ.get("ODEBENCH_TEST_PID")
+    if pid_file and not Path(pid_file).exists():
+        Path(pid_file).write_text(str(os.getpid()))
+    time.sleep(0.05)
+    return -y
+
+
+def threads(t, y):
+    Path(os.environ["ODEBENCH_TEST_THREADS"]).write_text(str(torch.get_num_threads()))
+    return -y
+
+
+for name, f in [("t_kill", kill_self), ("t_huge", huge), ("t_sleepy", sleepy),
+                ("t_threads", threads)]:
+    register_problem(name, f, torch.ones(2), overwrite=True)
+"""
+
+
+@pytest.fixture
+def faults(tmp_path: Path) -> str:
+    """A user module registering misbehaving problems, imported here and in the workers."""
+    from odebench.usermodules import import_modules, normalize
+
+    path = tmp_path / "faults.py"
+    path.write_text(FAULTS)
+    (spec,) = normalize([str(path)])
+    import_modules([spec])
+    return spec
+
+
+def _case(problem: str, steps: int = 1) -> Case:
+    return Case(problem=problem, method="rk4", steps=steps, meters=("nfe",))
+
+
+def test_a_worker_that_dies_while_starting_is_a_crashed_row_and_the_sweep_goes_on(
+    tmp_path: Path, faults: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # before: a bare EOFError/RuntimeError ended the whole sweep
+    monkeypatch.setenv("ODEBENCH_TEST_FAIL_IN_WORKER", "1")
+    cases = [_case("exponential_decay", 2), _case("exponential_decay", 4)]
+    records = run_cases(cases, tmp_path / "r.csv", progress=False, imports=[faults])
+    assert [r["status"] for r in records] == ["crashed", "crashed"]
+    assert "refuses to load in a worker" in records[0]["error"]
+    assert len(read_results(tmp_path / "r.csv")) == 2
+
+
+def test_kill_9_of_a_worker_is_a_crash_not_out_of_memory(tmp_path: Path, faults: str) -> None:
+    # before: any SIGKILL was recorded as oom
+    cases = [_case("t_kill"), _case("exponential_decay", 4)]
+    records = run_cases(cases, tmp_path / "r.csv", progress=False, imports=[faults])
+    assert [r["status"] for r in records] == ["crashed", "ok"]
+    assert "SIGKILL" in records[0]["error"]
+
+
+def test_torchs_cpu_allocation_failure_is_out_of_memory(faults: str) -> None:
+    # before: "DefaultCPUAllocator: can't allocate memory" was recorded as failed
+    record = execute(_case("t_huge"))
+    assert record["status"] == "oom", record["error"]
+
+
+def test_inline_executor_enforces_the_timeout(tmp_path: Path, faults: str) -> None:
+    # before: --executor inline ignored --timeout (this case takes 4000 x 0.05 s = 200 s)
+    start = time.perf_counter()
+    (record,) = run_cases([_case("t_sleepy", 1000)], tmp_path / "r.csv", executor="inline",
+                          timeout=1, progress=False)  # fmt: skip
+    assert record["status"] == "timeout"
+    assert time.perf_counter() - start < 30
+
+
+def test_threads_reach_the_workers(
+    tmp_path: Path, faults: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # before: --threads set only the parent's threads; workers measured with torch's default
+    seen = tmp_path / "threads.txt"
+    monkeypatch.setenv("ODEBENCH_TEST_THREADS", str(seen))
+    (record,) = run_cases([_case("t_threads")], tmp_path / "r.csv", progress=False, threads=3,
+                          imports=[faults])  # fmt: skip
+    assert record["status"] == "ok", record["error"]
+    assert seen.read_text() == "3"
+
+
+def test_workers_die_with_their_parent(tmp_path: Path, faults: str) -> None:
+    # before: a worker orphaned by kill -9 of the parent ran on at full CPU, no timeout
+    import psutil
+
+    pid_file = tmp_path / "worker.pid"
+    script = (
+        "from odebench.cases import Case\n"
+        "from odebench.runner import run_cases\n"
+        "from odebench.usermodules import import_modules\n"
+        f"import_modules([{faults!r}])\n"
+        "case = Case(problem='t_sleepy', method='rk4', steps=100000, meters=('nfe',))\n"
+        f"run_cases([case], {str(tmp_path / 'r.csv')!r}, progress=False, imports=[{faults!r}])\n"
+    )
+    env = {**os.environ, "ODEBENCH_TEST_PID": str(pid_file)}
+    parent = subprocess.Popen([sys.executable, "-c", script], env=env)
+    try:
+        deadline = time.time() + 120
+        while not pid_file.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        worker = int(pid_file.read_text())
+    finally:
+        parent.kill()
+        parent.wait()
+
+    def gone() -> bool:
+        try:
+            return psutil.Process(worker).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    deadline = time.time() + 15
+    while not gone() and time.time() < deadline:
+        time.sleep(0.2)
+    alive = not gone()
+    if alive:
+        os.kill(worker, signal.SIGKILL)
+    assert not alive, "the worker outlived its parent"
