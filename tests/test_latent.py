@@ -1,21 +1,22 @@
-"""Latent ODE and RNN baseline: shapes, training, irregular sampling, NFE, bad inputs."""
+"""Latent ODE and RNN baselines: shapes, sizes, training, irregular sampling, NFE, bad inputs."""
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-import pandas as pd
 import pytest
 import torch
 
 from odebench.data.spirals import make_spirals, subsample
-from odebench.experiments import spirals as experiment
 from odebench.instruments import nfe, phase, reset_nfe
 from odebench.models.latent import LatentODE, RNNBaseline, compact, to_shared_grid
 from odebench.solvers import SolverConfig
 
 FAST = SolverConfig(method="rk4", steps=4)
+#: The baselines as odebench spirals builds them (the paper's two and the earlier GRU).
+BASELINES = {
+    "rnn": {"cell": "rnn", "time_input": False},
+    "rnn_gap": {"cell": "rnn", "time_input": True},
+    "gru_gap": {"cell": "gru", "time_input": True},
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,19 +37,19 @@ def _train(model: torch.nn.Module, times, values, mask, iters: int) -> list[floa
     return losses
 
 
-@pytest.mark.parametrize("model_cls", [LatentODE, RNNBaseline])
-def test_predictions_have_one_point_per_series_and_query_time(model_cls, tiny) -> None:
+@pytest.mark.parametrize("kind", ["latent_ode", *sorted(BASELINES)])
+def test_predictions_have_one_point_per_series_and_query_time(kind, tiny) -> None:
     times, values, mask = tiny
-    model = model_cls(config=FAST) if model_cls is LatentODE else model_cls()
+    model = LatentODE(config=FAST) if kind == "latent_ode" else RNNBaseline(**BASELINES[kind])
     query = torch.linspace(0.0, float(times[-1]) * 1.5, 7)
     assert model.predict(times, values, mask, query).shape == (16, 7, 2)
 
 
-@pytest.mark.parametrize("model_cls", [LatentODE, RNNBaseline])
-def test_training_lowers_the_loss(model_cls, tiny) -> None:
+@pytest.mark.parametrize("kind", ["latent_ode", *sorted(BASELINES)])
+def test_training_lowers_the_loss(kind, tiny) -> None:
     torch.manual_seed(0)
     times, values, mask = tiny
-    model = model_cls(config=FAST) if model_cls is LatentODE else model_cls()
+    model = LatentODE(config=FAST) if kind == "latent_ode" else RNNBaseline(**BASELINES[kind])
     losses = _train(model, times, values, mask, 30)
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
 
@@ -61,7 +62,7 @@ def test_per_series_irregular_times_give_the_same_loss_as_a_masked_shared_grid(t
     grid, _, grid_mask = to_shared_grid(per_times, per_values)
     assert bool((grid[:, None] == times[None, :]).any(dim=1).all())  # union of observed times
     assert int(grid_mask.sum()) == int(mask.sum())
-    for model in (LatentODE(config=FAST), RNNBaseline()):
+    for model in (LatentODE(config=FAST), RNNBaseline(time_input=False), RNNBaseline()):
         torch.manual_seed(1)
         shared = model.loss(times, values, mask).nll
         torch.manual_seed(1)
@@ -86,27 +87,59 @@ def test_compact_left_aligns_observed_points_in_time_order() -> None:
     assert x[..., 0].tolist() == [[1.0, 3.0, 0.0], [4.0, 5.0, 6.0]]
 
 
-def test_rnn_vectorised_loss_matches_its_step_by_step_scan(tiny) -> None:
+@pytest.mark.parametrize("kind", sorted(BASELINES))
+def test_rnn_vectorised_loss_matches_its_step_by_step_scan(kind, tiny) -> None:
     times, values, mask = tiny
-    model = RNNBaseline()
+    torch.manual_seed(0)
+    model = RNNBaseline(**BASELINES[kind])
     grid, v, m = to_shared_grid(times, values, mask)
-    pred, _, _ = model._scan(grid, v, m)
+    pred, _ = model._scan(grid, v, m)
     nll = -(torch.distributions.Normal(pred, 0.3).log_prob(v).sum(-1) * m).sum(-1)
     expected = float(nll.detach().mean())
     assert model.loss(times, values, mask).nll == pytest.approx(expected, rel=1e-5)
 
 
-def test_rnn_never_uses_an_observation_to_predict_itself(tiny) -> None:
+@pytest.mark.parametrize("kind", sorted(BASELINES))
+def test_rnn_never_uses_an_observation_to_predict_itself(kind, tiny) -> None:
     times, values, mask = tiny
-    model = RNNBaseline()
+    model = RNNBaseline(**BASELINES[kind])
     k = int(mask[0].nonzero()[2])
     changed = values.clone()
     changed[0, k] += 10.0
-    query = times
-    before, after = model.predict(times, values, mask, query), model.predict(
-        times, changed, mask, query)
+    before = model.predict(times, values, mask, times)
+    after = model.predict(times, changed, mask, times)
     assert torch.equal(before[0, : k + 1], after[0, : k + 1])
     assert not torch.equal(before[0, k + 1 :], after[0, k + 1 :])
+
+
+def test_paper_sizes_give_hand_counted_parameters() -> None:
+    # encoder nn.RNN(2 + 1 -> 25): 25*3 + 25*25 + 2*25 = 750; to q(z0), 25 -> 8: 208;
+    # dynamics 4 -> 20 -> 4: 100 + 84 = 184; decoder 4 -> 20 -> 2: 100 + 42 = 142.
+    assert sum(p.numel() for p in LatentODE(config=FAST).parameters()) == 750 + 208 + 184 + 142
+    # baselines: nn.RNN(2 -> 25) 25*2 + 625 + 50 = 725 (or 750 with the gap); readout
+    # 25 -> 20 -> 2: 520 + 42 = 562.
+    assert sum(p.numel() for p in RNNBaseline(time_input=False).parameters()) == 725 + 562
+    assert sum(p.numel() for p in RNNBaseline(time_input=True).parameters()) == 750 + 562
+    assert len(LatentODE(config=FAST).field.func.net) == 3  # Linear, ELU, Linear: one hidden
+    assert len(LatentODE(config=FAST, dynamics_layers=2).field.func.net) == 5
+
+
+def test_rnn_without_time_input_cannot_tell_when_a_query_falls(tiny) -> None:
+    times, values, mask = tiny
+    torch.manual_seed(0)
+    plain, gap = RNNBaseline(time_input=False), RNNBaseline(time_input=True)
+    obs = mask[0].nonzero().flatten()
+    a, b = float(times[obs[3]]), float(times[obs[4]])
+    between = torch.tensor([a + 0.25 * (b - a), a + 0.75 * (b - a)])
+    p = plain.predict(times, values, mask, between)[0]
+    assert torch.equal(p[0], p[1])  # same state, same input: the same prediction
+    g = gap.predict(times, values, mask, between)[0]
+    assert not torch.equal(g[0], g[1])  # the gap differs, so does the prediction
+    # beyond the window the plain RNN takes one step per query, whatever the times
+    end = float(times[-1])
+    near = plain.predict(times, values, mask, torch.tensor([end + 0.1, end + 0.2]))
+    far = plain.predict(times, values, mask, torch.tensor([end + 5.0, end + 50.0]))
+    torch.testing.assert_close(near, far)
 
 
 def test_latent_ode_counts_nfe_fixed_grid_backprop_and_adjoint(tiny) -> None:
@@ -139,33 +172,3 @@ def test_bad_inputs_to_models_raise_clear_errors(tiny) -> None:
         model.loss(times[:-1], values, mask)
     with pytest.raises(ValueError, match="strictly increasing"):
         RNNBaseline().predict(times, values, mask, torch.tensor([1.0, 0.5]))
-
-
-def _args(tmp_path: Path, **kw: object) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    experiment.register(parser.add_subparsers())
-    argv = ["spirals", "--iters", "2", "--obs", "20", "30", "--n-spirals", "20", "--n-extrap",
-            "5", "--method", "rk4", "--steps", "3", "--out", str(tmp_path)]
-    args = parser.parse_args(argv)
-    vars(args).update(kw)
-    return args
-
-
-def test_experiment_writes_table_and_figure(tmp_path: Path) -> None:
-    args = _args(tmp_path)
-    assert args.func(args) == 0
-    df = pd.read_csv(tmp_path / "table2.csv")
-    assert len(df) == 4 and set(df["model"]) == {"rnn", "latent_ode"}
-    assert df[["rmse_interp", "rmse_extrap"]].notna().all().all()
-    assert (df.loc[df.model == "latent_ode", "nfe_forward"] == 12).all()
-    assert "0.1642" in (tmp_path / "table2.md").read_text()  # paper column beside ours
-    assert (tmp_path / "plots" / "spirals.png").stat().st_size > 0
-    assert (tmp_path / "plots" / "spirals.svg").stat().st_size > 0
-
-
-def test_cuda_without_a_gpu_is_a_clear_error(tmp_path: Path) -> None:
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is present")
-    args = _args(tmp_path, device="cuda")
-    with pytest.raises(SystemExit, match="--device cpu"):
-        args.func(args)

@@ -52,7 +52,11 @@ class Spirals:
 
 
 def spiral_xy(
-    t: torch.Tensor, clockwise: torch.Tensor, *, a: float = 0.0, b: float = 0.3,
+    t: torch.Tensor,
+    clockwise: torch.Tensor,
+    *,
+    a: float = 0.0,
+    b: float = 0.3,
     stop: float = 6 * math.pi,
 ) -> torch.Tensor:
     """Noiseless points of the two reference spirals at absolute times ``t`` (N, T) -> (N, T, 2)."""
@@ -70,7 +74,7 @@ def spiral_xy(
 def make_spirals(
     n_spirals: int = 1000,
     n_points: int = 100,
-    n_extrap: int = 50,
+    n_extrap: int = 100,
     *,
     noise_std: float = 0.3,
     a: float = 0.0,

@@ -1,4 +1,4 @@
-"""Latent ODE (Neural ODE paper, section 5) and an RNN baseline for irregular time series.
+"""Latent ODE (Neural ODE paper, section 5) and RNN baselines for irregular time series.
 
 Both models take a batch as ``(times, values, mask)``: ``times`` (T,) shared by the batch
 or (N, T) per series, ``values`` (N, T, D), ``mask`` (N, T) marking observed points.
@@ -8,8 +8,8 @@ batch's times**: per-series times are merged into one sorted grid (``to_shared_g
 and each series keeps a mask over it. The latent ODE integrates every series over the
 whole grid in one batched ``solve`` (adaptive solvers then share steps across the batch)
 and scores only the observed points; the RNNs read only each series' own observed
-points, in time order (the latent ODE's encoder in reverse), with their times or gaps
-as inputs.
+points, in time order (the latent ODE's encoder in reverse, with each point's time; the
+baselines forwards, with or without the gap to the next point).
 """
 
 from __future__ import annotations
@@ -69,15 +69,20 @@ def normal_kl_std(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 class ODEFunc(nn.Module):
-    """The latent dynamics ``dz/dt = f(z)``: an ELU MLP, as in torchdiffeq's example."""
+    """The latent dynamics ``dz/dt = f(z)``: an ELU MLP with ``layers`` hidden layers.
 
-    def __init__(self, latent_dim: int = 4, hidden: int = 20):
+    One hidden layer of 20 units is the paper's (section 5.1); torchdiffeq's example
+    uses two, and ``layers=2`` gives that variant.
+    """
+
+    def __init__(self, latent_dim: int = 4, hidden: int = 20, layers: int = 1):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(latent_dim, hidden), nn.ELU(),
-            nn.Linear(hidden, hidden), nn.ELU(),
-            nn.Linear(hidden, latent_dim),
-        )
+        if layers < 1:
+            raise ValueError(f"layers={layers}: the dynamics need at least 1 hidden layer.")
+        mods: list[nn.Module] = [nn.Linear(latent_dim, hidden), nn.ELU()]
+        for _ in range(layers - 1):
+            mods += [nn.Linear(hidden, hidden), nn.ELU()]
+        self.net = nn.Sequential(*mods, nn.Linear(hidden, latent_dim))
 
     def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
@@ -149,6 +154,9 @@ class LossParts:
 class LatentODE(nn.Module):
     """Latent ODE: z0 ~ q(z0 | x) by a backward RNN, z(t) = ODESolve(z0, f), x ~ N(dec(z), s).
 
+    Defaults are the paper's (section 5.1): encoder RNN of 25 units, latent dimension 4,
+    dynamics with one hidden layer of 20 units, decoder with one hidden layer of 20.
+
     Integration goes through :func:`odebench.solvers.solve` with ``config`` (any
     method, backprop or adjoint); the field is a :class:`CountedField`, so
     ``odebench.instruments.nfe(model, ...)`` reads its NFE.
@@ -161,6 +169,7 @@ class LatentODE(nn.Module):
         hidden: int = 20,
         rnn_hidden: int = 25,
         *,
+        dynamics_layers: int = 1,
         config: SolverConfig | None = None,
         noise_std: float = 0.3,
     ):
@@ -170,7 +179,7 @@ class LatentODE(nn.Module):
         self.config = config if config is not None else SolverConfig(rtol=1e-3, atol=1e-4)
         self.noise_std = noise_std
         self.encoder = RecognitionRNN(obs_dim, latent_dim, rnn_hidden)
-        self.field = CountedField(ODEFunc(latent_dim, hidden))
+        self.field = CountedField(ODEFunc(latent_dim, hidden, dynamics_layers))
         self.decoder = nn.Sequential(
             nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, obs_dim)
         )
@@ -214,32 +223,60 @@ class LatentODE(nn.Module):
         return self.decode(mean, query)
 
 
-class RNNBaseline(nn.Module):
-    """GRU forecaster that sees the time gaps: input ``[x_i, t_i - t_{i-1}]`` at each observation.
+#: RNN cells the baselines can use.
+CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU}
 
-    It predicts the value at any time ``t`` from the state after the last observation
-    before ``t`` and the gap to it, ``readout([h, t - t_last])``; an observation is
-    never used to predict itself. Beyond the observed window it extrapolates
-    autoregressively, feeding each prediction back in as the next input.
-    Trained on the same Gaussian likelihood as the latent ODE (one-step-ahead). Training
-    runs one ``nn.GRU`` call over each series' compacted observations; ``predict`` steps
-    through observations and queries in time order with the same weights.
+
+class RNNBaseline(nn.Module):
+    """Recurrent forecaster: the state after each observation predicts the next value.
+
+    The paper's two baselines (section 5.1) are both this class with a 25-unit tanh RNN:
+    ``time_input=False`` reads the observations alone, so it cannot tell how far apart
+    they are; ``time_input=True`` reads ``[x_i, t_next - t_i]``, each observation with the
+    time to the point it is asked to predict. ``cell="gru"`` swaps in a GRU.
+
+    The state ``s_i = cell([x_{i-1}, t_i - t_{i-1}], s_{i-1})`` (with ``x_0 = 0`` and
+    ``t_0 = 0`` before the first observation) predicts observation ``i`` through
+    ``readout(s_i)``; an observation is never used to predict itself. A query at time ``q``
+    is answered from the last observation strictly before ``q`` with the gap ``q - t_last``
+    (without time input: as if ``q`` were the next observation, so the prediction holds
+    between observations). Beyond the observed window the model runs autoregressively:
+    each prediction is fed back as the observation at its query time, so an RNN without
+    time input takes one step per query. Before a series' first observation the
+    prediction is the readout's prior guess, not a forecast.
     """
 
-    def __init__(self, obs_dim: int = 2, hidden: int = 25, readout_hidden: int = 25, *,
-                 noise_std: float = 0.3):
+    def __init__(
+        self,
+        obs_dim: int = 2,
+        hidden: int = 25,
+        readout_hidden: int = 20,
+        *,
+        cell: str = "rnn",
+        time_input: bool = True,
+        noise_std: float = 0.3,
+    ):
         super().__init__()
         if noise_std <= 0:
             raise ValueError(f"noise_std={noise_std} must be > 0 (the likelihood's std).")
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}; choose one of {sorted(CELLS)}.")
         self.hidden = hidden
         self.noise_std = noise_std
-        self.gru = nn.GRU(obs_dim + 1, hidden, batch_first=True)
+        self.time_input = time_input
+        self.cell = cell
+        width = obs_dim + (1 if time_input else 0)
+        self.rnn = CELLS[cell](width, hidden, batch_first=True)
         self.readout = nn.Sequential(
-            nn.Linear(hidden + 1, readout_hidden), nn.Tanh(), nn.Linear(readout_hidden, obs_dim)
+            nn.Linear(hidden, readout_hidden), nn.Tanh(), nn.Linear(readout_hidden, obs_dim)
         )
 
-    def _step(self, x: torch.Tensor, dt: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        return self.gru(torch.cat((x, dt), dim=1)[:, None], h[None])[1][0]
+    def _inputs(self, x: torch.Tensor, gap: torch.Tensor) -> torch.Tensor:
+        return torch.cat((x, gap), dim=-1) if self.time_input else x
+
+    def _step(self, x: torch.Tensor, gap: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """One cell step for a batch: x (N, D), gap (N, 1), s (N, H) -> (N, H)."""
+        return self.rnn(self._inputs(x, gap)[:, None], s[None].contiguous())[1][0]
 
     def _scan(
         self,
@@ -247,58 +284,55 @@ class RNNBaseline(nn.Module):
         values: torch.Tensor,
         mask: torch.Tensor,
         query: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Step through observations and queries in time order (the reference for ``loss``).
 
-        Returns predictions at the grid (N, G, D), a mask of the grid points that had an
-        earlier observation to predict from, and predictions at the queries (N, Q, D).
+        Returns predictions at every grid time (N, G, D) and at the queries (N, Q, D).
+        A query at an observed time is answered before that observation is read.
         """
         n = values.shape[0]
-        h = values.new_zeros(n, self.hidden)
-        last_t = values.new_zeros(n, 1)
-        seen = torch.zeros(n, dtype=torch.bool, device=values.device)
+        s = values.new_zeros(n, self.hidden)
+        x_last = values.new_zeros(n, values.shape[2])
+        t_last = values.new_zeros(n, 1)
         events: list[tuple[float, int, int]] = [(float(t), 1, k) for k, t in enumerate(grid)]
-        if query is not None:  # a query at an observed time is answered before reading it
+        if query is not None:
             events += [(float(t), 0, k) for k, t in enumerate(query)]
         events.sort()
         end = float(grid[-1])
         grid_pred: list[torch.Tensor | None] = [None] * grid.numel()
-        grid_seen: list[torch.Tensor | None] = [None] * grid.numel()
         query_pred: list[torch.Tensor | None] = [None] * (0 if query is None else query.numel())
         for t, is_obs, k in events:
             tt = values.new_full((n, 1), t)
-            dt = tt - last_t
-            pred = self.readout(torch.cat((h, dt), dim=1))
+            c = self._step(x_last, tt - t_last, s)
+            pred = self.readout(c)
             if is_obs:
-                grid_pred[k], grid_seen[k] = pred, seen
-                m = mask[:, k]
-                h = torch.where(m[:, None], self._step(values[:, k], dt, h), h)
-                last_t = torch.where(m[:, None], tt, last_t)
-                seen = seen | m
+                grid_pred[k] = pred
+                m = mask[:, k][:, None]
+                s = torch.where(m, c, s)
+                x_last = torch.where(m, values[:, k], x_last)
+                t_last = torch.where(m, tt, t_last)
             else:
                 query_pred[k] = pred
-                if t > end:  # extrapolation: feed the prediction back in
-                    h = self._step(pred, dt, h)
-                    last_t = tt
+                if t > end:  # extrapolation: the prediction becomes the last observation
+                    s, x_last, t_last = c, pred, tt
         preds = torch.stack(grid_pred, dim=1)  # type: ignore[arg-type]
-        had = torch.stack(grid_seen, dim=1)  # type: ignore[arg-type]
         qp = None if query is None else torch.stack(query_pred, dim=1)  # type: ignore[arg-type]
-        return preds, had, qp
+        return preds, qp
 
     def loss(
         self, times: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None = None
     ) -> LossParts:
-        """One-step-ahead Gaussian NLL per series, batch mean.
+        """One-step-ahead Gaussian NLL over each series' observed points, batch mean.
 
-        The first observation is predicted from the initial state and its time, so the
-        readout also learns a prior guess for times before any observation.
+        One ``nn.RNN``/``nn.GRU`` call over the compacted observations: step ``i`` reads
+        observation ``i - 1`` (zeros at ``i = 0``) with the gap to observation ``i``.
         """
         grid, values, mask = to_shared_grid(times, values, mask)
         t, x, lengths = compact(grid, values, mask)
-        dt = torch.diff(t, dim=1, prepend=t.new_zeros(t.shape[0], 1))
-        out, _ = self.gru(torch.cat((x, dt[..., None]), dim=2))  # h after each observation
-        before = torch.cat((out.new_zeros(out.shape[0], 1, out.shape[2]), out[:, :-1]), dim=1)
-        pred = self.readout(torch.cat((before, dt[..., None]), dim=2))
+        prev_x = torch.cat((torch.zeros_like(x[:, :1]), x[:, :-1]), dim=1)
+        prev_t = torch.cat((torch.zeros_like(t[:, :1]), t[:, :-1]), dim=1)
+        out, _ = self.rnn(self._inputs(prev_x, (t - prev_t)[..., None]))
+        pred = self.readout(out)
         scored = torch.arange(t.shape[1], device=t.device)[None, :] < lengths[:, None]
         nll = -(log_normal(x, pred, self.noise_std).sum(-1) * scored).sum(-1)
         loss = nll.mean()
@@ -315,6 +349,6 @@ class RNNBaseline(nn.Module):
         """Prediction at ``query`` times from the observations before each: (N, Q, D)."""
         _check_query(query)
         grid, values, mask = to_shared_grid(times, values, mask)
-        _, _, qp = self._scan(grid, values, mask, query)
+        _, qp = self._scan(grid, values, mask, query)
         assert qp is not None
         return qp
