@@ -35,7 +35,7 @@ from typing import Any
 import tomllib
 
 from odebench.cases import Case, CaseError
-from odebench.usermodules import import_modules, normalize
+from odebench.usermodules import UserModuleError, import_modules, normalize
 
 TOP_KEYS: tuple[str, ...] = ("problems", "suite", "grid")
 SUITE_KEYS: tuple[str, ...] = ("name", "description")
@@ -169,9 +169,15 @@ def read_suite_file(path: str | Path) -> SuiteFile:
             f'{path}: problems is a list of module names: problems = ["my_pkg.problems"].'
         )
     base = path.resolve().parent
-    imports = normalize(problems, base=base)
+    try:
+        imports = normalize(problems, base=base)
+    except UserModuleError as exc:
+        raise SuiteFileError(f"{path}: problems: {exc}") from None
     search = (str(Path.cwd()), str(base))
-    import_modules(imports, search=search)
+    try:
+        import_modules(imports, search=search)
+    except UserModuleError as exc:
+        raise SuiteFileError(f"{path}: problems: {exc}") from None
 
     grids = data.get("grid", [])
     if isinstance(grids, dict):

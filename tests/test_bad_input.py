@@ -1,0 +1,231 @@
+"""Every bad input gets one line naming the fix, a non-zero exit, no traceback, no file changed.
+
+Each entry is a command line (``{tmp}`` is the test's folder, which holds an earlier run in
+``run/``, a file, and the suite files below) and a fragment of the message that says what
+to do. The count of entries is the count quoted in issue 11's closing note.
+"""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from odebench.cases import get_suite
+from odebench.cli import main
+from odebench.results import append_record, case_columns
+
+GRID = '[[grid]]\nproblem = "exponential_decay"\nmethod = "rk4"\nsteps = 2\nmeters = ["nfe"]\n'
+SUITES: dict[str, str | bytes] = {
+    "latin1.toml": b'[suite]\nname = "caf\xe9"\n',
+    "syntax.toml": "[[grid]\nproblem = ",
+    "grid_table.toml": GRID.replace("[[grid]]", "[grid]"),
+    "top_suite.toml": 'suite = "x"\n' + GRID,
+    "meters_str.toml": GRID.replace('meters = ["nfe"]', 'meters = "nfe"'),
+    "seed_str.toml": GRID + 'seed = "a"\n',
+    "steps_zero.toml": GRID.replace("steps = 2", "steps = 0"),
+    "steps_float.toml": GRID.replace("steps = 2", "steps = 2.5"),
+    "rtol_neg.toml": GRID.replace('method = "rk4"\nsteps = 2', 'method = "dopri5"\nrtol = -1.0'),
+    "rtol_inf.toml": GRID.replace('method = "rk4"\nsteps = 2', 'method = "dopri5"\nrtol = inf'),
+    "rtol_bool.toml": GRID.replace('method = "rk4"\nsteps = 2', 'method = "dopri5"\nrtol = true'),
+    "empty_list.toml": GRID + "gradient = []\n",
+    "duplicate.toml": GRID + GRID,
+    "duplicate_values.toml": GRID + 'gradient = ["adjoint", "adjoint"]\n',
+    "typo.toml": GRID + "stpes = 4\n",
+    "top_unknown.toml": "cases = 3\n" + GRID,
+    "no_grid.toml": '[suite]\nname = "x"\n',
+    "unknown_problem.toml": GRID.replace("exponential_decay", "no_such_problem"),
+    "problems_int.toml": "problems = 5\n" + GRID,
+    "problems_missing.toml": 'problems = ["no_such_module_xyz"]\n' + GRID,
+    "name_int.toml": "[suite]\nname = 5\n" + GRID,
+    "name_slash.toml": '[suite]\nname = "a/b"\n' + GRID,
+    "depth_problem.toml": GRID + "depth = 3\n",
+    "batch_zero.toml": GRID.replace("exponential_decay", "mlp_small") + "batch = 0\n",
+    "method_unknown.toml": GRID.replace("rk4", "rk5"),
+    "meters_unknown.toml": GRID.replace('["nfe"]', '["nfe", "flops"]'),
+    "dtype_unknown.toml": GRID + 'dtype = "float16"\n',
+    "model_and_problem.toml": GRID + 'model = "resnet"\n',
+    "other.toml": '[suite]\nname = "other"\n' + GRID,
+}
+RUN = ["run", "--executor", "inline", "--quiet", "--no-report"]
+NEW = ["--out", "{tmp}/new"]
+
+BAD: list[tuple[str, list[str], str]] = [
+    # run options
+    ("repeats 0", [*RUN, "--suite", "smoke", *NEW, "--repeats", "0"], ">= 1"),
+    ("repeats -1", [*RUN, "--suite", "smoke", *NEW, "--repeats", "-1"], ">= 1"),
+    ("repeats text", [*RUN, "--suite", "smoke", *NEW, "--repeats", "two"], "whole number"),
+    ("timeout 0", [*RUN, "--suite", "smoke", *NEW, "--timeout", "0"], "> 0"),
+    ("timeout -5", [*RUN, "--suite", "smoke", *NEW, "--timeout", "-5"], "> 0"),
+    ("timeout nan", [*RUN, "--suite", "smoke", *NEW, "--timeout", "nan"], "finite"),
+    ("timeout inf", [*RUN, "--suite", "smoke", *NEW, "--timeout", "inf"], "finite"),
+    ("threads 0", [*RUN, "--suite", "smoke", *NEW, "--threads", "0"], ">= 1"),
+    ("threads -1", [*RUN, "--suite", "smoke", *NEW, "--threads", "-1"], ">= 1"),
+    ("device gpu", [*RUN, "--suite", "smoke", *NEW, "--device", "gpu"], "use cpu, cuda"),
+    ("device cuda absent", [*RUN, "--suite", "smoke", *NEW, "--device", "cuda"], "--device cpu"),
+    ("unknown suite", [*RUN, "--suite", "nope", *NEW], "choose one of: quick"),
+    ("empty match", [*RUN, "--suite", "smoke", *NEW, "--match", ""], "give some text"),
+    ("match nothing", [*RUN, "--suite", "smoke", *NEW, "--match", "zzz"], "odebench list"),
+    ("bad executor", [*RUN[:1], "--executor", "cloud", "--suite", "smoke"], "choose from"),
+    (
+        "partition w/o slurm",
+        [*RUN, "--suite", "smoke", *NEW, "--slurm-partition", "p"],
+        "--executor slurm",
+    ),  # fmt: skip
+    (
+        "resume and force",
+        [*RUN, "--suite", "smoke", *NEW, "--resume", "--force"],
+        "not allowed with",
+    ),  # fmt: skip
+    ("unknown flag", [*RUN, "--suite", "smoke", "--bogus"], "unrecognized arguments"),
+    ("unknown command", ["frobnicate"], "invalid choice"),
+    ("out is a file", [*RUN, "--suite", "smoke", "--out", "{tmp}/file.txt"], "pass a folder"),
+    (
+        "out under a file",
+        [*RUN, "--suite", "smoke", "--out", "{tmp}/file.txt/sub"],
+        "pass a folder",
+    ),  # fmt: skip
+    (
+        "out unwritable",
+        [*RUN, "--suite", "smoke", "--out", "/proc/odebench-test"],
+        "folder you can write",
+    ),  # fmt: skip
+    ("out holds a run", [*RUN, "--suite", "smoke", "--out", "{tmp}/run"], "--resume"),
+    (
+        "resume another suite",
+        [*RUN, "--suite", "{tmp}/other.toml", "--out", "{tmp}/run", "--resume"],
+        "resume only the suite",
+    ),  # fmt: skip
+    (
+        "resume other columns",
+        [*RUN, "--suite", "smoke", "--out", "{tmp}/oldcols", "--resume"],
+        "--out NEW_FOLDER",
+    ),  # fmt: skip
+    (
+        "import missing",
+        [*RUN, "--suite", "smoke", *NEW, "--import", "no_such_module_xyz"],
+        "PYTHONPATH",
+    ),  # fmt: skip
+    (
+        "import raising",
+        [*RUN, "--suite", "smoke", *NEW, "--import", "{tmp}/raising.py"],
+        "fix the module",
+    ),  # fmt: skip
+    ("import empty", [*RUN, "--suite", "smoke", *NEW, "--import", ""], "module name"),
+    ("import bad name", [*RUN, "--suite", "smoke", *NEW, "--import", "bad name!"], ".py file"),
+    (
+        "import missing file",
+        [*RUN, "--suite", "smoke", *NEW, "--import", "{tmp}/nope.py"],
+        "not found",
+    ),  # fmt: skip
+    # suite files
+    ("toml missing", [*RUN, "--suite", "{tmp}/missing.toml", *NEW], "not found"),
+    ("toml directory", [*RUN, "--suite", "{tmp}/folder.toml", *NEW], "not a file"),
+    *[
+        (f"toml {name}", [*RUN, "--suite", f"{{tmp}}/{name}", *NEW], fix)
+        for name, fix in [
+            ("latin1.toml", "save it as UTF-8"),
+            ("syntax.toml", "not valid TOML"),
+            ("grid_table.toml", "write [[grid]]"),
+            ("top_suite.toml", "write [suite]"),
+            ("meters_str.toml", 'meters = ["nfe"'),
+            ("seed_str.toml", "seed must be an integer"),
+            ("steps_zero.toml", "steps must be >= 1"),
+            ("steps_float.toml", "steps must be an integer"),
+            ("rtol_neg.toml", "rtol must be > 0"),
+            ("rtol_inf.toml", "rtol must be finite"),
+            ("rtol_bool.toml", "rtol must be a number"),
+            ("empty_list.toml", "at least one value"),
+            ("duplicate.toml", "remove the duplicate"),
+            ("duplicate_values.toml", "remove the duplicate"),
+            ("typo.toml", "Did you mean 'steps'"),
+            ("top_unknown.toml", "Valid keys: problems, suite, grid"),
+            ("no_grid.toml", "add one naming a problem"),
+            ("unknown_problem.toml", "register your own"),
+            ("problems_int.toml", "problems = ["),
+            ("problems_missing.toml", "PYTHONPATH"),
+            ("name_int.toml", "name is a text"),
+            ("name_slash.toml", "letters, digits"),
+            ("depth_problem.toml", "only with model='resnet'"),
+            ("batch_zero.toml", "batch must be >= 1"),
+            ("method_unknown.toml", "rk4"),
+            ("meters_unknown.toml", "choose from"),
+            ("dtype_unknown.toml", "float32"),
+            ("model_and_problem.toml", "exactly one of"),
+        ]
+    ],
+    # report, plot, list
+    (
+        "report out is a file",
+        ["report", "--results", "{tmp}/run", "--out", "{tmp}/file.txt"],
+        "pass a folder",
+    ),  # fmt: skip
+    ("report no results", ["report", "--results", "{tmp}/nothing"], "odebench run"),
+    ("report not results", ["report", "--results", "{tmp}/log.csv"], "Expected columns"),
+    (
+        "plot log is results",
+        ["plot", "--training-log", "{tmp}/run/results.csv", "--out", "{tmp}/plots"],
+        "--results",
+    ),  # fmt: skip
+    (
+        "plot log missing",
+        ["plot", "--training-log", "{tmp}/none.csv", "--out", "{tmp}/p"],
+        "not found",
+    ),  # fmt: skip
+    (
+        "plot out is a file",
+        ["plot", "--results", "{tmp}/run", "--out", "{tmp}/file.txt"],
+        "pass a folder",
+    ),  # fmt: skip
+    ("list unknown suite", ["list", "--suite", "nope"], "choose one of"),
+    ("list bad toml", ["list", "--suite", "{tmp}/grid_table.toml"], "write [[grid]]"),
+]
+
+
+def _snapshot(folder: Path) -> dict[str, bytes | None]:
+    return {
+        str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # a default results/ folder would land here
+    run = tmp_path / "run"
+    for case in get_suite("smoke"):
+        append_record(run / "results.csv", {**case_columns(case, 0), "status": "ok"})
+    (run / "provenance.json").write_text('{"suite": "smoke"}\n')
+    (tmp_path / "oldcols").mkdir()
+    (tmp_path / "oldcols" / "results.csv").write_text("suite,case_id,repeat,status\nsmoke,x,0,ok\n")
+    (tmp_path / "file.txt").write_text("not a folder\n")
+    (tmp_path / "log.csv").write_text("epoch,nfe_forward\n0,26\n")
+    (tmp_path / "raising.py").write_text("raise RuntimeError('broken on purpose')\n")
+    (tmp_path / "folder.toml").mkdir()
+    for name, text in SUITES.items():
+        path = tmp_path / name
+        path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
+    return tmp_path
+
+
+@pytest.mark.parametrize(("argv", "fix"), [(a, f) for _, a, f in BAD], ids=[n for n, _, _ in BAD])
+def test_bad_input_gets_one_line_naming_the_fix_and_changes_nothing(
+    world: Path, argv: list[str], fix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if "--device" in argv and "cuda" in argv and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    before = _snapshot(world)
+    try:
+        code = main([a.replace("{tmp}", str(world)) for a in argv])
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert code not in (0, None), captured
+    assert "Traceback" not in captured.err + captured.out
+    assert len(lines) == 1, lines
+    assert fix in lines[0], lines[0]
+    assert _snapshot(world) == before
+
+
+def test_the_bad_inputs_are_counted() -> None:
+    assert len(BAD) == len({name for name, _, _ in BAD}) == 68
