@@ -1,11 +1,14 @@
 """Seaborn figures from a results table (and a training log, when one exists).
 
 One figure per file, PNG and SVG, into ``<results>/plots/``. Plots read only tables.
+Files are deterministic (fixed SVG ids, no date stamp), so drawing twice leaves git clean.
+Where the table holds more than one solver ``backend`` the comparisons get it as hue.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
@@ -13,142 +16,327 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
 
-from odebench.report import MEMORY_METERS, ok_rows  # noqa: E402
+from odebench.analysis import (  # noqa: E402
+    MEMORY_METERS,
+    SEMINORM,
+    backends,
+    fmt_bytes,
+    linear_fit,
+    ok_rows,
+)
 from odebench.results import read_results  # noqa: E402
 
 PlotFn = Callable[[pd.DataFrame], "plt.Figure | None"]
 
+#: rcParams of every figure: the theme, and SVG ids from a fixed salt (deterministic files).
+RC: dict[str, object] = {"svg.hashsalt": "odebench", "svg.fonttype": "path"}
+#: One look per gradient mode, so coincident lines stay visible (hollow markers on top).
+GRADIENT_STYLE: dict[str, dict[str, object]] = {
+    "backprop": {"ls": "-", "marker": "o", "ms": 6, "mfc": None},
+    "adjoint": {"ls": "--", "marker": "s", "ms": 9, "mfc": "none"},
+    "adjoint" + SEMINORM: {"ls": ":", "marker": "x", "ms": 7, "mfc": None},
+}
 
-def _figure() -> tuple[plt.Figure, plt.Axes]:
-    fig, ax = plt.subplots(figsize=(8.0, 4.4), layout="constrained")
-    return fig, ax
+
+def _style(gradient: str) -> dict[str, object]:
+    return GRADIENT_STYLE.get(gradient, {"ls": "-.", "marker": "^", "ms": 6, "mfc": None})
+
+
+def _figure(
+    ncols: int = 1, *, sharey: bool = False, width: float = 8.0
+) -> tuple[plt.Figure, np.ndarray]:
+    fig, axes = plt.subplots(1, ncols, figsize=(width if ncols == 1 else 5.2 * ncols, 4.4),
+                             layout="constrained", sharey=sharey, squeeze=False)  # fmt: skip
+    return fig, axes[0]
+
+
+def _bytes_label(v: float, _pos: object = None) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(v) >= scale:
+            return f"{v / scale:g} {unit}"
+    return f"{v:g} B"
+
+
+def _bytes_axis(ax: plt.Axes, *, log: bool) -> None:
+    """Bytes in binary units; on a log axis, ticks at powers of 2."""
+    if log:
+        ax.set_yscale("log", base=2)
+    ax.yaxis.set_major_formatter(FuncFormatter(_bytes_label))
+
+
+def _base2_steps(ax: plt.Axes, values: pd.Series) -> None:
+    """Log-2 x axis with a tick at each measured power of two, labelled as integers."""
+    ax.set_xscale("log", base=2)
+    ticks = sorted(float(v) for v in values.dropna().unique())
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+
+
+def _hue(data: pd.DataFrame, base: str) -> tuple[pd.DataFrame, str]:
+    """``base`` as the hue column, with the backend appended where the table holds several."""
+    if len(backends(data)) < 2:
+        return data, base
+    return data.assign(hue=data[base].astype(str) + " · " + data["backend"]), "hue"
+
+
+def _lines(ax: plt.Axes, data: pd.DataFrame, x: str, y: str, hue: str, *,
+           xerr: str | None = None) -> None:  # fmt: skip
+    """One line per (hue, gradient), coloured by hue, styled by gradient mode; sorted by x."""
+    names = list(dict.fromkeys(data[hue]))
+    palette = dict(zip(names, sns.color_palette(n_colors=max(len(names), 1)), strict=False))
+    for (h, gradient), g in data.groupby([hue, "gradient"], sort=False):
+        g = g.groupby(x, as_index=False).median(numeric_only=True).sort_values(x)
+        st = _style(str(gradient))
+        several = data["gradient"].nunique() > 1 and hue != "gradient"
+        label = f"{h} · {gradient}" if several else str(h)
+        kwargs = {"color": palette[h], "ls": st["ls"], "marker": st["marker"], "ms": st["ms"],
+                  "mfc": st["mfc"] or palette[h], "label": label, "lw": 1.6}  # fmt: skip
+        if xerr is not None and xerr in g and g[xerr].notna().any():
+            ax.errorbar(g[x], g[y], xerr=g[xerr].fillna(0) / 2, capsize=2, **kwargs)
+        else:
+            ax.plot(g[x], g[y], **kwargs)
+
+
+def _legend(fig: plt.Figure, ax: plt.Axes, title: str | None = None) -> None:
+    """One legend for the figure, outside the axes so it hides no data."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside right center", frameon=False, fontsize="small",
+                   title=title, title_fontsize="small")  # fmt: skip
+
+
+# --- memory ---------------------------------------------------------------------------------
 
 
 def memory_vs_steps(df: pd.DataFrame) -> plt.Figure | None:
+    """Memory against solver steps: backprop O(L) vs adjoint O(1), one panel per meter."""
     data = ok_rows(df)
-    data = data[data["steps"].notna() & data["problem"].notna() & (data["problem"] != "")]
-    long = data.melt(
-        id_vars=["steps", "gradient", "subject"], value_vars=list(MEMORY_METERS),
-        var_name="meter", value_name="bytes",
-    ).dropna(subset=["bytes"])  # fmt: skip
-    long = long[long["bytes"] > 0]
-    if long.empty:
+    data = data[data["steps"].notna() & (data["problem"] != "")]
+    meters = [m for m in MEMORY_METERS if m in data and (data[m] > 0).any()]
+    data = data[(data[meters] > 0).any(axis=1)] if meters else data.iloc[:0]
+    if data.empty or data["steps"].nunique() < 2:
         return None
-    long["meter"] = long["meter"].map(MEMORY_METERS)
-    fig, ax = _figure()
-    sns.lineplot(long, x="steps", y="bytes", hue="gradient", style="meter", markers=True,
-                 ax=ax, errorbar=None)  # fmt: skip
-    ax.set(xscale="log", yscale="log", xlabel="solver steps (rk4)", ylabel="memory (bytes)",
-           title="Memory against steps: backprop O(L) vs adjoint O(1)")  # fmt: skip
+    data, hue = _hue(data, "subject" if data["subject"].nunique() > 1 else "gradient")
+    fig, axes = _figure(len(meters), sharey=True)
+    for ax, meter in zip(axes, meters, strict=True):
+        _lines(ax, data[data[meter] > 0], "steps", meter, hue)
+        _base2_steps(ax, data["steps"])
+        _bytes_axis(ax, log=True)
+        ax.set(
+            title=MEMORY_METERS[meter],
+            xlabel=f"solver steps ({', '.join(sorted(set(data['method'])))})",
+        )
+    axes[0].set_ylabel("bytes")
+    fig.suptitle("Memory against steps: backprop grows with every step, the adjoint does not")
+    _legend(fig, axes[0])
     return fig
+
+
+#: The MNIST architectures and their own depth knob: (column, axis label, title).
+DEPTH_KNOBS: dict[str, tuple[str, str, str]] = {
+    "resnet": ("depth", "residual blocks", "ResNet: O(L)"),
+    "rknet": ("steps", "rk4 steps", "RK-Net: O(L̃)"),
+    "odenet": ("nfe_forward", "NFE forward (tolerance sweep)", "ODE-Net (adjoint): O(1)"),
+}
 
 
 def memory_vs_depth(df: pd.DataFrame) -> plt.Figure | None:
+    """MNIST architectures: memory against each one's own depth knob, with the fitted slope."""
     data = ok_rows(df)
-    data = data[(data["subject"].isin(["resnet", "rknet"])) & data["saved_bytes"].notna()]
-    data = data.assign(size=data["depth"].fillna(data["steps"]))
-    data = data[data["size"].notna()]
-    if data["size"].nunique() < 2:
+    data = data[data["model"].isin(list(DEPTH_KNOBS)) & data["saved_bytes"].notna()]
+    sizes = {m: data[data["model"] == m][DEPTH_KNOBS[m][0]].nunique() for m in DEPTH_KNOBS}
+    if not data.size or max(sizes.values()) < 2:
         return None
-    fig, ax = _figure()
-    sns.lineplot(data, x="size", y="saved_bytes", hue="subject", marker="o", ax=ax,
-                 errorbar=None)  # fmt: skip
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="ResNet blocks / RK-Net steps",
-        ylabel="saved activations (bytes)",
-        title="MNIST models: memory against depth",
-    )
+    meters = [m for m in ("saved_bytes", "peak_alloc_bytes") if data[m].notna().any()]
+    fig, axes = _figure(len(DEPTH_KNOBS), sharey=True)
+    colors = dict(zip(meters, sns.color_palette(n_colors=2), strict=False))
+    for ax, (model, (knob, xlabel, title)) in zip(axes, DEPTH_KNOBS.items(), strict=True):
+        rows = data[(data["model"] == model) & data[knob].notna()]
+        ax.set(title=title, xlabel=xlabel)
+        if rows.empty:
+            ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
+            continue
+        for meter in meters:
+            g = rows.groupby(knob, as_index=False)[meter].median().dropna().sort_values(knob)
+            if g.empty:
+                continue
+            label = MEMORY_METERS[meter]
+            ax.plot(g[knob], g[meter], "o-", color=colors[meter], label=label)
+            if len(g) >= 2:
+                slope, intercept, _ = linear_fit(g[knob].to_numpy(float), g[meter].to_numpy(float))
+                flat = g[meter].nunique() == 1
+                unit = {"depth": "block", "steps": "step", "nfe_forward": "NFE"}[knob]
+                text = "constant" if flat else f"{fmt_bytes(slope)} per {unit}"
+                ax.annotate(text, (g[knob].iloc[-1], g[meter].iloc[-1]), xytext=(-4, 8),
+                            textcoords="offset points", ha="right", color=colors[meter],
+                            fontsize="small")  # fmt: skip
+            else:
+                ax.annotate("one size measured", (g[knob].iloc[0], g[meter].iloc[0]),
+                            xytext=(0, 8), textcoords="offset points", ha="center",
+                            fontsize="small")  # fmt: skip
+        ax.set_ylim(bottom=0)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+    _bytes_axis(axes[0], log=False)
+    axes[0].set_ylabel("bytes per training step")
+    batch = ", ".join(f"{b:g}" for b in sorted(data["batch"].dropna().unique()))
+    fig.suptitle(f"MNIST models: memory against depth (batch {batch})")
+    _legend(fig, axes[0])
     return fig
 
 
+# --- NFE, error, work-precision -------------------------------------------------------------
+
+
 def nfe_forward_backward(df: pd.DataFrame) -> plt.Figure | None:
+    """Function evaluations of the adjoint: backward against forward, per tolerance."""
     data = ok_rows(df)
     # backprop's NFE-B is 0 by construction: the adjoint cases are the interesting ones
     data = data[data["nfe_forward"].notna() & data["gradient"].str.startswith("adjoint")]
     if data.empty:
         return None
-    fig, ax = _figure()
-    sns.scatterplot(data, x="nfe_forward", y="nfe_backward", hue="gradient", style="subject",
-                    s=60, ax=ax)  # fmt: skip
-    top = float(max(data["nfe_forward"].max(), data["nfe_backward"].max()))
+    data = data.assign(variant=data["subject"] + " / " + data["method"])
+    data, hue = _hue(data, "variant")
+    fig, axes = _figure()
+    ax = axes[0]
+    _lines(ax, data, "nfe_forward", "nfe_backward", hue)
+    top = float(max(data["nfe_forward"].max(), data["nfe_backward"].max())) * 1.05
     ax.plot([0, top], [0, top], ls="--", c="grey", lw=1, label="NFE-B = NFE-F")
-    ax.plot([0, top], [0, top / 2], ls=":", c="grey", lw=1, label="NFE-B = NFE-F / 2")
-    ax.set(
-        xlabel="NFE forward (calls of f)",
-        ylabel="NFE backward (calls of f)",
-        title="Function evaluations: forward against backward",
-    )
-    ax.legend(fontsize="small")
+    ax.plot([0, top], [0, top / 2], ls=":", c="grey", lw=1, label="NFE-B = NFE-F / 2 (paper)")
+    ax.set(xlabel="NFE forward (calls of f)", ylabel="NFE backward (calls of f)")
+    fig.suptitle("Adjoint: backward against forward evaluations (tighter tolerance: right)")
+    _legend(fig, ax)
     return fig
 
 
 def error_vs_tolerance(df: pd.DataFrame) -> plt.Figure | None:
+    """State and gradient error against tolerance, per solver and gradient mode."""
     data = ok_rows(df)
     data = data[data["rtol"].notna() & data["state_error"].notna()]
     if data.empty:
         return None
     data = data.assign(variant=data["subject"] + " / " + data["method"])
-    fig, ax = _figure()
-    sns.lineplot(data, x="rtol", y="state_error", hue="variant", style="gradient",
-                 markers=True, ax=ax, errorbar=None)  # fmt: skip
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="tolerance (rtol = atol)",
-        ylabel="relative L2 error of y(t1)",
-        title="Error against tolerance",
-    )
-    ax.invert_xaxis()
+    data, hue = _hue(data, "variant")
+    panels = [("state_error", "state y(t1)")]
+    if data["grad_error"].notna().any():
+        panels.append(("grad_error", "gradient of the loss"))
+    fig, axes = _figure(len(panels), sharey=True)
+    for ax, (col, what) in zip(axes, panels, strict=True):
+        rows = data[data[col] > 0]
+        if col == "state_error":  # the state does not depend on the gradient mode
+            rows = rows.drop_duplicates([hue, "rtol"]).assign(gradient="backprop")
+        _lines(ax, rows, "rtol", col, hue)
+        ax.set(xscale="log", yscale="log", xlabel="tolerance (rtol = atol)",
+               title=f"error of the {what}")  # fmt: skip
+        ax.invert_xaxis()
+    axes[0].set_ylabel("relative L2 error")
+    fig.suptitle("Error against tolerance (the state is the same for every gradient mode)")
+    _legend(fig, axes[-1])
     return fig
 
 
-def _work_precision(df: pd.DataFrame, x: str, xlabel: str, title: str) -> plt.Figure | None:
+def _work_precision(df: pd.DataFrame, *, time: bool) -> plt.Figure | None:
     data = ok_rows(df)
-    data = data[data["state_error"].notna() & (data["gradient"] == "backprop")]
-    data = data.assign(time_total_s=data["time_forward_s"] + data["time_backward_s"])
-    data = data[data[x].notna() & (data["state_error"] > 0)]
+    data = data[data["state_error"].notna() & (data["state_error"] > 0)]
+    if time:
+        data = data.assign(
+            x_state=data["time_forward_s"],
+            x_state_iqr=data["time_forward_iqr_s"],
+            x_grad=data["time_forward_s"] + data["time_backward_s"],
+            x_grad_iqr=data["time_forward_iqr_s"] + data["time_backward_iqr_s"],
+        )
+    else:
+        data = data.assign(x_state=data["nfe_forward"],
+                           x_grad=data["nfe_forward"] + data["nfe_backward"].fillna(0))  # fmt: skip
+    data = data[data["x_state"].notna()]
     if data.empty:
         return None
-    data = data.assign(solver=data["method"])
-    fig, ax = _figure()
-    sns.lineplot(data, x=x, y="state_error", hue="solver", style="subject", markers=True,
-                 ax=ax, errorbar=None, sort=True)  # fmt: skip
-    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="relative L2 error of y(t1)",
-           title=title)  # fmt: skip
+    data = data.assign(solver=data["subject"] + " / " + data["method"])
+    data, hue = _hue(data, "solver")
+    what = "seconds" if time else "calls of f"
+    panels = [("x_state", "state_error", f"forward ({what})", "state y(t1)")]
+    if data["grad_error"].notna().any():
+        panels.append(("x_grad", "grad_error", f"forward + backward ({what})", "gradient"))
+    fig, axes = _figure(len(panels), sharey=True)
+    for ax, (x, y, xlabel, title) in zip(axes, panels, strict=True):
+        rows = data[data[y].notna() & (data[y] > 0) & data[x].notna()]
+        if y == "state_error":
+            rows = rows.drop_duplicates([hue, "rtol", "steps"]).assign(gradient="backprop")
+        _lines(ax, rows, x, y, hue, xerr=f"{x}_iqr" if time else None)
+        ax.set(xscale="log", yscale="log", xlabel=xlabel, title=f"error of the {title}")
+    axes[0].set_ylabel("relative L2 error")
+    fig.suptitle("Work-precision: error against " + (
+        "time (bars: IQR of the timed passes, summed for forward + backward)" if time
+        else "function evaluations"))  # fmt: skip
+    _legend(fig, axes[-1])
     return fig
 
 
 def work_precision_nfe(df: pd.DataFrame) -> plt.Figure | None:
-    return _work_precision(df, "nfe_forward", "NFE forward (calls of f)",
-                           "Work-precision: error against NFE")  # fmt: skip
+    """Work-precision: error against NFE (forward + backward for the gradient)."""
+    return _work_precision(df, time=False)
 
 
 def work_precision_time(df: pd.DataFrame) -> plt.Figure | None:
-    return _work_precision(df, "time_total_s", "forward + backward time (s)",
-                           "Work-precision: error against time")  # fmt: skip
+    """Work-precision: error against seconds, with the IQR of the timed passes."""
+    return _work_precision(df, time=True)
+
+
+# --- time -----------------------------------------------------------------------------------
 
 
 def time_per_model(df: pd.DataFrame) -> plt.Figure | None:
+    """Seconds per forward and backward pass of each MNIST model (bars: median, whiskers: IQR)."""
     data = ok_rows(df)
-    data = data[data["model"].notna() & (data["model"] != "") & data["time_forward_s"].notna()]
+    data = data[(data["model"] != "") & data["time_forward_s"].notna()]
     if data.empty:
         return None
-    long = data.melt(id_vars=["subject"], value_vars=["time_forward_s", "time_backward_s"],
-                     var_name="pass", value_name="seconds")  # fmt: skip
-    long["pass"] = long["pass"].map({"time_forward_s": "forward", "time_backward_s": "backward"})
-    fig, ax = _figure()
-    sns.barplot(long, x="subject", y="seconds", hue="pass", ax=ax, errorbar=None)
-    batch = data["batch"].dropna().unique()
-    ax.set(
-        xlabel="model",
-        ylabel="seconds per pass",
-        title=f"Time per training step (batch {', '.join(f'{b:g}' for b in batch)})",
+    med = data.groupby("subject", sort=False)[
+        ["time_forward_s", "time_forward_iqr_s", "time_backward_s", "time_backward_iqr_s"]
+    ].median()
+    order = [m for m in ("mlp", "resnet", "rknet", "odenet") if m in med.index]
+    med = med.loc[order + [m for m in med.index if m not in order]]
+    fig, axes = _figure()
+    ax = axes[0]
+    x = np.arange(len(med))
+    for i, (col, label) in enumerate(
+        (("time_forward_s", "forward"), ("time_backward_s", "backward"))
+    ):
+        iqr = med[col.replace("_s", "_iqr_s")].fillna(0).to_numpy()
+        ax.bar(x + (i - 0.5) * 0.38, med[col], width=0.38, label=label,
+               yerr=iqr / 2, capsize=4, error_kw={"lw": 1})  # fmt: skip
+    ax.set_xticks(x, med.index)
+    batch = ", ".join(f"{b:g}" for b in sorted(data["batch"].dropna().unique()))
+    ax.set(xlabel="model", ylabel="seconds per pass",
+           title=f"Time per training step (batch {batch}; whiskers: IQR)")  # fmt: skip
+    _legend(fig, ax)
+    return fig
+
+
+def time_vs_batch(df: pd.DataFrame) -> plt.Figure | None:
+    """Forward + backward seconds against batch size, per solver setting (backend as hue)."""
+    data = ok_rows(df)
+    data = data[data["batch"].notna() & data["time_forward_s"].notna()]
+    if data.empty or data.groupby("subject")["batch"].nunique().max() < 2:
+        return None
+    data = data.assign(
+        time_total_s=data["time_forward_s"] + data["time_backward_s"].fillna(0),
+        time_total_iqr_s=data["time_forward_iqr_s"] + data["time_backward_iqr_s"].fillna(0),
+        variant=data["subject"] + " / " + data["method"],
     )
+    data, hue = _hue(data, "variant")
+    fig, axes = _figure()
+    ax = axes[0]
+    _lines(ax, data, "batch", "time_total_s", hue)
+    _base2_steps(ax, data["batch"])
+    ax.set(yscale="log", xlabel="batch size", ylabel="forward + backward seconds",
+           title="Time against batch size")  # fmt: skip
+    _legend(fig, ax)
     return fig
 
 
@@ -160,6 +348,7 @@ PLOTS: dict[str, PlotFn] = {
     "work_precision_nfe": work_precision_nfe,
     "work_precision_time": work_precision_time,
     "time_per_model": time_per_model,
+    "time_vs_batch": time_vs_batch,
 }
 
 
@@ -168,35 +357,58 @@ def nfe_over_training(log: pd.DataFrame) -> plt.Figure | None:
     need = {"iteration", "nfe_forward", "nfe_backward"}
     if not need <= set(log.columns):
         return None
-    long = log.melt(id_vars=[c for c in ("iteration", "model") if c in log.columns],
-                    value_vars=["nfe_forward", "nfe_backward"], var_name="pass",
-                    value_name="nfe")  # fmt: skip
-    long = long.dropna(subset=["nfe"])
-    if long.empty:
+    log = log.dropna(subset=["nfe_forward", "nfe_backward"], how="all")
+    if log.empty:
         return None
-    fig, ax = _figure()
-    sns.lineplot(long, x="iteration", y="nfe", hue="pass",
-                 style="model" if "model" in long else None, ax=ax, errorbar=None)  # fmt: skip
-    ax.set(
-        xlabel="training iteration",
-        ylabel="NFE per iteration (calls of f)",
-        title="NFE over training",
-    )
+    models = list(dict.fromkeys(log["model"])) if "model" in log else [""]
+    fig, axes = _figure(2, sharey=True)
+    palette = dict(zip(models, sns.color_palette(n_colors=len(models)), strict=False))
+    passes = (("nfe_forward", "forward pass (NFE-F)"), ("nfe_backward", "backward pass (NFE-B)"))
+    for ax, (col, title) in zip(axes, passes, strict=True):
+        for model in models:
+            rows = log if model == "" else log[log["model"] == model]
+            ax.plot(rows["iteration"], rows[col], drawstyle="steps-post", lw=1.6,
+                    color=palette[model], label=model or None)  # fmt: skip
+        ax.set(title=title, xlabel="training iteration")
+    axes[0].set_ylabel("calls of f per iteration")
+    fig.suptitle("NFE over training" + (f": {models[0]}" if len(models) == 1 and models[0] else ""))
+    if len(models) > 1:
+        _legend(fig, axes[0], title="model")
     return fig
 
 
+# --- files ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _theme() -> Iterator[None]:
+    """The seaborn theme and deterministic-SVG settings, without touching global rcParams."""
+    with plt.rc_context():
+        sns.set_theme(style="whitegrid", context="notebook")
+        plt.rcParams.update(RC)
+        yield
+
+
 def save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
-    """Write ``fig`` as PNG and SVG, its legend outside the axes so it hides no data."""
-    for ax in fig.axes:
-        if ax.get_legend() is not None:
-            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1), frameon=False,
-                            fontsize="small", title_fontsize="small")  # fmt: skip
+    """Write ``fig`` as PNG and SVG with no date stamp (the same table gives the same bytes)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{name}.png", out_dir / f"{name}.svg"]
-    for p in paths:
-        fig.savefig(p, dpi=120)
+    png, svg = out_dir / f"{name}.png", out_dir / f"{name}.svg"
+    fig.savefig(png, dpi=120, metadata={"Software": None})
+    fig.savefig(svg, metadata={"Date": None, "Creator": None})
     plt.close(fig)
-    return paths
+    return [png, svg]
+
+
+def draw_all(df: pd.DataFrame, out_dir: str | Path) -> dict[str, list[Path]]:
+    """Every figure of :data:`PLOTS` that ``df`` supports, written into ``out_dir``."""
+    out_dir = Path(out_dir)
+    written: dict[str, list[Path]] = {}
+    with _theme():
+        for name, plot in PLOTS.items():
+            fig = plot(df)
+            if fig is not None:
+                written[name] = save(fig, out_dir, name)
+    return written
 
 
 def write_plots(
@@ -209,17 +421,14 @@ def write_plots(
 
     ``results=None`` draws only the training-log figure (``out`` is then required).
     """
-    sns.set_theme(style="whitegrid", context="notebook")
     written: list[Path] = []
     if results is not None:
         results = Path(results)
         folder = results if results.is_dir() else results.parent
         out_dir = Path(out) if out else folder / "plots"
         df = read_results(results)
-        for name, plot in PLOTS.items():
-            fig = plot(df)
-            if fig is not None:
-                written += save(fig, out_dir, name)
+        for paths in draw_all(df, out_dir).values():
+            written += paths
     elif out is None or training_log is None:
         raise ValueError("without results, pass a training log and an output folder.")
     else:
@@ -228,7 +437,8 @@ def write_plots(
         log_path = Path(training_log)
         if not log_path.exists():
             raise FileNotFoundError(f"training log {str(log_path)!r} not found.")
-        fig = nfe_over_training(pd.read_csv(log_path))
-        if fig is not None:
-            written += save(fig, out_dir, "nfe_over_training")
+        with _theme():
+            fig = nfe_over_training(pd.read_csv(log_path))
+            if fig is not None:
+                written += save(fig, out_dir, "nfe_over_training")
     return written

@@ -1,43 +1,77 @@
-"""Report tables computed from a results table only (never runs a model).
+"""Report tables computed from a results table only (never runs a model), and the report.
 
-* :func:`memory_fits`: bytes against steps (or depth, or NFE) per subject, gradient mode
-  and meter: slope (bytes per step), intercept, R^2.
+* :func:`memory_fits`: bytes against steps (or depth, or NFE) per variant and meter:
+  slope (bytes per step), intercept, R^2, the range fitted and the largest deviation.
 * :func:`nfe_table`: NFE forward, backward and their ratio per tolerance.
 * :func:`work_precision`: state and gradient error against NFE and time.
 * :func:`time_table`: wall time per variant, median and spread over repeats.
+* :func:`backend_table`: ratios of each figure between solver libraries on identical cases.
+* :func:`headline`: the verdicts at the top of the report.
+
+Medians are taken over the rows of one case only: every table groups by each identity
+column that varies in it (:func:`odebench.analysis.varying`, derived from the schema) and
+shows those columns. :func:`write_report` renders ``report.md`` and ``report.html`` from
+``odebench/templates/`` with the figures of :mod:`odebench.plots` beside their tables.
 """
 
 from __future__ import annotations
 
-import html
+import base64
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from odebench.analysis import (
+    MEMORY_METERS,
+    backends,
+    constant,
+    fmt_bytes,
+    identity_columns,
+    linear_fit,
+    ok_rows,
+    prepare,
+    sort_rows,
+    varying,
+)
 from odebench.results import read_provenance, read_results
 
-MEMORY_METERS: dict[str, str] = {
-    "saved_bytes": "saved activations",
-    "peak_alloc_bytes": "peak allocated",
-    "peak_rss_bytes": "peak RSS",
-}
-VARIANT = ["subject", "method", "gradient"]
+__all__ = [
+    "MEMORY_METERS", "backend_table", "format_table", "headline", "linear_fit",
+    "memory_fits", "nfe_table", "ok_rows", "sections", "time_table", "work_precision",
+    "write_report",
+]  # fmt: skip
+
+#: Shown in every table whatever varies: what a reader needs to name a solver setting.
+ALWAYS: tuple[str, ...] = ("subject", "method", "gradient")
+#: A first size whose residual is this many times the rest's largest is fitted apart.
+OUTLIER_FACTOR = 10.0
 
 
-def _prepare(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.copy()
-    for col in ("model", "problem", "method", "gradient"):
-        df[col] = df[col].astype("object").where(df[col].notna(), "").astype(str)
-    df["subject"] = df["model"].where(df["model"] != "", df["problem"])
-    seminorm = df["seminorm"].astype(str).str.lower().eq("true")
-    df.loc[seminorm, "gradient"] = df.loc[seminorm, "gradient"] + " (seminorm)"
-    return df
+def _key(
+    data: pd.DataFrame, *, always: tuple[str, ...] = ALWAYS, drop: tuple[str, ...] = ()
+) -> list[str]:
+    """Group key: the identity columns that vary in ``data`` plus ``always``, in schema order."""
+    wanted = set(varying(data)) | {c for c in always if c in data}
+    return [c for c in identity_columns(data) if c in wanted and c not in drop]
 
 
-def ok_rows(df: pd.DataFrame) -> pd.DataFrame:
-    return _prepare(df[df["status"] == "ok"])
+def _median_by_case(
+    data: pd.DataFrame, cols: list[str], *, always: tuple[str, ...] = ALWAYS
+) -> pd.DataFrame:
+    """Median of ``cols`` over the rows of each case (rows differing only in ``repeat``)."""
+    key = _key(data, always=always)
+    # NaN keys (rtol of a fixed grid) stay groups of their own
+    out = sort_rows(data.groupby(key, dropna=False, sort=False)[cols].median().reset_index())
+    out.attrs["same"] = constant(data)
+    return out
+
+
+# --- memory fits ----------------------------------------------------------------------------
 
 
 def _scaling_variable(group: pd.DataFrame) -> str | None:
@@ -48,156 +82,580 @@ def _scaling_variable(group: pd.DataFrame) -> str | None:
     return None
 
 
-def linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """Least-squares ``y = intercept + slope x``; returns (slope, intercept, R^2)."""
-    slope, intercept = np.polyfit(x, y, 1)
-    pred = intercept + slope * x
-    ss_res = float(((y - pred) ** 2).sum())
-    ss_tot = float(((y - y.mean()) ** 2).sum())
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
-    return float(slope), float(intercept), r2
+@dataclass
+class Fit:
+    """A line fitted to ``(x, y)``; ``excluded`` holds a first size left off the line."""
+
+    slope: float
+    intercept: float
+    r2: float
+    x: np.ndarray
+    max_dev: float
+    excluded: dict[float, float] = field(default_factory=dict)  # x -> deviation from the line
 
 
-def memory_fits(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (subject, method, gradient, meter): the linear fit of bytes on size."""
+def _fit(x: np.ndarray, y: np.ndarray) -> Fit:
+    slope, intercept, r2 = linear_fit(x, y)
+    dev = float(np.abs(y - (intercept + slope * x)).max())
+    return Fit(slope, intercept, r2, x, dev)
+
+
+def fit_line(x: np.ndarray, y: np.ndarray) -> Fit:
+    """The linear fit of ``y`` on ``x`` over the range where the data lie on a line.
+
+    Rule: with four or more sizes, the smallest is fitted apart when the others lie on a
+    line at least :data:`OUTLIER_FACTOR` times closer than all of them do (the adjoint's
+    peak allocated: flat from 2 steps, lower at 1, where the reverse solve has no step
+    before its last). Its deviation from the line is kept in ``excluded``.
+    """
+    order = np.argsort(x)
+    x, y = x[order].astype(float), y[order].astype(float)
+    full = _fit(x, y)
+    if len(np.unique(x)) >= 4:
+        rest = x > x.min()
+        tail = _fit(x[rest], y[rest])
+        if full.max_dev > OUTLIER_FACTOR * tail.max_dev:
+            first = x[~rest]
+            dev = y[~rest] - (tail.intercept + tail.slope * first)
+            tail.excluded = {float(first[0]): float(np.median(dev))}
+            return tail
+    return full
+
+
+def scaling_fits(df: pd.DataFrame, figures: Mapping[str, str]) -> pd.DataFrame:
+    """One row per variant and figure: the linear fit of the figure on size (:func:`fit_line`).
+
+    ``figures`` maps result columns to the names shown in the ``meter`` column. A variant is
+    every varying identity column except the swept sizes; the size is fixed-grid steps,
+    ResNet depth, or (for a tolerance sweep) NFE forward.
+    """
     rows: list[dict[str, Any]] = []
     data = ok_rows(df)
-    for key, group in data.groupby(VARIANT + ["dtype", "batch"], dropna=False):
+    data = data[data[list(figures)].notna().any(axis=1)]
+    if data.empty:
+        return pd.DataFrame()
+    key = _key(data, drop=("steps", "depth", "rtol", "atol", "step_size"))
+    for values, group in data.groupby(key, dropna=False, sort=False):
         var = _scaling_variable(group)
         if var is None:
             continue
-        for meter, label in MEMORY_METERS.items():
-            g = group[[var, meter]].dropna()
+        for col, label in figures.items():
+            g = group[[var, col]].dropna()
             if g[var].nunique() < 2:
                 continue
-            x, y = g[var].to_numpy(float), g[meter].to_numpy(float)
-            slope, intercept, r2 = linear_fit(x, y)
-            slope, intercept = round(slope, 3) + 0.0, round(intercept, 1) + 0.0  # sub-byte: noise
+            fit = fit_line(g[var].to_numpy(float), g[col].to_numpy(float))
+            constant_line = g.loc[g[var].isin(fit.x), col].nunique() == 1
             rows.append({
-                "subject": key[0], "method": key[1], "gradient": key[2], "meter": label,
-                "per": var, "points": len(g), "x_range": f"{x.min():g}-{x.max():g}",
-                "bytes_per_unit": slope, "intercept_bytes": intercept, "r2": r2,
+                **dict(zip(key, values, strict=True)), "meter": label, "per": var,
+                "points": len(g), "x_range": f"{fit.x.min():g}-{fit.x.max():g}",
+                "per_unit": 0.0 if constant_line else fit.slope,
+                "intercept": fit.intercept, "r2": fit.r2, "max_dev": fit.max_dev,
+                "constant": bool(constant_line),
+                "excluded": "; ".join(f"{var} = {x:g}: {fmt_bytes(abs(d))} "
+                                      f"{'below' if d < 0 else 'above'} the line"
+                                      for x, d in fit.excluded.items()),
             })  # fmt: skip
-    return pd.DataFrame(rows)
+    if not rows:
+        return pd.DataFrame()
+    out = sort_rows(pd.DataFrame(rows))
+    out.attrs["same"] = constant(data)
+    return out
+
+
+def memory_fits(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per variant and memory meter: bytes per unit of size, intercept, R^2.
+
+    Columns: the varying identity columns (``subject``, ``method``, ``gradient`` always),
+    ``meter``, ``per`` (steps, depth or nfe_forward), ``points``, ``x_range`` (the sizes
+    fitted), ``bytes_per_unit``, ``intercept_bytes``, ``r2`` (NaN for a constant),
+    ``max_dev_bytes`` (largest distance of a fitted point from the line), ``constant``,
+    ``excluded`` (a first size fitted apart, see :func:`fit_line`).
+    """
+    fits = scaling_fits(df, MEMORY_METERS)
+    if fits.empty:
+        return fits
+    out = fits.rename(columns={"per_unit": "bytes_per_unit", "intercept": "intercept_bytes",
+                               "max_dev": "max_dev_bytes"})  # fmt: skip
+    out.attrs = fits.attrs
+    return out
+
+
+# --- NFE, work-precision, time --------------------------------------------------------------
 
 
 def nfe_table(df: pd.DataFrame) -> pd.DataFrame:
-    """NFE forward/backward (median over repeats) and NFE-B/NFE-F per tolerance."""
+    """NFE forward/backward (median over a case's rows) and NFE-B/NFE-F per tolerance."""
     data = ok_rows(df)
     data = data[data["rtol"].notna() & data["nfe_forward"].notna()]
     if data.empty:
         return pd.DataFrame()
-    out = (
-        data.groupby(VARIANT + ["rtol"], dropna=False)[["nfe_forward", "nfe_backward"]]
-        .median()
-        .reset_index()
-    )
+    out = _median_by_case(data, ["nfe_forward", "nfe_backward"], always=ALWAYS + ("rtol",))
     out["nfe_ratio_b_f"] = out["nfe_backward"] / out["nfe_forward"]
-    return out.sort_values(VARIANT + ["rtol"], ascending=[True, True, True, False])
+    return out
 
 
 def work_precision(df: pd.DataFrame) -> pd.DataFrame:
-    """State and gradient error against NFE and forward+backward time, per solver setting."""
+    """State and gradient error against NFE (forward, backward, total) and time per setting."""
     data = ok_rows(df)
     data = data[data["state_error"].notna()]
     if data.empty:
         return pd.DataFrame()
-    data = data.assign(time_total_s=data["time_forward_s"] + data["time_backward_s"])
-    cols = ["nfe_forward", "nfe_backward", "state_error", "grad_error", "time_total_s"]
-    out = data.groupby(VARIANT + ["rtol", "steps"], dropna=False)[cols].median().reset_index()
-    return out.sort_values(VARIANT + ["nfe_forward"])
+    data = data.assign(
+        nfe_total=data["nfe_forward"] + data["nfe_backward"].fillna(0),
+        time_total_s=data["time_forward_s"] + data["time_backward_s"],
+    )
+    cols = ["nfe_forward", "nfe_backward", "nfe_total", "state_error", "grad_error",
+            "time_total_s"]  # fmt: skip
+    return _median_by_case(data, cols)
 
 
 def time_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Wall time per variant: median forward/backward seconds and their spread (IQR)."""
+    """Wall time per case: median forward/backward seconds and their IQR over timed passes."""
     data = ok_rows(df)
     data = data[data["time_forward_s"].notna()]
     if data.empty:
         return pd.DataFrame()
-    keys = VARIANT + ["rtol", "steps", "depth", "batch"]
-    agg = data.groupby(keys, dropna=False).agg(
-        time_forward_s=("time_forward_s", "median"),
-        forward_iqr_s=("time_forward_iqr_s", "median"),
-        time_backward_s=("time_backward_s", "median"),
-        backward_iqr_s=("time_backward_iqr_s", "median"),
-        rows=("time_forward_s", "size"),
-    )
-    return agg.reset_index()
+    cols = ["time_forward_s", "time_forward_iqr_s", "time_backward_s", "time_backward_iqr_s"]
+    return _median_by_case(data, cols)
 
 
 def status_table(df: pd.DataFrame) -> pd.DataFrame:
     return df.groupby("status").size().rename("cases").reset_index()
 
 
-def _md(df: pd.DataFrame) -> str:
-    if df.empty:
-        return "_no rows_\n"
-    return df.to_markdown(index=False, floatfmt=".4g") + "\n"
+#: Figures compared between backends, in the order shown.
+BACKEND_FIGURES: tuple[str, ...] = (
+    "nfe_forward", "nfe_backward", "saved_bytes", "peak_alloc_bytes", "time_forward_s",
+    "time_backward_s", "state_error", "grad_error",
+)  # fmt: skip
 
 
-def sections(df: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
-    """(title, explanation, table) for each report section."""
-    failed = _prepare(df[df["status"] != "ok"])[["case_id", "status", "error"]]
-    return [
-        ("Status", "Cases per status; failures are listed below with their error.",
-         status_table(df)),
-        ("Failures", "Cases that did not finish, and why.", failed),
-        ("Memory scaling",
-         "Least-squares fit of each memory meter on the number of solver steps (or ResNet "
-         "depth, or NFE across tolerances): bytes per unit, intercept, R^2. O(1) memory "
-         "shows as a slope near zero next to backprop's.", memory_fits(df)),
-        ("NFE forward and backward",
-         "Median over repeats. With backprop through the solver NFE-B is 0 (the backward "
-         "pass replays the graph); with the adjoint it is the reverse solve's NFE.",
-         nfe_table(df)),
-        ("Work-precision",
-         "Relative L2 error at t1 (state) and of the loss gradient, against NFE and "
-         "forward+backward seconds.", work_precision(df)),
-        ("Wall time", "Seconds per forward and backward pass: median, and IQR over repeats.",
-         time_table(df)),
-    ]  # fmt: skip
+def backend_table(df: pd.DataFrame, *, reference: str = "torchdiffeq") -> pd.DataFrame:
+    """Ratio other/reference of each figure on identical cases (all identity columns but
+    ``backend`` equal); empty when fewer than two backends are present.
+
+    One row per case measured with both; a ratio is empty where either figure is missing
+    or the reference's is 0.
+    """
+    data = ok_rows(df)
+    names = backends(data)
+    if len(names) < 2:
+        return pd.DataFrame()
+    ref = reference if reference in names else names[0]
+    figures = [c for c in BACKEND_FIGURES if c in data and data[c].notna().any()]
+    key = [c for c in _key(data) if c != "backend"]
+    med = data.groupby(key + ["backend"], dropna=False)[figures].median().reset_index()
+    base = med[med["backend"] == ref].drop(columns="backend")
+    rows = []
+    for other in (n for n in names if n != ref):
+        pair = base.merge(med[med["backend"] == other].drop(columns="backend"), on=key,
+                          suffixes=("_ref", "_other"))  # fmt: skip
+        if pair.empty:
+            continue
+        out = pair[key].copy()
+        out.insert(len(key), "backends", f"{other} / {ref}")
+        for c in figures:
+            den = pair[f"{c}_ref"].where(pair[f"{c}_ref"] != 0)
+            out[f"{c}_ratio"] = pair[f"{c}_other"] / den
+        rows.append(out)
+    return sort_rows(pd.concat(rows, ignore_index=True)) if rows else pd.DataFrame()
 
 
-def render_markdown(df: pd.DataFrame, provenance: dict[str, Any]) -> str:
-    lines = ["# odebench report", ""]
-    if provenance:
-        lines += ["## Provenance", ""]
-        lines += [f"- **{k}**: `{v}`" for k, v in provenance.items()]
-        lines.append("")
-    for title, text, table in sections(df):
-        lines += [f"## {title}", "", text, "", _md(table)]
-    return "\n".join(lines)
+# --- headline -------------------------------------------------------------------------------
 
 
-def render_html(df: pd.DataFrame, provenance: dict[str, Any]) -> str:
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>odebench report</title>",
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}</style></head><body>",
-        "<h1>odebench report</h1>",
+@dataclass
+class Headline:
+    """The verdicts: sentences, and the tables they are read from."""
+
+    sentences: list[str]
+    tables: list[tuple[str, pd.DataFrame]]
+
+
+def _memory_verdicts(fits: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
+    """Adjoint bytes per step against backprop's, per variant (all but gradient) and meter."""
+    if fits.empty or not {"backprop", "adjoint"} <= set(fits["gradient"]):
+        return [], pd.DataFrame()
+    fits = fits[fits["per"] == "steps"]
+    key = [c for c in identity_columns(fits) if c in fits and c != "gradient"] + ["meter"]
+    rows, sentences = [], []
+    for values, g in fits.groupby(key, sort=False, dropna=False):
+        by = g.set_index("gradient")
+        if not {"backprop", "adjoint"} <= set(by.index) or by.index.duplicated().any():
+            continue
+        ids = dict(zip(key, values, strict=True))
+        subject, method, meter = ids["subject"], ids.get("method", ""), ids["meter"]
+        bp, adj = by.loc["backprop"], by.loc["adjoint"]
+        ratio = adj["bytes_per_unit"] / bp["bytes_per_unit"] if bp["bytes_per_unit"] else np.nan
+        rows.append({
+            **ids,
+            "backprop_per_step": bp["bytes_per_unit"], "adjoint_per_step": adj["bytes_per_unit"],
+            "adjoint_level_bytes": adj["intercept_bytes"] + adj["bytes_per_unit"] * _x_max(adj),
+            "ratio_adjoint_backprop": ratio, "adjoint_fitted_over": adj["x_range"],
+            "adjoint_constant": adj["constant"],
+        })  # fmt: skip
+        if abs(ratio) < 0.01:
+            verdict = "O(1)"
+        elif not adj["r2"] >= 0.9:
+            verdict = f"no clear trend (adjoint R² {adj['r2']:.2f}: noise of this meter)"
+        else:
+            verdict = "grows with steps"
+        adj_text = ("constant" if adj["constant"]
+                    else f"{fmt_bytes(adj['bytes_per_unit'])} per step")  # fmt: skip
+        share = "" if adj["constant"] else f" ({fmt_ratio(ratio)} of backprop's)"
+        sentences.append(
+            f"{meter} ({subject}, {method}): backprop {fmt_bytes(bp['bytes_per_unit'])} per "
+            f"step, adjoint {adj_text} over steps {adj['x_range']}{share}: {verdict}."
+            + (f" Fitted apart: {adj['excluded']}." if adj["excluded"] else "")
+        )
+    return sentences, pd.DataFrame(rows)
+
+
+def _x_max(fit: pd.Series) -> float:
+    return float(str(fit["x_range"]).split("-")[-1])
+
+
+def _pivot_by_tolerance(table: pd.DataFrame, value: str, columns: str) -> pd.DataFrame:
+    """``value`` with a column per ``columns`` value, rows keyed by the rest of the key."""
+    key = [c for c in table.columns if c in identity_columns(table) and c != columns]
+    same_tol = "atol" in key and (table["rtol"].fillna(-1) == table["atol"].fillna(-1)).all()
+    if same_tol:  # atol follows rtol: one of them is enough
+        key.remove("atol")
+    # a missing key value (no batch for a problem) is a value of its own, not a dropped row
+    keyed = table.assign(**{c: table[c].astype(object).where(table[c].notna(), "") for c in key})
+    wide = keyed.pivot_table(index=key, columns=columns, values=value, sort=False).reset_index()
+    wide.columns.name = None
+    for c in key:
+        wide[c] = wide[c].where(wide[c] != "", np.nan)
+    return sort_rows(wide)
+
+
+def headline(df: pd.DataFrame) -> Headline:
+    """The verdicts: adjoint memory per step against backprop's, NFE-B/NFE-F of the adjoint,
+    and the gradient error of each mode at each tolerance (rules stated in the sentences)."""
+    sentences, tables = [], []
+    mem_sentences, mem = _memory_verdicts(memory_fits(df))
+    sentences += mem_sentences
+    if not mem.empty:
+        tables.append(("Memory per step: adjoint against backprop (verdict O(1) when the "
+                       "adjoint's slope is below 1% of backprop's)", mem))  # fmt: skip
+    nfe = nfe_table(df)
+    if not nfe.empty:
+        adj = nfe[nfe["gradient"].str.startswith("adjoint")]
+        if not adj.empty:
+            wide = _pivot_by_tolerance(adj.drop(columns=["nfe_forward", "nfe_backward"]),
+                                       "nfe_ratio_b_f", "rtol")  # fmt: skip
+            tables.append(("NFE-B / NFE-F of the adjoint per tolerance (the paper: about 1/2)",
+                           _tolerance_headers(wide)))  # fmt: skip
+            for _, r in adj.groupby(["subject", "method", "gradient"], sort=False):
+                ratios = ", ".join(f"{v:.2f} at {t:g}" for t, v in
+                                   zip(r["rtol"], r["nfe_ratio_b_f"], strict=True))  # fmt: skip
+                first = r.iloc[0]
+                sentences.append(f"NFE-B/NFE-F, {first['subject']} {first['method']} "
+                                 f"{first['gradient']}: {ratios}.")  # fmt: skip
+    wp = work_precision(df)
+    if not wp.empty and "rtol" in wp and wp["grad_error"].notna().any():
+        grad = wp[wp["rtol"].notna() & wp["grad_error"].notna()]
+        if grad["gradient"].nunique() > 1:
+            keep = [c for c in grad.columns if c in identity_columns(grad)] + ["grad_error"]
+            wide = _pivot_by_tolerance(grad[keep].drop(columns=["atol"], errors="ignore"),
+                                       "grad_error", "gradient")  # fmt: skip
+            tables.append(("Gradient error (relative L2) of each mode at each tolerance", wide))
+            modes = [m for m in ("backprop", "adjoint") if m in wide]
+            if len(modes) == 2:
+                worse = (wide["adjoint"] / wide["backprop"]).dropna()
+                if not worse.empty:
+                    sentences.append(
+                        f"Gradient error: the adjoint's is {worse.min():.3g}x to "
+                        f"{worse.max():.3g}x backprop's at equal tolerance "
+                        f"({len(worse)} settings): the price of its O(1) memory."
+                    )
+    return Headline(sentences, tables)
+
+
+def _tolerance_headers(wide: pd.DataFrame) -> pd.DataFrame:
+    return wide.rename(columns={c: f"rtol {c:g}" for c in wide.columns if isinstance(c, float)})
+
+
+# --- formatting -----------------------------------------------------------------------------
+
+
+def fmt_seconds(v: Any) -> str:
+    if v is None or pd.isna(v):
+        return ""
+    v = float(v)
+    if v == 0:
+        return "0"
+    if abs(v) < 1e-3:
+        return f"{v * 1e6:.3g} us"
+    if abs(v) < 1:
+        return f"{v * 1e3:.3g} ms"
+    return f"{v:.3g} s"
+
+
+def fmt_ratio(v: Any) -> str:
+    return "" if v is None or pd.isna(v) else f"{float(v):.3g}"
+
+
+def _fmt_count(v: Any) -> str:
+    return "" if pd.isna(v) else f"{float(v):,.0f}" if float(v).is_integer() else f"{v:,.1f}"
+
+
+def _fmt_general(v: Any) -> str:
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return ""
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else ""
+    if isinstance(v, float | np.floating):
+        return f"{v:g}"
+    return str(v)
+
+
+def _formatter(col: str) -> Callable[[Any], str]:
+    if col.endswith("_bytes") or col in ("bytes_per_unit", "backprop_per_step",
+                                         "adjoint_per_step"):  # fmt: skip
+        return fmt_bytes
+    if col.endswith("_s"):
+        return fmt_seconds
+    if col.endswith("_error") or col in ("backprop", "adjoint") or col.startswith("adjoint ("):
+        return lambda v: "" if pd.isna(v) else f"{float(v):.2e}"
+    if col.endswith("ratio") or col.startswith("rtol ") or "ratio" in col:
+        return fmt_ratio
+    if col == "r2":
+        return lambda v: "" if pd.isna(v) else f"{float(v):.4f}"
+    if col.startswith("nfe") or col in ("steps", "depth", "batch", "points", "params", "seed",
+                                        "cases", "steps_accepted", "steps_rejected"):  # fmt: skip
+        return _fmt_count
+    return _fmt_general
+
+
+#: Column headers a reader understands (unlisted columns keep their name).
+HEADERS: dict[str, str] = {
+    "nfe_forward": "NFE-F", "nfe_backward": "NFE-B", "nfe_total": "NFE-F + NFE-B",
+    "nfe_ratio_b_f": "NFE-B / NFE-F", "bytes_per_unit": "bytes per unit",
+    "intercept_bytes": "intercept", "r2": "R²", "max_dev_bytes": "max deviation",
+    "x_range": "fitted over", "time_forward_s": "forward", "time_forward_iqr_s": "forward IQR",
+    "time_backward_s": "backward", "time_backward_iqr_s": "backward IQR",
+    "time_total_s": "forward + backward", "state_error": "state error",
+    "grad_error": "gradient error", "backprop_per_step": "backprop per step",
+    "adjoint_per_step": "adjoint per step", "adjoint_level_bytes": "adjoint level",
+    "ratio_adjoint_backprop": "adjoint / backprop", "adjoint_fitted_over": "adjoint fitted over",
+    "loss_reduction": "loss", "reduction": "loss", "step_size": "step size",
+    "excluded": "fitted apart",
+}  # fmt: skip
+
+
+def format_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Strings for display: bytes in KiB/MiB, times in ms, empty cells empty, "constant"
+    for a constant fit, and an ``atol`` equal to ``rtol`` in every row dropped."""
+    t = table.copy()
+    empty = [
+        c for c in t.columns if c in identity_columns(t) and t[c].replace("", np.nan).isna().all()
     ]
-    if provenance:
-        parts.append("<h2>Provenance</h2><ul>")
-        parts += [f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in
-                  provenance.items()]  # fmt: skip
-        parts.append("</ul>")
-    for title, text, table in sections(df):
-        parts += [f"<h2>{html.escape(title)}</h2>", f"<p>{html.escape(text)}</p>"]
-        parts.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}")
-                     if not table.empty else "<p><i>no rows</i></p>")  # fmt: skip
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    t = t.drop(columns=empty)  # an identity column empty in every row says nothing
+    if {"rtol", "atol"} <= set(t.columns) and (t["rtol"].fillna(-1) == t["atol"].fillna(-1)).all():
+        t = t.drop(columns="atol").rename(columns={"rtol": "rtol = atol"})
+    flags = t.pop("constant") if "constant" in t else None
+    out = pd.DataFrame(index=t.index)
+    for col in t.columns:
+        fmt = _formatter("rtol" if col == "rtol = atol" else str(col))
+        out[col] = [fmt(v) for v in t[col]]
+    if flags is not None:
+        per = "bytes_per_unit" if "bytes_per_unit" in out else "per_unit"
+        flags = flags.fillna(False).astype(bool)
+        out.loc[flags, per] = "constant"
+        if "r2" in out:
+            out.loc[flags, "r2"] = ""
+    for col in ("adjoint_per_step",):
+        if col in t and "adjoint_constant" in t:
+            out.loc[t["adjoint_constant"].astype(bool), col] = "constant"
+    out = out.drop(columns=[c for c in ("adjoint_constant",) if c in out])
+    return out.rename(columns=lambda c: HEADERS.get(str(c), str(c)))
 
 
-def write_report(results: str | Path, out: str | Path | None = None) -> list[Path]:
-    """Write ``report.md`` and ``report.html`` beside the results (or into ``out``)."""
+# --- sections and rendering -----------------------------------------------------------------
+
+
+@dataclass
+class Section:
+    """One part of the report: a title, what it shows and how, a table, its figures."""
+
+    title: str
+    text: str
+    table: pd.DataFrame
+    figures: tuple[str, ...] = ()
+    note: str = ""
+
+
+def _constant_note(table: pd.DataFrame) -> str:
+    """The identity columns with one value in every row a table was computed from."""
+    same = {k: v for k, v in table.attrs.get("same", {}).items() if k not in table.columns}
+    return ", ".join(f"{HEADERS.get(k, k)} {_fmt_general(v)}" for k, v in same.items())
+
+
+def sections(df: pd.DataFrame) -> list[Section]:
+    """Every report section, in order; tables are numeric (see :func:`format_table`)."""
+    data = prepare(df)
+    failed = data[data["status"] != "ok"][["case_id", "status", "error"]]
+    out = [
+        Section("Memory scaling",
+                "Least-squares fit of each memory meter on the number of solver steps (or "
+                "ResNet depth, or NFE across tolerances): bytes per unit, intercept, R² and "
+                "the largest distance of a fitted point from the line. O(1) memory shows as "
+                "'constant' or a slope near zero next to backprop's. Where the smallest "
+                "size lies off an otherwise straight line it is fitted apart and listed: "
+                "the adjoint's peak allocated is lower at 1 step than from 2 steps on, "
+                "because with a single step its reverse solve never holds the state carried "
+                "from a previous step beside the step being computed (the jump is the size "
+                "of three augmented states: y, a(t) and the parameter adjoint); from 2 steps "
+                "on it grows only by the time grid.",
+                memory_fits(df), ("memory_vs_steps", "memory_vs_depth")),
+        Section("NFE forward and backward",
+                "Median over a case's rows. With backprop through the solver NFE-B is 0 "
+                "(the backward pass replays the graph); with the adjoint it is the reverse "
+                "solve's NFE, which depends on the loss's scale (atol applies to the "
+                "adjoint state too).",
+                nfe_table(df), ("nfe_forward_vs_backward",)),
+        Section("Work-precision",
+                "Relative L2 error at t1 of the state and of the loss gradient, against NFE "
+                "(forward, and forward + backward for the gradient) and forward + backward "
+                "seconds; median over a case's rows.",
+                work_precision(df),
+                ("error_vs_tolerance", "work_precision_nfe", "work_precision_time")),
+        Section("Wall time",
+                "Seconds per forward and backward pass: median, and the interquartile range "
+                "over the timed passes (after a warm-up pass; no meter on).",
+                time_table(df), ("time_per_model", "time_vs_batch")),
+    ]  # fmt: skip
+    if len(backends(ok_rows(df))) >= 2:
+        out.append(Section(
+            "Solver libraries compared",
+            "Ratio of each figure between backends on identical cases (every other identity "
+            "column equal): below 1 the other library needs less. Times are ratios of "
+            "medians measured in the same run.",
+            backend_table(df)))  # fmt: skip
+    out += [
+        Section("Status", "Cases per status.", status_table(df)),
+        Section("Failures", "Cases that did not finish, and why.", failed),
+    ]
+    for s in out:
+        s.note = _constant_note(s.table)
+    return out
+
+
+def provenance_lines(prov: Mapping[str, Any]) -> tuple[list[tuple[str, str]], str]:
+    """(key, value) pairs to show, and a warning when the run was made from uncommitted code."""
+    items = [(str(k), v if isinstance(v, str) else str(v)) for k, v in prov.items()]
+    commit = str(prov.get("commit", ""))
+    warning = ""
+    if commit.endswith("-dirty"):
+        warning = (f"This run was made from uncommitted changes on top of commit "
+                   f"{commit[:-6][:12]}: its figures may not be reproducible from that "
+                   "commit alone.")  # fmt: skip
+    elif not commit:
+        warning = "No commit recorded: the code that made this run is unknown."
+    return items, warning
+
+
+def _figure_assets(df: pd.DataFrame, out_dir: Path) -> dict[str, dict[str, str]]:
+    """Draw every figure (files under ``out_dir/plots``); {name: {png, svg, base64, title}}."""
+    from odebench.plots import PLOTS, draw_all
+
+    assets = {}
+    for name, paths in draw_all(df, out_dir / "plots").items():
+        png = next(p for p in paths if p.suffix == ".png")
+        assets[name] = {
+            "png": f"plots/{png.name}",
+            "base64": base64.b64encode(png.read_bytes()).decode("ascii"),
+            "title": (PLOTS[name].__doc__ or name).strip().splitlines()[0],
+        }
+    return assets
+
+
+def _template(name: str):  # type: ignore[no-untyped-def]
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("odebench", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template(name)
+
+
+def _html_table(table: pd.DataFrame) -> str:
+    shown = format_table(table)
+    uid = hashlib.sha1(shown.to_csv().encode()).hexdigest()[:8]  # not random: same table, same page
+    styler = shown.style.set_uuid(uid).hide(axis="index").set_table_attributes('class="data"')
+    numeric = [c for c in shown.columns if c not in _TEXT_HEADERS]
+    styler = styler.set_properties(subset=numeric, **{"text-align": "right"})
+    return styler.to_html()
+
+
+_TEXT_HEADERS = {"subject", "method", "gradient", "meter", "per", "status", "error", "case_id",
+                 "dtype", "device", "backend", "backends", "loss", "fitted apart",
+                 "fitted over", "adjoint fitted over", "suite"}  # fmt: skip
+
+
+def _md_table(table: pd.DataFrame) -> str:
+    shown = format_table(table)
+    align = ["left" if c in _TEXT_HEADERS else "right" for c in shown.columns]
+    return shown.to_markdown(index=False, colalign=align, disable_numparse=True)
+
+
+def render(df: pd.DataFrame, provenance: Mapping[str, Any], *, fmt: str,
+           figures: Mapping[str, Mapping[str, str]] | None = None) -> str:  # fmt: skip
+    """The report as ``fmt`` ("md" or "html") from its template."""
+    table = _html_table if fmt == "html" else _md_table
+    head = headline(df)
+    prov, warning = provenance_lines(provenance)
+    return _template(f"report.{fmt}.j2").render(
+        headline=head.sentences,
+        headline_tables=[(title, table(t)) for title, t in head.tables],
+        sections=[
+            {
+                "title": s.title,
+                "text": s.text,
+                "note": s.note,
+                "table": table(s.table) if not s.table.empty else "",
+                "figures": [figures[n] | {"name": n} for n in s.figures if n in (figures or {})],
+            }
+            for s in sections(df)
+        ],  # fmt: skip
+        provenance=prov,
+        warning=warning,
+    )
+
+
+def render_markdown(df: pd.DataFrame, provenance: Mapping[str, Any]) -> str:
+    return render(df, provenance, fmt="md")
+
+
+def render_html(df: pd.DataFrame, provenance: Mapping[str, Any]) -> str:
+    return render(df, provenance, fmt="html")
+
+
+def write_report(results: str | Path, out: str | Path | None = None, *,
+                 figures: bool = True) -> list[Path]:  # fmt: skip
+    """Write ``report.md`` and ``report.html`` beside the results (or into ``out``).
+
+    With ``figures`` (the default) the figures of :mod:`odebench.plots` are drawn into
+    ``<out>/plots/``, linked from the Markdown and embedded in the HTML (base64, so the
+    page stands alone). Returns every file written.
+    """
     results = Path(results)
     folder = results if results.is_dir() else results.parent
-    df = read_results(results)
+    df = read_results(results)  # validated before anything is written
     prov = read_provenance(folder)
     out_dir = Path(out) if out else folder
     out_dir.mkdir(parents=True, exist_ok=True)
+    assets = _figure_assets(df, out_dir) if figures else {}
     md, page = out_dir / "report.md", out_dir / "report.html"
-    md.write_text(render_markdown(df, prov))
-    page.write_text(render_html(df, prov))
-    return [md, page]
+    md.write_text(render(df, prov, fmt="md", figures=assets))
+    page.write_text(render(df, prov, fmt="html", figures=assets))
+    written = [md, page]
+    for name in assets:
+        written += [out_dir / "plots" / f"{name}.png", out_dir / "plots" / f"{name}.svg"]
+    return written

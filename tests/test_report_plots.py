@@ -1,13 +1,24 @@
 """Reports and plots read only the results table: fits, NFE ratios, figures, bad files."""
 
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from odebench.cli import main
-from odebench.plots import write_plots
-from odebench.report import linear_fit, memory_fits, nfe_table, write_report
+from odebench.plots import memory_vs_depth, nfe_over_training, write_plots
+from odebench.report import (
+    backend_table,
+    fmt_bytes,
+    format_table,
+    linear_fit,
+    memory_fits,
+    nfe_table,
+    time_table,
+    work_precision,
+    write_report,
+)
 from odebench.results import COLUMNS, ResultsError, append_record, read_results
 
 
@@ -62,10 +73,11 @@ def test_nfe_table_gives_the_backward_to_forward_ratio(tmp_path: Path) -> None:
 
 def test_report_and_plots_are_written_from_the_table(tmp_path: Path) -> None:
     path = _rows(tmp_path)
-    md, page = write_report(path)
+    md, page, *figures = write_report(path)
     text = md.read_text()
     assert "## Memory scaling" in text and "diverged" in text and "underflow in dt" in text
     assert page.read_text().startswith("<!doctype html>")
+    assert {p.name for p in figures} >= {"memory_vs_steps.png", "memory_vs_steps.svg"}
     files = write_plots(path)
     names = {p.name for p in files}
     for stem in ("memory_vs_steps", "nfe_forward_vs_backward", "error_vs_tolerance"):
@@ -107,3 +119,173 @@ def test_cli_report_on_a_missing_folder_exits_2_with_the_fix(
 ) -> None:
     assert main(["report", "--results", str(tmp_path / "nothing")]) == 2
     assert "run `odebench run` first" in capsys.readouterr().err
+
+
+# --- what a reader sees (issue 16) and medians that never mix unlike cases (issue 9) ----------
+
+
+def _append(path: Path, **row: object) -> None:
+    base = {"suite": "t", "repeat": 0, "status": "ok", "dtype": "float32"}
+    append_record(path, {**base, **row})
+
+
+def test_adjoint_peak_is_fitted_over_its_flat_range_with_the_first_step_apart(
+    tmp_path: Path,
+) -> None:
+    # issue 9 item 6: the adjoint's peak allocated jumps from 1 to 2 steps, then grows only by
+    # 4 bytes per step (the time grid). Fitting 1..16 gave ~10,364 B/step; the flat range
+    # 2..16 gives 4 B/step, intercept 1,383,000 - 2 * 4, and step 1 is 296,460 B below it.
+    path = tmp_path / "r.csv"
+    peaks = {1: 1_086_536, 2: 1_383_000, 4: 1_383_008, 8: 1_383_024, 16: 1_383_056}
+    for steps, peak in peaks.items():
+        _append(path, case_id=f"a{steps}", problem="mlp", method="rk4", gradient="adjoint",
+                steps=steps, peak_alloc_bytes=peak)  # fmt: skip
+    fit = memory_fits(read_results(path)).iloc[0]
+    assert fit["meter"] == "peak allocated"
+    assert fit["x_range"] == "2-16"
+    assert fit["bytes_per_unit"] == pytest.approx(4.0)
+    assert fit["intercept_bytes"] == pytest.approx(1_382_992.0)
+    assert fit["max_dev_bytes"] == pytest.approx(0.0, abs=1e-6)
+    assert "steps = 1: 289.5 KiB below the line" in fit["excluded"]  # 296,460 B
+
+
+def test_a_straight_line_keeps_every_point_and_a_constant_reads_constant(tmp_path: Path) -> None:
+    fits = memory_fits(read_results(_rows(tmp_path)))
+    saved = fits[fits["meter"] == "saved activations"].set_index("gradient")
+    assert saved.loc["backprop", "x_range"] == "1-8" and saved.loc["backprop", "excluded"] == ""
+    assert bool(saved.loc["adjoint", "constant"]) and pd.isna(saved.loc["adjoint", "r2"])
+    shown = format_table(fits).set_index("gradient")
+    adjoint = shown[shown["meter"] == "saved activations"].loc["adjoint"]
+    assert adjoint["bytes per unit"] == "constant" and adjoint["R²"] == ""
+    assert adjoint["intercept"] == "500 B"
+    backprop = shown[shown["meter"] == "saved activations"].loc["backprop"]
+    assert backprop["bytes per unit"] == "1000 B"  # 1000 < 1024: bytes, not KiB
+
+
+def test_bytes_read_in_binary_units() -> None:
+    assert fmt_bytes(262_148) == "256 KiB"  # 262,148 / 1024 = 256.004
+    assert fmt_bytes(1_383_000) == "1.319 MiB"  # / 2**20 = 1.31893
+    assert fmt_bytes(3 * 2**30) == "3 GiB"
+    assert fmt_bytes(4.0) == "4 B"
+    assert fmt_bytes(float("nan")) == ""
+
+
+def test_medians_never_merge_cases_that_differ_in_dtype_or_loss_reduction(tmp_path: Path) -> None:
+    # the same solver setting in float32/float64 and with sum/mean losses: four cases, each
+    # with two repeats whose NFE median is the mean of the two (ranks 1 and 2 of 2 values)
+    path = tmp_path / "r.csv"
+    nfe = {("float32", "sum"): (10, 12), ("float64", "sum"): (20, 22),
+           ("float32", "mean"): (30, 32), ("float64", "mean"): (40, 42)}  # fmt: skip
+    for (dtype, reduction), values in nfe.items():
+        for repeat, n in enumerate(values):
+            _append(path, case_id=f"{dtype}-{reduction}", problem="spiral_trained",
+                    method="dopri5", gradient="adjoint", rtol=1e-3, atol=1e-3, dtype=dtype,
+                    reduction=reduction, repeat=repeat, nfe_forward=n, nfe_backward=n / 2,
+                    state_error=1e-3, grad_error=1e-2)  # fmt: skip
+    table = nfe_table(read_results(path))
+    assert len(table) == 4
+    assert {"dtype", "reduction"} <= set(table.columns)
+    got = {(r.dtype, r.reduction): r.nfe_forward for r in table.itertuples()}
+    assert got == {("float32", "sum"): 11, ("float64", "sum"): 21, ("float32", "mean"): 31,
+                   ("float64", "mean"): 41}  # fmt: skip
+    assert len(work_precision(read_results(path))) == 4
+
+
+def test_every_table_sorts_the_same_way_tolerances_loose_to_tight(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    for tol in (1e-7, 1e-3, 1e-5):
+        for gradient in ("backprop", "adjoint"):
+            _append(path, case_id=f"{gradient}{tol}", problem="spiral_trained", method="dopri5",
+                    gradient=gradient, rtol=tol, atol=tol, nfe_forward=1, nfe_backward=1,
+                    state_error=tol, grad_error=tol, time_forward_s=0.1,
+                    time_backward_s=0.1)  # fmt: skip
+    df = read_results(path)
+    expected = [("adjoint", 1e-3), ("adjoint", 1e-5), ("adjoint", 1e-7),
+                ("backprop", 1e-3), ("backprop", 1e-5), ("backprop", 1e-7)]  # fmt: skip
+    for table in (nfe_table(df), work_precision(df), time_table(df)):
+        assert list(zip(table["gradient"], table["rtol"], strict=True)) == expected
+
+
+def test_backend_table_gives_ratios_on_identical_cases_only(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    figures = {"torchdiffeq": (100, 50, 0.010, 1e-4), "torchode": (80, 75, 0.006, 2e-4)}
+    for backend, (nf, nb, t, err) in figures.items():
+        _append(path, case_id=backend, problem="mlp", backend=backend, method="dopri5",
+                gradient="adjoint", rtol=1e-5, atol=1e-5, nfe_forward=nf, nfe_backward=nb,
+                time_forward_s=t, state_error=err)  # fmt: skip
+    # a case measured with one library only has nothing to be compared with
+    _append(path, case_id="alone", problem="mlp", backend="torchode", method="dopri5",
+            gradient="backprop", rtol=1e-5, atol=1e-5, nfe_forward=7)  # fmt: skip
+    table = backend_table(read_results(path))
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert row["backends"] == "torchode / torchdiffeq"
+    assert row["nfe_forward_ratio"] == pytest.approx(0.8)  # 80 / 100
+    assert row["nfe_backward_ratio"] == pytest.approx(1.5)  # 75 / 50
+    assert row["time_forward_s_ratio"] == pytest.approx(0.6)  # 0.006 / 0.010
+    assert row["state_error_ratio"] == pytest.approx(2.0)
+    one = tmp_path / "one.csv"
+    _append(one, case_id="x", problem="mlp", backend="torchdiffeq", method="rk4", steps=2)
+    assert backend_table(read_results(one)).empty
+
+
+def test_report_html_embeds_figures_beside_tables_with_no_nan_and_a_headline(
+    tmp_path: Path,
+) -> None:
+    path = _rows(tmp_path)
+    (tmp_path / "provenance.json").write_text('{"commit": "abc123-dirty", "torch": "x"}')
+    md, page, *_ = write_report(path, tmp_path / "out")
+    html = page.read_text()
+    cells = re.sub(r"base64,[A-Za-z0-9+/=]+", "", html)
+    assert not re.search(r"\bnan\b", cells, flags=re.IGNORECASE)
+    assert html.count("data:image/png;base64,") >= 3  # standalone: figures inside the page
+    memory = html.index("<h2>Memory scaling</h2>")
+    assert memory < html.index("memory_vs_steps.png") < html.index("<h2>NFE forward")
+    assert html.index("<h2>Headline</h2>") < memory
+    assert "uncommitted changes on top of commit abc123" in html
+    text = md.read_text()
+    assert "(plots/memory_vs_steps.png)" in text and (tmp_path / "out/plots").is_dir()
+    assert not re.search(r"\bnan\b", text, flags=re.IGNORECASE)
+    assert write_report(path, tmp_path / "again")[1].read_text() == html  # deterministic
+    assert "1000 B per step, adjoint constant" in text  # the headline's memory verdict
+    assert "NFE-B/NFE-F, spiral_trained dopri5 adjoint: 0.50 at 0.001, 0.50 at 1e-06" in text
+
+
+def test_plots_are_byte_identical_when_drawn_twice(tmp_path: Path) -> None:
+    path = _rows(tmp_path)
+    first = {p.name: p.read_bytes() for p in write_plots(path, tmp_path / "a")}
+    second = {p.name: p.read_bytes() for p in write_plots(path, tmp_path / "b")}
+    assert first and first == second
+    assert all(b"<dc:date>" not in v for k, v in first.items() if k.endswith(".svg"))
+
+
+def test_memory_vs_depth_draws_each_architecture_against_its_own_knob(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    for depth in (1, 2, 4):
+        _append(path, case_id=f"r{depth}", model="resnet", depth=depth, batch=8,
+                saved_bytes=1000 * depth)  # fmt: skip
+    for steps in (1, 2, 4):
+        _append(path, case_id=f"k{steps}", model="rknet", method="rk4", gradient="backprop",
+                steps=steps, batch=8, saved_bytes=3000 * steps)  # fmt: skip
+    for tol, nfe in ((1e-1, 14), (1e-3, 26)):
+        _append(path, case_id=f"o{tol}", model="odenet", method="dopri5", gradient="adjoint",
+                rtol=tol, atol=tol, batch=8, nfe_forward=nfe, saved_bytes=500)  # fmt: skip
+    fig = memory_vs_depth(read_results(path))
+    assert fig is not None
+    axes = fig.axes
+    assert [a.get_xlabel() for a in axes] == [
+        "residual blocks", "rk4 steps", "NFE forward (tolerance sweep)"]  # fmt: skip
+    xs = [list(a.lines[0].get_xdata()) for a in axes]
+    assert xs == [[1, 2, 4], [1, 2, 4], [14, 26]]
+    notes = [t.get_text() for a in axes for t in a.texts]
+    assert "1000 B per block" in notes and "2.93 KiB per step" in notes  # 3000 / 1024
+    assert "constant" in notes
+
+
+def test_nfe_over_training_labels_passes_and_has_no_legend_for_one_model() -> None:
+    log = pd.DataFrame({"iteration": [0, 1, 2], "model": "odenet",
+                        "nfe_forward": [26, 20, 20], "nfe_backward": [32, 20, 20]})  # fmt: skip
+    fig = nfe_over_training(log)
+    assert fig is not None and not fig.legends
+    assert [a.get_title() for a in fig.axes] == ["forward pass (NFE-F)", "backward pass (NFE-B)"]
+    assert "odenet" in fig._suptitle.get_text()
