@@ -1,31 +1,41 @@
 """asv benchmarks: thin, parametrised classes over the cases of ``get_suite("bench")``.
 
-Nothing is measured here that :mod:`odebench.measure` does not define: each parameter
-combination is looked up among the suite's cases, ``setup`` builds the case's subject
-with :func:`odebench.measure.build_subject`, the ``time_``/``peakmem_`` benchmarks call
-its ``forward()``/``step()``, and the ``track_`` benchmarks return a figure of
-:func:`odebench.measure.measure` run with only the meter they report.
+Nothing is measured here that :mod:`odebench.measure` does not define, and nothing is
+typed twice: each class names a *family* of cases (a predicate) and its parameter names;
+the parameter values are read from the suite, so every combination asv shows is a case.
 
-* A combination that is not a case raises ``NotImplementedError`` in ``setup`` (asv's skip).
-* The slow set (``ODEBENCH_ASV_SLOW=1``) adds neighbours of ``bench`` cases with one field
-  changed (more steps, a tighter tolerance, the other gradient mode): they are skipped
-  otherwise.
-* Torch runs on ``ODEBENCH_ASV_THREADS`` threads (default 1): on a shared 2-core
-  machine two OpenMP threads make timings noisy by an order of magnitude.
-* The module imports nothing of odebench that an older commit may lack at import time:
-  at a commit without ``odebench.cases``/``odebench.measure`` every benchmark skips.
+* ``params`` are derived at import: the values each named field takes in the family. When
+  those values do not form a full product (asv can only show products: a missing
+  combination would be an ``n/a`` row), the class takes one parameter, ``case``, whose
+  values are the family's case ids without what all of them share.
+* The slow set is the ``bench_slow`` suite of :mod:`odebench.cases` (``bench`` and its
+  slower neighbours), chosen with ``ODEBENCH_ASV_SLOW=1``.
+* ``setup`` builds the case's workload with :func:`odebench.measure.build_workload`; the
+  ``time_``/``peakmem_`` benchmarks call its ``forward()``/``step()``, and the ``track_``
+  benchmarks return a figure of :func:`odebench.measure.measure` run with only that meter.
+* Torch runs on ``ODEBENCH_ASV_THREADS`` threads (default 1): on a shared 2-core machine two
+  OpenMP threads make timings noisy by an order of magnitude.
+* The module imports nothing of odebench that an older commit may lack at import time: at
+  a commit without ``odebench.cases``/``odebench.measure`` every benchmark skips.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Callable
 from typing import Any
 
 try:  # imported here (not in setup) so asv's forkserver imports torch once per run
     import torch
 
-    from odebench.cases import Case, CaseError, get_suite
-    from odebench.measure import Record, Subject, build_subject, measure
+    from odebench.cases import CaseError, get_suite
+    from odebench.measure import measure
+
+    try:
+        from odebench.measure import build_workload
+    except ImportError:  # odebench before the Subject -> Workload rename
+        from odebench.measure import build_subject as build_workload  # type: ignore[no-redef]
 
     _IMPORT_ERROR: str | None = None
 except ImportError as exc:  # an older commit of odebench: skip everything
@@ -39,6 +49,11 @@ except ImportError:  # pragma: no cover - asv_runner is present wherever asv run
 SLOW_ENV = "ODEBENCH_ASV_SLOW"
 THREADS_ENV = "ODEBENCH_ASV_THREADS"
 SUITE = "bench"
+SLOW_SUITE = "bench_slow"
+#: Field values of cases made before the field existed.
+DEFAULTS: dict[str, Any] = {"backend": "torchdiffeq"}
+#: Read coarse to fine: tolerances loose to tight.
+DESCENDING: tuple[str, ...] = ("rtol", "atol", "step_size")
 
 
 def slow_enabled() -> bool:
@@ -46,32 +61,53 @@ def slow_enabled() -> bool:
     return os.environ.get(SLOW_ENV, "") not in ("", "0")
 
 
-def find_case(family: dict[str, Any], wanted: dict[str, Any]) -> Case:
-    """The ``bench`` case of ``family`` with the ``wanted`` fields, or a skip.
-
-    With the slow set on, a combination that the suite lacks is derived from the
-    family's closest ``bench`` case by changing the ``wanted`` fields (``atol`` follows
-    ``rtol``, as in the suites).
-    """
+def suite_cases() -> list[Any]:
+    """The cases asv runs: ``bench``, or ``bench_slow`` with the slow set on (when it exists)."""
     if _IMPORT_ERROR is not None:
-        raise NotImplementedError(_IMPORT_ERROR)
-    members = [c for c in get_suite(SUITE) if all(getattr(c, k) == v for k, v in family.items())]
-    for case in members:
-        if all(getattr(case, k) == v for k, v in wanted.items()):
-            return case
-    if not members:
-        raise NotImplementedError(f"no {SUITE!r} case with {family} at this commit")
-    if not slow_enabled():
-        raise NotImplementedError(f"{wanted} is not a {SUITE!r} case (slow set: {SLOW_ENV}=1)")
-    # the template: the family's case that already has the most of the wanted fields
-    template = max(members, key=lambda c: sum(getattr(c, k) == v for k, v in wanted.items()))
-    changes = dict(wanted)
-    if "rtol" in changes:
-        changes["atol"] = changes["rtol"]
-    try:
-        return template.with_(**changes)
-    except (CaseError, ValueError) as exc:
-        raise NotImplementedError(f"{wanted} is not a valid case: {exc}") from None
+        return []
+    if slow_enabled():
+        try:
+            return get_suite(SLOW_SUITE)
+        except CaseError:  # a commit before the named slow suite
+            pass
+    return get_suite(SUITE)
+
+
+def field(case: Any, name: str) -> Any:
+    return getattr(case, name, DEFAULTS.get(name))
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    if value is None:
+        return (0, 0)
+    if isinstance(value, int | float):
+        return (1, value)
+    return (2, str(value))
+
+
+def case_label(case: Any, family: list[Any]) -> str:
+    """``case``'s id without its hash and without the tokens every case of ``family`` shares."""
+    tokens = {id(c): c.case_id.rsplit("-", 1)[0].split("-") for c in family}
+    shared = set.intersection(*(set(t) for t in tokens.values())) if len(family) > 1 else set()
+    mine = [t for t in tokens[id(case)] if t not in shared]
+    return "-".join(mine) or tokens[id(case)][0]
+
+
+def derive_params(
+    family: list[Any], names: tuple[str, ...]
+) -> tuple[list[str], list[list[Any]], dict[tuple[Any, ...], Any]]:
+    """(param_names, params, {parameter tuple: case}) of a family: the values each named
+    field takes, when every combination is a case; else one ``case`` parameter."""
+    if not family:
+        return list(names), [[None] for _ in names], {}
+    values = [sorted({field(c, n) for c in family}, key=_sort_key) for n in names]
+    values = [v[::-1] if n in DESCENDING else v for n, v in zip(names, values, strict=True)]
+    lookup = {tuple(field(c, n) for n in names): c for c in family}
+    complete = len(lookup) == len(family) == len(list(itertools.product(*values)))
+    if names != ("case",) and complete:
+        return list(names), values, lookup
+    labels = {case_label(c, family): c for c in family}
+    return ["case"], [list(labels)], {(label,): c for label, c in labels.items()}
 
 
 def _with_unit(unit: str):  # type: ignore[no-untyped-def]
@@ -82,47 +118,52 @@ def _with_unit(unit: str):  # type: ignore[no-untyped-def]
     return mark
 
 
-class _CaseBench:
-    """Shared machinery: resolve the case in ``setup``, build and warm up its subject."""
+def family_class(
+    name: str, base: type, member: Callable[[Any], bool], names: tuple[str, ...], doc: str
+) -> type:
+    """A benchmark class over the suite's cases for which ``member(case)`` holds."""
+    family = [c for c in suite_cases() if member(c)]
+    param_names, params, lookup = derive_params(family, names)
+    return type(name, (base,), {
+        "__doc__": doc, "param_names": param_names, "params": params, "cases": lookup,
+        "__module__": __name__,
+    })  # fmt: skip
 
-    #: fields every case of this family shares (e.g. the problem and the method)
-    family: dict[str, Any] = {}
-    #: parameters that also belong to the family (a slow case is derived within it)
-    family_params: tuple[str, ...] = ()
+
+class _CaseBench:
+    """Shared machinery: find the case in ``setup``, build and warm up its workload."""
+
+    cases: dict[tuple[Any, ...], Any] = {}
     timeout = 300.0
     repeat = (3, 10, 20.0)
     warmup_time = 0.1
-    case: Case
-    subject: Subject
-
-    def wanted(self, *params: Any) -> dict[str, Any]:
-        """The case fields that the asv parameters name."""
-        return dict(zip(self.param_names, params, strict=True))  # type: ignore[attr-defined]
 
     def setup(self, *params: Any) -> None:
-        wanted = self.wanted(*params)
-        family = {**self.family, **{k: wanted[k] for k in self.family_params}}
-        self.case = find_case(family, wanted)
+        if _IMPORT_ERROR is not None:
+            raise NotImplementedError(_IMPORT_ERROR)
+        if tuple(params) not in self.cases:
+            raise NotImplementedError(f"{params} is not a case of this family at this commit")
+        self.case = self.cases[tuple(params)]
         torch.set_num_threads(int(os.environ.get(THREADS_ENV, "1")))
-        self.subject = build_subject(self.case)
-        self.subject.step()  # warm-up: first-call overheads stay out of the timings
+        self.workload = build_workload(self.case)
+        self.workload.step()  # warm-up: first-call overheads stay out of the timings
 
-    def _record(self, meter: str) -> Record:
+    def _record(self, meter: str) -> dict[str, Any]:
         return measure(self.case.with_(meters=(meter,)))
 
 
 class _Timing(_CaseBench):
     def time_forward(self, *params: Any) -> None:
         """Forward pass: the solve (or the network) and the loss, building the graph."""
-        self.subject.forward()
+        self.workload.forward()
 
     def time_forward_backward(self, *params: Any) -> None:
         """One training step's gradient: forward plus ``loss.backward()``."""
-        self.subject.step()
+        self.workload.step()
 
     def peakmem_forward_backward(self, *params: Any) -> None:
         """Peak RSS of the whole benchmark process (torch included) across a step."""
-        self.subject.step()
+        self.workload.step()
 
 
 class _Figures(_Timing):
@@ -155,57 +196,47 @@ class _Errors(_Figures):
     @_with_unit("relative L2 error")
     def track_state_error(self, *params: Any) -> float:
         """Error of the state at t1 against the exact or float64 reference solution."""
-        return float(self._record("error")["state_error"])
+        return float(f"{self._record('error')['state_error']:.4g}")
 
     @_with_unit("relative L2 error")
     def track_grad_error(self, *params: Any) -> float:
         """Error of the gradient against a float64 reference gradient."""
-        return float(self._record("error")["grad_error"])
+        return float(f"{self._record('error')['grad_error']:.4g}")
 
 
-class FieldFixedGrid(_Errors):
-    """MLP vector field (64 -> 64 tanh -> 64, batch 32) through fixed-grid rk4."""
+def _has_exact_solution(case: Any) -> bool:
+    from odebench.problems import get_problem
 
-    family = {"problem": "mlp", "method": "rk4"}
-    params = (["backprop", "adjoint"], [2, 8, 32])
-    param_names = ["gradient", "steps"]
+    return bool(case.problem) and get_problem(case.problem).exact is not None
 
 
-class FieldAdaptive(_Errors):
-    """MLP vector field (batch 32) through adaptive dopri5 at rtol = atol."""
+SOLVER = ("backend", "gradient")
 
-    family = {"problem": "mlp", "method": "dopri5"}
-    params = (["backprop", "adjoint"], [1e-3, 1e-5, 1e-7])
-    param_names = ["gradient", "rtol"]
+FieldFixedGrid = family_class(
+    "FieldFixedGrid", _Errors,
+    lambda c: c.problem == "mlp" and c.steps is not None, SOLVER + ("steps",),
+    "MLP vector field (64 -> 64 tanh -> 64, batch 32) through a fixed grid (rk4).",
+)  # fmt: skip
+FieldAdaptive = family_class(
+    "FieldAdaptive", _Errors,
+    lambda c: c.problem == "mlp" and c.rtol is not None, SOLVER + ("rtol",),
+    "MLP vector field (batch 32) through adaptive dopri5 at rtol = atol. The field is "
+    "random: dopri5 takes 2-4 steps at any tolerance, so its error is not monotone in rtol.",
+)  # fmt: skip
+ExactProblem = family_class(
+    "ExactProblem", _Errors, _has_exact_solution, ("problem",) + SOLVER + ("method", "rtol"),
+    "Problems with an exact solution: the state error is a true error.",
+)  # fmt: skip
+MnistModels = family_class(
+    "MnistModels", _Figures, lambda c: bool(c.model), ("case",),
+    "The MNIST models of the paper's Table 1 (batch 4): MLP, ResNet, RK-Net, ODE-Net.",
+)  # fmt: skip
+ResNetDepth = family_class(
+    "ResNetDepth", _Timing, lambda c: c.model == "resnet", ("depth",),
+    "ResNet of the MNIST table against its number of residual blocks (batch 4).",
+)  # fmt: skip
 
-
-class ExactProblem(_Errors):
-    """A problem with an exact solution through dopri5: the state error is a true error."""
-
-    family = {"method": "dopri5"}
-    family_params = ("problem",)
-    params = (["harmonic_oscillator"], ["backprop", "adjoint"], [1e-5])
-    param_names = ["problem", "gradient", "rtol"]
-
-
-class MnistModels(_Figures):
-    """The MNIST models of the paper's Table 1 (batch 4): MLP, ResNet, RK-Net, ODE-Net."""
-
-    params = (["mlp", "resnet", "rknet", "odenet"], ["backprop", "adjoint"])
-    param_names = ["model", "gradient"]
-    family_params = ("model",)
-
-    def setup(self, model: str, gradient: str) -> None:
-        if model in ("mlp", "resnet") and gradient != "backprop":
-            raise NotImplementedError(f"{model} has no ODE solve: only backprop applies")
-        if model == "rknet" and gradient != "backprop":
-            raise NotImplementedError("RK-Net is backprop through rk4 by definition")
-        super().setup(model, gradient)
-
-
-class ResNetDepth(_Timing):
-    """ResNet of the MNIST table against its number of residual blocks (batch 4)."""
-
-    family = {"model": "resnet"}
-    params = ([2, 6],)
-    param_names = ["depth"]
+#: Every benchmark class and the family it covers (tests check that together they cover the
+#: suite, and that no parameter combination is missing).
+FAMILIES: tuple[type, ...] = (FieldFixedGrid, FieldAdaptive, ExactProblem, MnistModels,
+                              ResNetDepth)  # fmt: skip

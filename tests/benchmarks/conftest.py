@@ -13,6 +13,7 @@ from odebench.cases import Case
 
 from .figures import (
     BASELINE_PATH,
+    REGEN_COMMAND,
     Figures,
     compare_figures,
     load_baseline,
@@ -56,29 +57,46 @@ def committed_baseline(request: pytest.FixtureRequest) -> dict[str, Figures]:
 
 
 @pytest.fixture
-def gate(
+def figures(
     request: pytest.FixtureRequest,
     baseline: dict[str, Figures],
     _figure_cache: dict[str, Figures],
 ) -> Callable[[Case], Figures]:
-    """``gate(case)``: measure the case's figures, assert the gated ones against the baseline.
+    """``figures(case)``: the case's exact figures, measured once per case and session.
 
-    Returns all measured figures (for ``extra_info``). Figures are measured once per
-    case and session. With ``--regen-baseline`` they replace the baseline's entry
-    instead of being checked.
+    With ``--regen-baseline`` they also replace the baseline's entry.
     """
     regen = request.config.getoption("--regen-baseline")
 
-    def check(case: Case) -> Figures:
+    def get(case: Case) -> Figures:
         cid = case.case_id
         if cid not in _figure_cache:
             _figure_cache[cid] = measured_figures(case)
-        measured = _figure_cache[cid]
         if regen:
-            baseline[cid] = measured
+            baseline[cid] = _figure_cache[cid]
+        return _figure_cache[cid]
+
+    return get
+
+
+@pytest.fixture
+def gate(
+    request: pytest.FixtureRequest,
+    baseline: dict[str, Figures],
+    figures: Callable[[Case], Figures],
+) -> Callable[[Case], Figures]:
+    """``gate(case)``: assert the case's exact figures against the baseline (once per case:
+    only the gate test calls it, so a mismatch is reported once). Returns the figures."""
+    regen = request.config.getoption("--regen-baseline")
+
+    def check(case: Case) -> Figures:
+        measured = figures(case)
+        if regen:
             return measured
-        problems = compare_figures(cid, baseline.get(cid), measured)
-        assert not problems, "\n".join(problems)
+        problems = compare_figures(case.case_id, baseline.get(case.case_id), measured)
+        assert not problems, "\n".join(
+            problems + [f"if the change is intended, regenerate the baseline: `{REGEN_COMMAND}`"]
+        )
         return measured
 
     return check
