@@ -254,3 +254,14 @@ def test_workers_die_with_their_parent(tmp_path: Path, faults: str) -> None:
     if alive:
         os.kill(worker, signal.SIGKILL)
     assert not alive, "the worker outlived its parent"
+
+
+def test_user_modules_and_threads_reach_submitit_jobs(
+    tmp_path: Path, faults: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = tmp_path / "threads.txt"
+    monkeypatch.setenv("ODEBENCH_TEST_THREADS", str(seen))
+    (record,) = run_cases([_case("t_threads")], tmp_path / "r.csv", executor="slurm",
+                          progress=False, threads=3, imports=[faults])  # fmt: skip
+    assert record["status"] == "ok", record["error"]
+    assert seen.read_text() == "3"
