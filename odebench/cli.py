@@ -206,7 +206,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         wall = time.perf_counter() - start
         report = None
         if not args.no_report and path.exists():
-            report = _report_and_plots(path, folder)
+            try:
+                report = _report_and_plots(path, folder)
+            except Exception as exc:  # the results are safe; say so rather than a traceback
+                print(f"odebench: the report failed ({type(exc).__name__}: {exc}); the results "
+                      f"are kept: retry with `odebench report --results {folder}`.",
+                      file=sys.stderr)  # fmt: skip
         if not path.exists():
             print("odebench: nothing ran.", file=sys.stderr)
             return 0

@@ -148,11 +148,14 @@ def _die_with_parent(parent: int) -> None:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: the kernel kills us with the parent
+        # PR_SET_PDEATHSIG: the kernel kills this process when its parent dies
+        armed = libc.prctl(1, signal.SIGKILL) == 0
     except (OSError, AttributeError):
-        pass
+        armed = False
     if os.getppid() != parent:  # the parent died before the line above took effect
         os._exit(1)
+    if armed:
+        return
 
     def watch() -> None:  # where prctl does not exist
         while os.getppid() == parent:
