@@ -217,6 +217,11 @@ def read_suite_file(path: str | Path) -> SuiteFile:
                 case = Case(suite=name, **dict(zip(keys, combo, strict=True)))
             except (ValueError, TypeError) as exc:
                 raise SuiteFileError(f"{where}: {exc}") from None
+            if "timed_passes" in grid and "time" not in case.meters:
+                raise SuiteFileError(
+                    f'{where}: timed_passes counts timed passes, but meters has no "time": '
+                    "add it to meters or drop timed_passes."
+                )
             if case.case_id in seen:
                 raise SuiteFileError(
                     f"{where} repeats a case of {seen[case.case_id]} ({case.case_id}); "

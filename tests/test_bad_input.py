@@ -44,6 +44,7 @@ SUITES: dict[str, str | bytes] = {
     "meters_unknown.toml": GRID.replace('["nfe"]', '["nfe", "flops"]'),
     "dtype_unknown.toml": GRID + 'dtype = "float16"\n',
     "model_and_problem.toml": GRID + 'model = "resnet"\n',
+    "passes_untimed.toml": GRID + "timed_passes = 5\n",
     "other.toml": '[suite]\nname = "other"\n' + GRID,
 }
 RUN = ["run", "--executor", "inline", "--quiet", "--no-report"]
@@ -151,6 +152,7 @@ BAD: list[tuple[str, list[str], str]] = [
             ("meters_unknown.toml", "choose from"),
             ("dtype_unknown.toml", "float32"),
             ("model_and_problem.toml", "exactly one of"),
+            ("passes_untimed.toml", "add it to meters or drop timed_passes"),
         ]
     ],
     # report, plot, list
@@ -228,4 +230,4 @@ def test_bad_input_gets_one_line_naming_the_fix_and_changes_nothing(
 
 
 def test_the_bad_inputs_are_counted() -> None:
-    assert len(BAD) == len({name for name, _, _ in BAD}) == 68
+    assert len(BAD) == len({name for name, _, _ in BAD}) == 69
