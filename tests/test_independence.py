@@ -115,3 +115,25 @@ def test_a_model_case_records_the_batch_it_runs() -> None:
     assert workload.loss().shape == ()
     rec = measure(Case(model="mlp", batch=3, meters=("saved",)))
     assert rec["saved_bytes"] > 0
+
+
+def test_inline_local_and_the_api_give_identical_exact_figures(tmp_path) -> None:  # noqa: ANN001
+    from odebench.results import read_results
+    from odebench.runner import run_cases
+
+    base = {"timed_passes": 1, "meters": ("nfe", "saved", "peak_alloc", "error")}
+    cases = [
+        Case(**base, problem="mlp_small", method="rk4", steps=4, gradient="adjoint"),
+        Case(**base, problem="harmonic_oscillator", method="dopri5", rtol=1e-4, atol=1e-4,
+             dtype="float64"),
+        Case(**base, problem="harmonic_oscillator", method="dopri5", rtol=1e-4, atol=1e-4),
+    ]  # fmt: skip
+    api = {c.case_id: _exact(measure(c)) for c in reversed(cases)}
+    for executor in ("inline", "local"):
+        path = tmp_path / f"{executor}.csv"
+        run_cases(cases, path, executor=executor, progress=False, timeout=300)
+        table = read_results(path).set_index("case_id")
+        for case in cases:
+            row = table.loc[case.case_id]
+            got = {k: row[k] for k in api[case.case_id]}
+            assert got == pytest.approx(api[case.case_id], rel=0, abs=0), (executor, case)
