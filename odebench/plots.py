@@ -79,9 +79,12 @@ def _base2_steps(ax: plt.Axes, values: pd.Series) -> None:
 
 
 def _hue(data: pd.DataFrame, base: str) -> tuple[pd.DataFrame, str]:
-    """``base`` as the hue column, with the backend appended where the table holds several."""
+    """``base`` as the hue column, with the backend appended where the table holds several
+    (the gradient mode, when it is the base, is left to the line style)."""
     if len(backends(data)) < 2:
         return data, base
+    if base == "gradient":
+        return data.assign(hue=data["backend"]), "hue"
     return data.assign(hue=data[base].astype(str) + " · " + data["backend"]), "hue"
 
 
@@ -90,13 +93,16 @@ def _lines(ax: plt.Axes, data: pd.DataFrame, x: str, y: str, hue: str, *,
     """One line per (hue, gradient), coloured by hue, styled by gradient mode; sorted by x."""
     names = list(dict.fromkeys(data[hue]))
     palette = dict(zip(names, sns.color_palette(n_colors=max(len(names), 1)), strict=False))
+    # markers shrink from one hue to the next: lines with equal values stay visible
+    grow = {h: 2.5 * (len(names) - 1 - i) for i, h in enumerate(names)} if len(names) > 1 else {}
     for (h, gradient), g in data.groupby([hue, "gradient"], sort=False):
         g = g.groupby(x, as_index=False).median(numeric_only=True).sort_values(x)
         st = _style(str(gradient))
         several = data["gradient"].nunique() > 1 and hue != "gradient"
         label = f"{h} · {gradient}" if several else str(h)
-        kwargs = {"color": palette[h], "ls": st["ls"], "marker": st["marker"], "ms": st["ms"],
-                  "mfc": st["mfc"] or palette[h], "label": label, "lw": 1.6}  # fmt: skip
+        kwargs = {"color": palette[h], "ls": st["ls"], "marker": st["marker"],
+                  "ms": float(st["ms"]) + grow.get(h, 0.0), "mfc": st["mfc"] or palette[h],
+                  "label": label, "lw": 1.6}  # fmt: skip
         if xerr is not None and xerr in g and g[xerr].notna().any():
             ax.errorbar(g[x], g[y], xerr=g[xerr].fillna(0) / 2, capsize=2, **kwargs)
         else:
@@ -154,6 +160,9 @@ def memory_vs_depth(df: pd.DataFrame) -> plt.Figure | None:
     if not data.size or max(sizes.values()) < 2:
         return None
     meters = [m for m in ("saved_bytes", "peak_alloc_bytes") if data[m].notna().any()]
+    top = float(data[meters].max().max())
+    unit, scale = next(((u, k) for u, k in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+                        if top >= 2 * k), ("B", 1))  # fmt: skip
     fig, axes = _figure(len(DEPTH_KNOBS), sharey=True)
     colors = dict(zip(meters, sns.color_palette(n_colors=2), strict=False))
     for ax, (model, (knob, xlabel, title)) in zip(axes, DEPTH_KNOBS.items(), strict=True):
@@ -162,30 +171,25 @@ def memory_vs_depth(df: pd.DataFrame) -> plt.Figure | None:
         if rows.empty:
             ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
             continue
-        for meter in meters:
+        for i, meter in enumerate(meters):
             g = rows.groupby(knob, as_index=False)[meter].median().dropna().sort_values(knob)
             if g.empty:
                 continue
-            label = MEMORY_METERS[meter]
-            ax.plot(g[knob], g[meter], "o-", color=colors[meter], label=label)
+            ax.plot(g[knob], g[meter] / scale, "o-", color=colors[meter],
+                    label=MEMORY_METERS[meter])  # fmt: skip
+            per = {"depth": "block", "steps": "step", "nfe_forward": "NFE"}[knob]
             if len(g) >= 2:
-                slope, intercept, _ = linear_fit(g[knob].to_numpy(float), g[meter].to_numpy(float))
-                flat = g[meter].nunique() == 1
-                unit = {"depth": "block", "steps": "step", "nfe_forward": "NFE"}[knob]
-                text = "constant" if flat else f"{fmt_bytes(slope)} per {unit}"
-                ax.annotate(text, (g[knob].iloc[-1], g[meter].iloc[-1]), xytext=(-4, 8),
-                            textcoords="offset points", ha="right", color=colors[meter],
-                            fontsize="small")  # fmt: skip
+                slope, _, _ = linear_fit(g[knob].to_numpy(float), g[meter].to_numpy(float))
+                text = "constant" if g[meter].nunique() == 1 else f"{fmt_bytes(slope)} per {per}"
             else:
-                ax.annotate("one size measured", (g[knob].iloc[0], g[meter].iloc[0]),
-                            xytext=(0, 8), textcoords="offset points", ha="center",
-                            fontsize="small")  # fmt: skip
-        ax.set_ylim(bottom=0)
+                text = "one size measured"
+            ax.text(0.04, 0.96 - 0.08 * i, text, transform=ax.transAxes, va="top",
+                    color=colors[meter], fontsize="small")  # fmt: skip
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
-    _bytes_axis(axes[0], log=False)
-    axes[0].set_ylabel("bytes per training step")
+    axes[0].set_ylim(0, top / scale * 1.08)
+    axes[0].set_ylabel(f"{unit} per training step")
     batch = ", ".join(f"{b:g}" for b in sorted(data["batch"].dropna().unique()))
-    fig.suptitle(f"MNIST models: memory against depth (batch {batch})")
+    fig.suptitle(f"MNIST models: memory against depth (batch {batch}; text: fitted slope)")
     _legend(fig, axes[0])
     return fig
 

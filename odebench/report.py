@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from odebench.analysis import (
+    DESCENDING,
     MEMORY_METERS,
     backends,
     constant,
@@ -284,7 +285,7 @@ def _memory_verdicts(fits: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
         if not {"backprop", "adjoint"} <= set(by.index) or by.index.duplicated().any():
             continue
         ids = dict(zip(key, values, strict=True))
-        subject, method, meter = ids["subject"], ids.get("method", ""), ids["meter"]
+        meter = ids["meter"]
         bp, adj = by.loc["backprop"], by.loc["adjoint"]
         ratio = adj["bytes_per_unit"] / bp["bytes_per_unit"] if bp["bytes_per_unit"] else np.nan
         rows.append({
@@ -304,7 +305,8 @@ def _memory_verdicts(fits: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
                     else f"{fmt_bytes(adj['bytes_per_unit'])} per step")  # fmt: skip
         share = "" if adj["constant"] else f" ({fmt_ratio(ratio)} of backprop's)"
         sentences.append(
-            f"{meter} ({subject}, {method}): backprop {fmt_bytes(bp['bytes_per_unit'])} per "
+            f"{meter} ({_variant(pd.Series(ids), skip=('meter',))}): backprop "
+            f"{fmt_bytes(bp['bytes_per_unit'])} per "
             f"step, adjoint {adj_text} over steps {adj['x_range']}{share}: {verdict}."
             + (f" Fitted apart: {adj['excluded']}." if adj["excluded"] else "")
         )
@@ -323,11 +325,25 @@ def _pivot_by_tolerance(table: pd.DataFrame, value: str, columns: str) -> pd.Dat
         key.remove("atol")
     # a missing key value (no batch for a problem) is a value of its own, not a dropped row
     keyed = table.assign(**{c: table[c].astype(object).where(table[c].notna(), "") for c in key})
-    wide = keyed.pivot_table(index=key, columns=columns, values=value, sort=False).reset_index()
+    wide = keyed.pivot_table(index=key, columns=columns, values=value, sort=False)
+    if columns in DESCENDING:  # tolerances loose to tight
+        wide = wide[sorted(wide.columns, reverse=True)]
+    else:  # in the order the rows name them (backprop, adjoint, adjoint (seminorm))
+        wide = wide[sorted(wide.columns, key=lambda c: (not str(c).startswith("backprop"), str(c)))]
+    wide = wide.reset_index()
     wide.columns.name = None
     for c in key:
         wide[c] = wide[c].where(wide[c] != "", np.nan)
     return sort_rows(wide)
+
+
+def _variant(row: pd.Series, skip: tuple[str, ...] = ()) -> str:
+    """A row's identity values as words: "spiral_trained dopri5 adjoint, batch 8"."""
+    names = [c for c in identity_columns(pd.DataFrame(columns=row.index)) if c not in skip]
+    named = [c for c in names if c in ALWAYS and _fmt_general(row[c])]
+    other = [f"{HEADERS.get(c, c)} {_fmt_general(row[c])}" for c in names
+             if c not in ALWAYS and _fmt_general(row[c])]  # fmt: skip
+    return " ".join(_fmt_general(row[c]) for c in named) + ("".join(f", {o}" for o in other))
 
 
 def headline(df: pd.DataFrame) -> Headline:
@@ -347,12 +363,11 @@ def headline(df: pd.DataFrame) -> Headline:
                                        "nfe_ratio_b_f", "rtol")  # fmt: skip
             tables.append(("NFE-B / NFE-F of the adjoint per tolerance (the paper: about 1/2)",
                            _tolerance_headers(wide)))  # fmt: skip
-            for _, r in adj.groupby(["subject", "method", "gradient"], sort=False):
-                ratios = ", ".join(f"{v:.2f} at {t:g}" for t, v in
-                                   zip(r["rtol"], r["nfe_ratio_b_f"], strict=True))  # fmt: skip
-                first = r.iloc[0]
-                sentences.append(f"NFE-B/NFE-F, {first['subject']} {first['method']} "
-                                 f"{first['gradient']}: {ratios}.")  # fmt: skip
+            tols = [c for c in wide.columns if isinstance(c, float)]
+            for _, row in wide.iterrows():
+                ratios = ", ".join(f"{row[t]:.2f} at {t:g}" for t in tols if pd.notna(row[t]))
+                if ratios:
+                    sentences.append(f"NFE-B/NFE-F, {_variant(row)}: {ratios}.")
     wp = work_precision(df)
     if not wp.empty and "rtol" in wp and wp["grad_error"].notna().any():
         grad = wp[wp["rtol"].notna() & wp["grad_error"].notna()]
@@ -441,8 +456,14 @@ HEADERS: dict[str, str] = {
     "adjoint_per_step": "adjoint per step", "adjoint_level_bytes": "adjoint level",
     "ratio_adjoint_backprop": "adjoint / backprop", "adjoint_fitted_over": "adjoint fitted over",
     "loss_reduction": "loss", "reduction": "loss", "step_size": "step size",
-    "excluded": "fitted apart",
+    "excluded": "fitted apart", "saved_bytes": "saved", "peak_alloc_bytes": "peak allocated",
 }  # fmt: skip
+
+
+def _header(col: str) -> str:
+    if col.endswith("_ratio") and col != "nfe_ratio_b_f":
+        return f"{_header(col[: -len('_ratio')])} ratio"
+    return HEADERS.get(col, col)
 
 
 def format_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -470,7 +491,7 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
         if col in t and "adjoint_constant" in t:
             out.loc[t["adjoint_constant"].astype(bool), col] = "constant"
     out = out.drop(columns=[c for c in ("adjoint_constant",) if c in out])
-    return out.rename(columns=lambda c: HEADERS.get(str(c), str(c)))
+    return out.rename(columns=lambda c: _header(str(c)))
 
 
 # --- sections and rendering -----------------------------------------------------------------

@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from odebench.cli import main
-from odebench.plots import memory_vs_depth, nfe_over_training, write_plots
+from odebench.plots import (
+    memory_vs_depth,
+    memory_vs_steps,
+    nfe_over_training,
+    time_vs_batch,
+    write_plots,
+)
 from odebench.report import (
     backend_table,
     fmt_bytes,
@@ -289,3 +295,29 @@ def test_nfe_over_training_labels_passes_and_has_no_legend_for_one_model() -> No
     assert fig is not None and not fig.legends
     assert [a.get_title() for a in fig.axes] == ["forward pass (NFE-F)", "backward pass (NFE-B)"]
     assert "odenet" in fig._suptitle.get_text()
+
+
+def test_several_backends_get_a_hue_in_the_comparison_plots(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    for backend in ("torchdiffeq", "torchode"):
+        for gradient in ("backprop", "adjoint"):
+            for steps in (1, 2):
+                _append(path, case_id=f"{backend}{gradient}{steps}", problem="mlp",
+                        backend=backend, method="rk4", gradient=gradient, steps=steps,
+                        saved_bytes=100 * steps)  # fmt: skip
+            for batch in (8, 32):
+                _append(path, case_id=f"{backend}{gradient}b{batch}", problem="mlp",
+                        backend=backend, method="dopri5", gradient=gradient, rtol=1e-5,
+                        atol=1e-5, batch=batch, time_forward_s=0.01, time_backward_s=0.02,
+                        time_forward_iqr_s=0.0, time_backward_iqr_s=0.0)  # fmt: skip
+    df = read_results(path)
+    expected = {"torchdiffeq · backprop", "torchdiffeq · adjoint", "torchode · backprop",
+                "torchode · adjoint"}  # fmt: skip
+    steps_fig = memory_vs_steps(df)
+    assert steps_fig is not None
+    assert {t.get_text() for t in steps_fig.legends[0].get_texts()} == expected
+    batch_fig = time_vs_batch(df)
+    assert batch_fig is not None
+    assert {t.get_text() for t in batch_fig.legends[0].get_texts()} == {
+        f"mlp / dopri5 · {e}" for e in expected
+    }
