@@ -93,15 +93,17 @@ def _lines(ax: plt.Axes, data: pd.DataFrame, x: str, y: str, hue: str, *,
     """One line per (hue, gradient), coloured by hue, styled by gradient mode; sorted by x."""
     names = list(dict.fromkeys(data[hue]))
     palette = dict(zip(names, sns.color_palette(n_colors=max(len(names), 1)), strict=False))
-    # markers shrink from one hue to the next: lines with equal values stay visible
-    grow = {h: 2.5 * (len(names) - 1 - i) for i, h in enumerate(names)} if len(names) > 1 else {}
+    # markers shrink from one backend to the next: equal lines of two libraries stay visible
+    libs = backends(data)
+    grow = {b: 2.5 * (len(libs) - 1 - i) for i, b in enumerate(libs)} if len(libs) > 1 else {}
     for (h, gradient), g in data.groupby([hue, "gradient"], sort=False):
+        extra = grow.get(str(g["backend"].iloc[0]), 0.0) if grow else 0.0
         g = g.groupby(x, as_index=False).median(numeric_only=True).sort_values(x)
         st = _style(str(gradient))
         several = data["gradient"].nunique() > 1 and hue != "gradient"
         label = f"{h} · {gradient}" if several else str(h)
         kwargs = {"color": palette[h], "ls": st["ls"], "marker": st["marker"],
-                  "ms": float(st["ms"]) + grow.get(h, 0.0), "mfc": st["mfc"] or palette[h],
+                  "ms": float(st["ms"]) + extra, "mfc": st["mfc"] or palette[h],
                   "label": label, "lw": 1.6}  # fmt: skip
         if xerr is not None and xerr in g and g[xerr].notna().any():
             ax.errorbar(g[x], g[y], xerr=g[xerr].fillna(0) / 2, capsize=2, **kwargs)

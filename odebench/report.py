@@ -565,17 +565,31 @@ def sections(df: pd.DataFrame) -> list[Section]:
 
 
 def provenance_lines(prov: Mapping[str, Any]) -> tuple[list[tuple[str, str]], str]:
-    """(key, value) pairs to show, and a warning when the run was made from uncommitted code."""
-    items = [(str(k), v if isinstance(v, str) else str(v)) for k, v in prov.items()]
-    commit = str(prov.get("commit", ""))
-    warning = ""
-    if commit.endswith("-dirty"):
-        warning = (f"This run was made from uncommitted changes on top of commit "
-                   f"{commit[:-6][:12]}: its figures may not be reproducible from that "
-                   "commit alone.")  # fmt: skip
-    elif not commit:
-        warning = "No commit recorded: the code that made this run is unknown."
-    return items, warning
+    """(key, value) pairs to show, and a warning when the run (or a resumption of it) was
+    made from uncommitted code or from more than one commit."""
+
+    def text(value: Any) -> str:
+        if isinstance(value, Mapping):
+            return ", ".join(f"{k} {v}" for k, v in value.items() if v not in (None, ""))
+        if isinstance(value, list):
+            return "; ".join(text(v) for v in value)
+        return str(value)
+
+    items = [(str(k), text(v)) for k, v in prov.items()]
+    runs = [prov, *[r for r in prov.get("resumed", []) if isinstance(r, Mapping)]]
+    commits = [str(r.get("commit") or "") for r in runs]
+    warnings = []
+    dirty = [c for c in commits if c.endswith("-dirty")]
+    if dirty:
+        base = dirty[0].removesuffix("-dirty")[:12]
+        warnings.append(f"This run was made from uncommitted changes on top of commit {base}: "
+                        "its figures may not be reproducible from that commit alone.")  # fmt: skip
+    if not commits[0]:
+        warnings.append("No commit recorded: the code that made this run is unknown.")
+    if len({c.removesuffix("-dirty") for c in commits if c}) > 1:
+        warnings.append("The run was resumed at another commit: its rows come from more than "
+                        "one version of the code.")  # fmt: skip
+    return items, " ".join(warnings)
 
 
 def _figure_assets(df: pd.DataFrame, out_dir: Path) -> dict[str, dict[str, str]]:
@@ -585,9 +599,12 @@ def _figure_assets(df: pd.DataFrame, out_dir: Path) -> dict[str, dict[str, str]]
     assets = {}
     for name, paths in draw_all(df, out_dir / "plots").items():
         png = next(p for p in paths if p.suffix == ".png")
+        data = png.read_bytes()
+        width = int.from_bytes(data[16:20], "big")  # the PNG header's IHDR width
         assets[name] = {
             "png": f"plots/{png.name}",
-            "base64": base64.b64encode(png.read_bytes()).decode("ascii"),
+            "wide": width > 1100,
+            "base64": base64.b64encode(data).decode("ascii"),
             "title": (PLOTS[name].__doc__ or name).strip().splitlines()[0],
         }
     return assets
