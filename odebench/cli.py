@@ -41,6 +41,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _nonnegative_int(text: str) -> int:
+    if not re.fullmatch(r"\d+", text.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return int(text)
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -55,6 +61,22 @@ def _device(text: str) -> str:
     if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a device; use cpu, cuda or cuda:N")
     return text
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    from odebench.experiments.profile import parse_shape
+
+    return parse_shape(text)
+
+
+def _span(text: str) -> tuple[float, float]:
+    try:
+        t0, t1 = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not T0,T1 (e.g. 0,1)") from None
+    if not (math.isfinite(t0) and math.isfinite(t1) and t1 > t0):
+        raise argparse.ArgumentTypeError(f"{text}: need finite times with T1 > T0")
+    return t0, t1
 
 
 def _nonempty(text: str) -> str:
@@ -135,6 +157,42 @@ def _check_device(device: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.slurm_partition and args.executor != "slurm":
+        raise UsageError("--slurm-partition applies only with --executor slurm; add it.")
+    # everything is checked before the disk is touched: the suite, the device, the folder
+    name, cases, imports, search = _load_cases(args.suite, args.imports)
+    if not cases:
+        raise UsageError(f"suite {args.suite!r} has no case; add a [[grid]] or pick another suite.")
+    _check_device(args.device)
+    if args.device != "cpu":
+        cases = [c.with_(device=args.device) for c in cases]
+    all_cases = cases
+    if args.match:
+        cases = [c for c in cases if args.match in c.case_id]
+        if not cases:
+            raise UsageError(f"no case id contains {args.match!r}; see `odebench list --suite`.")
+    return _run_suite(
+        args, label=args.suite, cases=cases, all_cases=all_cases, imports=imports,
+        search=search, folder=_suite_dir(args, name),
+    )  # fmt: skip
+
+
+def _run_suite(
+    args: argparse.Namespace,
+    *,
+    label: str,
+    cases: list,  # type: ignore[type-arg]
+    all_cases: list,  # type: ignore[type-arg]
+    imports: tuple[str, ...],
+    search: tuple[str, ...],
+    folder: Path,
+    prepare: Any = None,
+) -> int:
+    """Run ``cases`` into ``folder`` (locked, never replacing a run), report, summarise.
+
+    ``prepare(folder)``, if given, runs under the lock before the cases (``odebench
+    profile`` writes the module that registers its target there).
+    """
     from odebench.results import (
         RESULTS_FILE,
         backup_folder,
@@ -148,22 +206,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     from odebench.runner import pending_jobs, run_cases
 
-    if args.slurm_partition and args.executor != "slurm":
-        raise UsageError("--slurm-partition applies only with --executor slurm; add it.")
     resume = args.resume or args.retry_failed
-    # everything is checked before the disk is touched: the suite, the device, the folder
-    name, cases, imports, search = _load_cases(args.suite, args.imports)
-    if not cases:
-        raise UsageError(f"suite {args.suite!r} has no case; add a [[grid]] or pick another suite.")
-    _check_device(args.device)
-    if args.device != "cpu":
-        cases = [c.with_(device=args.device) for c in cases]
-    all_cases = cases
-    if args.match:
-        cases = [c for c in cases if args.match in c.case_id]
-        if not cases:
-            raise UsageError(f"no case id contains {args.match!r}; see `odebench list --suite`.")
-    folder = _suite_dir(args, name)
     path = folder / RESULTS_FILE
     check_folder(folder, resume=resume, force=args.force)
     if resume:
@@ -186,10 +229,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"odebench: dropped a torn last row of {path} (a crash mid-write; kept in "
                       f"{folder / 'results.torn.txt'}); its case runs again.",
                       file=sys.stderr)  # fmt: skip
+        if prepare is not None:
+            prepare(folder)
         jobs = pending_jobs(cases, path, repeats=args.repeats, resume=resume,
                             retry_failed=args.retry_failed)  # fmt: skip
         total = len(cases) * args.repeats
-        info = provenance(suite=args.suite, device=args.device, argv=sys.argv, threads=threads,
+        info = provenance(suite=label, device=args.device, argv=sys.argv, threads=threads,
                           imports=imports)  # fmt: skip
         record_run(folder, info, resume=resume)
         done = total - len(jobs)
@@ -219,6 +264,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     keys = {(c.case_id, r) for c in cases for r in range(args.repeats)}
     mine = df[[(c, int(r)) in keys for c, r in zip(df["case_id"], df["repeat"], strict=True)]]
     return _print_summary(mine, wall=wall, ran=len(jobs), report=report, folder=folder)
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    """The standard battery on the user's own field (see :mod:`odebench.experiments.profile`)."""
+    from odebench.experiments import profile
+
+    module_part, _, function = args.target.rpartition(":")
+    spec = args.target
+    if module_part.endswith(".py"):  # a path: absolute, so every worker finds it
+        spec = f"{Path(module_part).resolve()}:{function}"
+    target = profile.Target(spec=spec, y0_shape=args.y0_shape, seed=args.seed,
+                            t_span=args.t_span)  # fmt: skip
+    _check_device(args.device)
+    search = (str(Path.cwd()),)
+    if search[0] not in sys.path:  # the target's module is found from here, as in workers
+        sys.path.insert(0, search[0])
+    batch = profile.validate(target)[0]  # one clear error before anything is written
+    name = profile.register(target)
+    backends = profile.available_backends() if args.backends == "all" else ("torchdiffeq",)
+    cases = profile.battery(name, batch=batch, budget=args.budget, backends=backends)
+    if args.device != "cpu":
+        cases = [c.with_(device=args.device) for c in cases]
+    folder = Path(args.out) if args.out else DEFAULT_RESULTS / f"profile-{name}"
+    module = folder.resolve() / "target.py"
+
+    def prepare(folder: Path) -> None:
+        module.write_text(profile.module_source(target))
+
+    status = _run_suite(
+        args, label=f"profile {args.target}", cases=cases, all_cases=cases,
+        imports=(str(module),), search=search, folder=folder, prepare=prepare,
+    )  # fmt: skip
+    from odebench.results import RESULTS_FILE, read_results
+
+    if (folder / RESULTS_FILE).exists():
+        print("\n".join(profile.summary(read_results(folder / RESULTS_FILE), rtol=args.rtol)))
+    return status
 
 
 def _report_and_plots(path: Path, folder: Path) -> Path | None:
@@ -376,6 +458,38 @@ def _version() -> str:
         return "unknown"
 
 
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a run into a results folder (``run`` and ``profile``)."""
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in the folder: run only the missing cases",
+    )
+    again.add_argument("--force", action="store_true",
+                       help="start over in a folder that holds a run (moved to "
+                       "<folder>.backup-<time> first)")  # fmt: skip
+    parser.add_argument("--retry-failed", action="store_true",
+                     help="with resume: run again the cases recorded as failed, timeout or "
+                     "crashed (the new row is appended; the latest counts)")  # fmt: skip
+    parser.add_argument("--repeats", type=_positive_int, default=1,
+                     help="rows per case: independent repeats of each case (each with the "
+                     "case's own timed passes)")  # fmt: skip
+    parser.add_argument("--timeout", type=_seconds, default=600.0,
+                     help="seconds per case (inline: SIGALRM in this process; slurm: rounded "
+                     "up to whole minutes, plus one)")  # fmt: skip
+    parser.add_argument("--executor", choices=("local", "inline", "slurm"), default="local",
+                     help="local: child processes; slurm: submitit; inline: this process, "
+                     "no isolation (for debugging)")  # fmt: skip
+    parser.add_argument("--slurm-partition", type=_nonempty,
+                     help="Slurm partition for --executor slurm")  # fmt: skip
+    parser.add_argument("--device", type=_device, default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=_positive_int,
+                     help="torch threads in every worker (default: torch's own)")  # fmt: skip
+    parser.add_argument("--no-report", action="store_true", help="skip the report and plots")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
 def build_parser(experiments: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; ``experiments`` names the reproductions whose modules are imported to add
     their options (default: all). The others get a placeholder, so ``--help`` stays fast."""
@@ -390,39 +504,12 @@ def build_parser(experiments: Sequence[str] | None = None) -> argparse.ArgumentP
                      help="quick, paper, smoke, bench, or a .toml suite file")  # fmt: skip
     run.add_argument("--out", help="results folder (default results/<suite>; a --match run: "
                      "results/<suite>-match-<text>)")  # fmt: skip
-    again = run.add_mutually_exclusive_group()
-    again.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the run in the folder: run only the missing cases",
-    )
-    again.add_argument("--force", action="store_true",
-                       help="start over in a folder that holds a run (moved to "
-                       "<folder>.backup-<time> first)")  # fmt: skip
-    run.add_argument("--retry-failed", action="store_true",
-                     help="with resume: run again the cases recorded as failed, timeout or "
-                     "crashed (the new row is appended; the latest counts)")  # fmt: skip
-    run.add_argument("--repeats", type=_positive_int, default=1,
-                     help="rows per case: independent repeats of each case (each with the "
-                     "case's own timed passes)")  # fmt: skip
-    run.add_argument("--timeout", type=_seconds, default=600.0,
-                     help="seconds per case (inline: SIGALRM in this process; slurm: rounded "
-                     "up to whole minutes, plus one)")  # fmt: skip
-    run.add_argument("--executor", choices=("local", "inline", "slurm"), default="local",
-                     help="local: child processes; slurm: submitit; inline: this process, "
-                     "no isolation (for debugging)")  # fmt: skip
-    run.add_argument("--slurm-partition", type=_nonempty,
-                     help="Slurm partition for --executor slurm")  # fmt: skip
-    run.add_argument("--device", type=_device, default="cpu", help="cpu, cuda or cuda:N")
-    run.add_argument("--threads", type=_positive_int,
-                     help="torch threads in every worker (default: torch's own)")  # fmt: skip
+    _run_options(run)
     run.add_argument("--match", type=_nonempty,
                      help="run only cases whose id contains this text")  # fmt: skip
     run.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                      help="a module (or .py file) registering problems, imported here and in "
                      "every worker; repeatable")  # fmt: skip
-    run.add_argument("--no-report", action="store_true", help="skip the report and plots")
-    run.add_argument("--quiet", action="store_true", help="no progress output")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="write report.md and report.html from results")
@@ -447,6 +534,33 @@ def build_parser(experiments: Sequence[str] | None = None) -> argparse.ArgumentP
     lst.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                      help="a module (or .py file) registering problems; repeatable")  # fmt: skip
     lst.set_defaults(func=cmd_list)
+
+    prof = sub.add_parser(
+        "profile", help="the standard battery (memory, NFE, errors, time) on your own field"
+    )
+    prof.add_argument("target", type=_nonempty,
+                      help="MODULE:FUNCTION (or path/file.py:FUNCTION) returning the field, "
+                      "(field, y0[, (t0, t1)]) or a Problem")  # fmt: skip
+    prof.add_argument("--y0-shape", type=_shape, metavar="BATCH,DIM,...",
+                      help="draw y0 (standard normal) of this shape when FUNCTION returns only "
+                      "the field")  # fmt: skip
+    prof.add_argument(
+        "--t-span",
+        type=_span,
+        metavar="T0,T1",
+        help="integrate over [T0, T1] (default: the target's own, else 0,1)",
+    )
+    prof.add_argument("--budget", choices=("quick", "full"), default="quick",
+                      help="quick: about 2 minutes for a 64-wide MLP on 2 cores; full: the "
+                      "paper's ranges")  # fmt: skip
+    prof.add_argument("--rtol", type=_seconds, default=1e-5,
+                      help="the tolerance the summary quotes")  # fmt: skip
+    prof.add_argument("--backends", choices=("all", "torchdiffeq"), default="all",
+                      help="all: every installed solver library side by side")  # fmt: skip
+    prof.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the drawn y0")
+    prof.add_argument("--out", help="results folder (default results/profile-<name>)")
+    _run_options(prof)
+    prof.set_defaults(func=cmd_profile, repeats=1, match=None, imports=[])
 
     for name in EXPERIMENTS:
         if experiments is not None and name not in experiments:
@@ -476,6 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from odebench.cases import CaseError
+    from odebench.experiments.profile import ProfileError
     from odebench.results import ResultsError
     from odebench.solvers import SolverConfigError
     from odebench.usermodules import UserModuleError
@@ -485,8 +600,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished cases are kept; continue with --resume", file=sys.stderr)
         return 130
-    except (CaseError, ResultsError, SolverConfigError, UserModuleError, UsageError,
-            FileNotFoundError) as exc:  # fmt: skip
+    except (CaseError, ProfileError, ResultsError, SolverConfigError, UserModuleError,
+            UsageError, FileNotFoundError) as exc:  # fmt: skip
         print(f"odebench: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
 

@@ -303,6 +303,7 @@ def available_backends() -> tuple[str, ...]:
 
 
 def _mib(n: float) -> str:
+    n = 0.0 if abs(n) < 0.5 else n  # a fitted zero prints as 0, not -0
     return f"{n / 2**20:.3f} MiB" if abs(n) >= 2**16 else f"{n:,.0f} B"
 
 
@@ -345,12 +346,13 @@ def summary(df, *, rtol: float = DEFAULT_SUMMARY_RTOL) -> list[str]:  # type: ig
         bp = adaptive[adaptive["mode"] == "backprop"].groupby("rtol")["grad_error"].median()
         if "backprop" in slopes and "adjoint" in slopes and len(adj):
             saved = slopes["backprop"] - slopes["adjoint"]
-            errs = "; ".join(
-                f"at rtol={t:g} it is {adj[t]:.2e} (backprop {bp.get(t, float('nan')):.2e})"
+            errs = ", ".join(
+                f"{adj[t]:.2e} at rtol={t:g} (backprop {bp.get(t, float('nan')):.2e})"
                 for t in sorted(adj.index, reverse=True)
             )
             lines.append(
-                f"measured: the adjoint saves {_mib(saved)} per step; its gradient error {errs}."
+                f"measured: the adjoint saves {_mib(saved)} of activations per step; its "
+                f"gradient error is {errs}."
             )
     failed = df[df["status"] != "ok"]
     if len(failed):
