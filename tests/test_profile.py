@@ -119,3 +119,11 @@ def test_a_bad_target_gets_one_line_naming_the_fix(
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_readme_example_is_the_shipped_example_file() -> None:
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    section = readme.split("## Profile your own model", 1)[1]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert block == (root / "examples" / "my_field.py").read_text()
