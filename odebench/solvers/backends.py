@@ -19,7 +19,7 @@ from types import ModuleType
 #: backend name -> module implementing it
 BACKENDS: dict[str, str] = {
     "torchdiffeq": "odebench.solvers.torchdiffeq_backend",
-    # "torchode": "odebench.solvers.torchode_backend",
+    "torchode": "odebench.solvers.torchode_backend",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import torch
 
@@ -17,6 +18,7 @@ class Status(StrEnum):
     STEP_SIZE_UNDERFLOW = "step_size_underflow"
     MAX_STEPS = "max_steps"
     NON_FINITE = "non_finite"
+    FAILED = "failed"  # the library reported a failure of no other kind
 
 
 @dataclass
@@ -46,6 +48,11 @@ class Solution:
     stats: SolveStats = field(default_factory=SolveStats)
     field: CountedField | None = None
     status: Status = Status.SUCCESS
+    #: how each batch sample ended, where the library steps samples apart (torchode)
+    sample_status: list[Status] | None = None
+    #: the library's own statistics object, where it keeps one (torchode's ``stats`` dict,
+    #: which its adjoint extends during ``backward()``)
+    library_stats: dict[str, Any] | None = None
 
 
 class SolveError(RuntimeError):

@@ -156,7 +156,8 @@ def _watch_adaptive_steps(stats: SolveStats) -> Iterator[None]:
             # A NaN or inf in the field makes the error ratio NaN, which torchdiffeq turns into
             # a next dt of exactly 0 (clamp); a finite ratio shrinks dt by 5x at most, so a
             # jump from a normal dt to 0 can only be a non-finite evaluation.
-            old, new = float(rk_state.dt), float(new_state.dt)  # type: ignore[attr-defined]
+            old = float(rk_state.dt.detach())  # type: ignore[attr-defined]
+            new = float(new_state.dt.detach())  # type: ignore[attr-defined]
             if (new == 0 or not math.isfinite(new)) and abs(old) > 1e-300:
                 nan_error[0] = True
         return new_state
