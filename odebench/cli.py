@@ -386,6 +386,8 @@ def _check_training_log(path: str) -> None:
         raise UsageError(f"training log {path!r} not found; pass a log CSV that table1 wrote.")
     with log.open(errors="replace") as fh:
         header = fh.readline().strip().split(",")
+    if header == [""]:
+        raise UsageError(f"{path} is empty; pass a log CSV that table1 wrote.")
     if "case_id" in header and "status" in header:
         raise UsageError(
             f"{path} is a results table, not a training log; pass it as --results {path}."
@@ -500,9 +502,10 @@ def build_parser(experiments: Sequence[str] | None = None) -> argparse.ArgumentP
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a suite of cases and write results, report and plots")
-    run.add_argument("--suite", default="quick",
+    run.add_argument("--suite", default="quick", type=_nonempty,
                      help="quick, paper, smoke, bench, or a .toml suite file")  # fmt: skip
-    run.add_argument("--out", help="results folder (default results/<suite>; a --match run: "
+    run.add_argument("--out", type=_nonempty,
+                     help="results folder (default results/<suite>; a --match run: "
                      "results/<suite>-match-<text>)")  # fmt: skip
     _run_options(run)
     run.add_argument("--match", type=_nonempty,
@@ -513,24 +516,27 @@ def build_parser(experiments: Sequence[str] | None = None) -> argparse.ArgumentP
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="write report.md and report.html from results")
-    report.add_argument("--results", default=str(DEFAULT_RESULTS / "quick"),
+    report.add_argument("--results", default=str(DEFAULT_RESULTS / "quick"), type=_nonempty,
                         help="results folder or CSV")  # fmt: skip
-    report.add_argument("--out", help="output folder (default: beside the results)")
+    report.add_argument("--out", type=_nonempty, help="output folder (default: beside the results)")
     report.set_defaults(func=cmd_report)
 
     plot = sub.add_parser("plot", help="draw the figures (PNG and SVG) from results")
-    plot.add_argument("--results",
+    plot.add_argument("--results", type=_nonempty,
                       help="results folder or CSV (default results/quick; none with only "
                       "--training-log)")  # fmt: skip
-    plot.add_argument("--out", help="output folder (default <results>/plots; results/plots "
-                      "for a training log alone)")  # fmt: skip
-    plot.add_argument("--training-log",
+    plot.add_argument("--out", type=_nonempty,
+                      help="output folder (default <results>/plots; results/plots for a "
+                      "training log alone)")  # fmt: skip
+    plot.add_argument("--training-log", type=_nonempty,
                       help="a training log CSV (table1 writes them in results/runs/table1/): "
                       "NFE over it")  # fmt: skip
     plot.set_defaults(func=cmd_plot)
 
     lst = sub.add_parser("list", help="list suites, problems and methods, or a suite's cases")
-    lst.add_argument("--suite", help="print the case ids of this suite (a name or .toml file)")
+    lst.add_argument(
+        "--suite", type=_nonempty, help="print the case ids of this suite (a name or .toml file)"
+    )
     lst.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                      help="a module (or .py file) registering problems; repeatable")  # fmt: skip
     lst.set_defaults(func=cmd_list)

@@ -210,6 +210,11 @@ def read_suite_file(path: str | Path) -> SuiteFile:
                 why = _value_error(key, v)
                 if why:
                     raise SuiteFileError(f"{at}: {why}.")
+                if key == "weights" and v and not Path(v).is_file():
+                    raise SuiteFileError(
+                        f"{at}: weights file {v!r} not found (paths are relative to the folder "
+                        "odebench runs in); train it first or fix the path."
+                    )
             axes[key] = [tuple(v) if isinstance(v, list) else v for v in values]
         keys = list(axes)
         for combo in itertools.product(*(axes[k] for k in keys)):

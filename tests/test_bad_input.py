@@ -45,6 +45,8 @@ SUITES: dict[str, str | bytes] = {
     "dtype_unknown.toml": GRID + 'dtype = "float16"\n',
     "model_and_problem.toml": GRID + 'model = "resnet"\n',
     "passes_untimed.toml": GRID + "timed_passes = 5\n",
+    "weights_missing.toml": '[[grid]]\nmodel = "odenet"\nmethod = "dopri5"\nrtol = 1e-3\n'
+    'weights = "missing.pt"\nmeters = ["nfe"]\n',
     "other.toml": '[suite]\nname = "other"\n' + GRID,
 }
 RUN = ["run", "--executor", "inline", "--quiet", "--no-report"]
@@ -79,6 +81,8 @@ BAD: list[tuple[str, list[str], str]] = [
     ),  # fmt: skip
     ("unknown flag", [*RUN, "--suite", "smoke", "--bogus"], "unrecognized arguments"),
     ("unknown command", ["frobnicate"], "invalid choice"),
+    ("empty out", [*RUN, "--suite", "smoke", "--out", ""], "give some text"),
+    ("empty suite", [*RUN, "--suite", "", *NEW], "give some text"),
     ("out is a file", [*RUN, "--suite", "smoke", "--out", "{tmp}/file.txt"], "pass a folder"),
     (
         "out under a file",
@@ -153,6 +157,7 @@ BAD: list[tuple[str, list[str], str]] = [
             ("dtype_unknown.toml", "float32"),
             ("model_and_problem.toml", "exactly one of"),
             ("passes_untimed.toml", "add it to meters or drop timed_passes"),
+            ("weights_missing.toml", "train it first or fix the path"),
         ]
     ],
     # report, plot, list
@@ -178,6 +183,12 @@ BAD: list[tuple[str, list[str], str]] = [
         ["plot", "--results", "{tmp}/run", "--out", "{tmp}/file.txt"],
         "pass a folder",
     ),  # fmt: skip
+    ("report empty results", ["report", "--results", ""], "give some text"),
+    (
+        "plot empty log",
+        ["plot", "--training-log", "{tmp}/empty.csv", "--out", "{tmp}/p"],
+        "pass a log CSV",
+    ),  # fmt: skip
     ("list unknown suite", ["list", "--suite", "nope"], "choose one of"),
     ("list bad toml", ["list", "--suite", "{tmp}/grid_table.toml"], "write [[grid]]"),
 ]
@@ -200,6 +211,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "oldcols").mkdir()
     (tmp_path / "oldcols" / "results.csv").write_text("suite,case_id,repeat,status\nsmoke,x,0,ok\n")
     (tmp_path / "file.txt").write_text("not a folder\n")
+    (tmp_path / "empty.csv").write_text("")
     (tmp_path / "log.csv").write_text("epoch,nfe_forward\n0,26\n")
     (tmp_path / "raising.py").write_text("raise RuntimeError('broken on purpose')\n")
     (tmp_path / "folder.toml").mkdir()
@@ -230,4 +242,4 @@ def test_bad_input_gets_one_line_naming_the_fix_and_changes_nothing(
 
 
 def test_the_bad_inputs_are_counted() -> None:
-    assert len(BAD) == len({name for name, _, _ in BAD}) == 69
+    assert len(BAD) == len({name for name, _, _ in BAD}) == 74
