@@ -205,3 +205,22 @@ def test_rnn_prediction_is_drawn_from_the_first_observation_on() -> None:
     inside, beyond = experiment.drawn_prediction(mine)
     assert inside["t"].tolist() == [1.0, 2.0]  # the prior guess at t=0 is not drawn
     assert beyond["t"].tolist() == [2.0, 3.0, 4.0]  # joined to the window's last point
+
+
+def test_convergence_is_judged_on_the_training_loss_over_the_last_quarter() -> None:
+    iters = [25, 50, 75, 100]
+    flat = {"loss": [9.0, 5.0, 4.0, 4.1], "rmse_extrap": [3.0, 2.0, 1.0, 1.5]}  # +2.5%, +50%
+    falling = {"loss": [9.0, 5.0, 4.0, 3.0], "rmse_extrap": [3.0, 2.0, 1.0, 1.0]}  # -25%, 0%
+    rows = [{"model": "rnn", "n_obs": 30, "seed": 0, "iter": i, "loss": flat["loss"][k],
+             "rmse_extrap": flat["rmse_extrap"][k]} for k, i in enumerate(iters)]  # fmt: skip
+    moved = experiment.movement(pd.DataFrame(rows))
+    assert moved["loss"].iloc[0] == pytest.approx(0.025)
+    assert moved["rmse_extrap"].iloc[0] == pytest.approx(0.5)
+    note = experiment.convergence_note(moved)
+    assert "in 1 of 1 runs" in note and "not converged" not in note
+    assert "largest swing +50.0%" in note
+    rows += [{"model": "latent_ode", "n_obs": 30, "seed": 0, "iter": i,
+              "loss": falling["loss"][k], "rmse_extrap": falling["rmse_extrap"][k]}
+             for k, i in enumerate(iters)]  # fmt: skip
+    note = experiment.convergence_note(experiment.movement(pd.DataFrame(rows)))
+    assert "in 1 of 2 runs" in note and "**not converged**: Latent ODE at 30 obs" in note

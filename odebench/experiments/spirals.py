@@ -577,6 +577,58 @@ def summary(df: pd.DataFrame) -> str:
     return "Extrapolation RMSE over 100 points, mean over seeds: " + " | ".join(parts) + "."
 
 
+def movement(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, observed points, seed): the relative change of the training loss and of
+    the test extrapolation RMSE over the last quarter of training, from the curves."""
+    import pandas as pd
+
+    rows = []
+    for (model, n_obs, seed), g in curves.groupby(["model", "n_obs", "seed"]):
+        evals = g.sort_values("iter").to_dict("records")
+        rows.append({
+            "model": model, "n_obs": n_obs, "seed": seed,
+            "loss": relative_change_last_quarter(evals, "loss"),
+            "rmse_extrap": relative_change_last_quarter(evals, "rmse_extrap"),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def convergence_note(moved: pd.DataFrame) -> str:
+    """Whether the budget converged, by a stated rule, saying which runs did not.
+
+    Rule: a run has flattened when its training loss moved by at most ``FLAT`` over the
+    last quarter of its iterations. The test extrapolation RMSE is reported beside: an
+    autoregressive RNN's extrapolation can swing between evaluations with a flat loss.
+    """
+    n = len(moved)
+    loss_ok = moved["loss"].abs() <= FLAT
+    rmse_ok = moved["rmse_extrap"].abs() <= FLAT
+    head = (
+        f"Training loss flat (moved by at most {FLAT:.0%} over the last quarter of "
+        f"training) in {int(loss_ok.sum())} of {n} runs"
+    )
+    if not loss_ok.all():
+        bad = moved[~loss_ok]
+        names = sorted({f"{MODELS[m]} at {k} obs" for m, k in zip(bad.model, bad.n_obs,
+                                                                    strict=True)})  # fmt: skip
+        head += (
+            f" (**not converged**: {', '.join(names)}; largest change "
+            f"{moved['loss'].abs().max():.1%}: read those rows as this budget's outcome, "
+            "not the model's limit)"
+        )
+    tail = (
+        f"; test extrapolation RMSE within {FLAT:.0%} over the same stretch in "
+        f"{int(rmse_ok.sum())} of {n} runs"
+    )
+    if not rmse_ok.all():
+        worst = moved.loc[moved["rmse_extrap"].abs().idxmax()]
+        tail += (
+            f" (largest swing {worst['rmse_extrap']:+.1%}, {MODELS[worst['model']]} at "
+            f"{worst['n_obs']} obs, seed {worst['seed']})"
+        )
+    return head + tail + "."
+
+
 def render(out: Path) -> Path:
     """Write ``table2.md`` and both figures from the result files in ``out``."""
     import pandas as pd
@@ -591,22 +643,25 @@ def render(out: Path) -> Path:
     settings = info.get("settings", {})
     seeds = sorted(df["seed"].unique())
     order = {m: k for k, m in enumerate(MODELS)}
+    moved = movement(curves)
     main = []
     for (n_obs, model), g in sorted(
         df.groupby(["n_obs", "model"]), key=lambda kv: (kv[0][0], order[kv[0][1]])
     ):
         paper = g["paper_rmse"].iloc[0]
-        moved = g["rmse_extrap_change_last_quarter"].abs().max()
+        moves = moved[(moved.model == model) & (moved.n_obs == n_obs)]
         main.append({
             "observed": f"{n_obs}/{settings.get('n_points', 100)}",
             "model": MODELS[model],
             "RMSE extrap, 100 pts (ours)": _mean_sd(g["rmse_extrap"]),
             "RMSE (paper, Table 2)": "" if pd.isna(paper) else f"{paper:.4f}",
-            "RMSE interp (ours)": _mean_sd(g["rmse_interp"]),
+            "RMSE interp, all 100": _mean_sd(g["rmse_interp"]),
+            "RMSE interp, from 1st obs": _mean_sd(g["rmse_interp_after_first_obs"]),
             "NFE-F/iter": f"{g['nfe_forward'].mean():.1f}",
             "NFE-B/iter": f"{g['nfe_backward'].mean():.1f}",
             "s/iter": f"{g['time_iter_s'].median():.3f}",
-            "extrap RMSE moved, last ¼": "" if pd.isna(moved) else f"{moved:.1%}",
+            "loss moved, last ¼": f"{moves['loss'].abs().max():.1%}",
+            "extrap RMSE moved, last ¼": f"{moves['rmse_extrap'].abs().max():.1%}",
         })  # fmt: skip
     verdicts = []
     baselines = [m for m in MODELS if m != "latent_ode" and m in set(df["model"])]
@@ -619,21 +674,12 @@ def render(out: Path) -> Path:
             verdicts.append({
                 "observed": n_obs, "latent ODE vs": MODELS[b],
                 "extrapolation (headline)": verdict(ode["rmse_extrap"], rnn["rmse_extrap"]),
-                "interpolation": verdict(ode["rmse_interp"], rnn["rmse_interp"]),
+                "interpolation, all 100": verdict(ode["rmse_interp"], rnn["rmse_interp"]),
+                "interpolation, from 1st obs": verdict(
+                    ode["rmse_interp_after_first_obs"], rnn["rmse_interp_after_first_obs"]
+                ),
             })  # fmt: skip
-    moved_all = df["rmse_extrap_change_last_quarter"].abs()
-    flat = bool((moved_all <= FLAT).all())
-    worst = df.loc[moved_all.idxmax()] if moved_all.notna().any() else None
-    convergence = (
-        f"Converged by this run's rule: no seed's test extrapolation RMSE moved by more than "
-        f"{FLAT:.0%} over the last quarter of training."
-        if flat
-        else "**Not converged** by this run's rule (test extrapolation RMSE moving by more "
-        f"than {FLAT:.0%} over the last quarter of training in "
-        f"{int((moved_all > FLAT).sum())} of {len(df)} runs; largest "
-        f"{moved_all.max():.1%}, {MODELS[worst['model']]} at {worst['n_obs']} obs, "
-        f"seed {worst['seed']}): read those rows as the budget's outcome, not the models' limit."
-    )
+    convergence = convergence_note(movement(curves))
     lines = [
         "# Table 2: latent ODE vs RNN on irregularly sampled spirals",
         "",
@@ -646,13 +692,16 @@ def render(out: Path) -> Path:
         pd.DataFrame(main).to_markdown(index=False, disable_numparse=True),
         "",
         "RMSE per coordinate against the noiseless spirals on the test set: *extrap* over the",
-        f"{int(df['n_extrap'].iloc[0])} times after the observed window (the paper's metric),",
-        "*interp* over all 100 window times (observed or not). The paper's column is its",
-        "Table 2 (one RNN row, shown beside each baseline). NFE-F/B: mean calls of the latent",
-        "ODE's field per training iteration (NFE-B 0: backprop replays the graph). s/iter:",
-        "median seconds per training iteration on this machine. *moved*: largest |relative",
-        "change| over seeds of the test extrapolation RMSE between 3/4 of training and the end",
-        "(curves in `plots/table2_curves.png`).",
+        f"{int(df['n_extrap'].iloc[0])} times after the observed window (the paper's metric);",
+        "*interp* over the window's times, observed or not: all of them, or only those from",
+        "each spiral's first observation on (before it an RNN has nothing to forecast from",
+        "and answers with one prior guess for every spiral; the latent ODE reconstructs the",
+        "whole window from z0). The paper's column is its Table 2 (one RNN row, shown beside",
+        "each baseline). NFE-F/B: mean calls of the latent ODE's field per training iteration",
+        "(NFE-B 0: backprop replays the graph). s/iter: median seconds per training iteration",
+        "on this machine, loaded by other work. *moved*: largest |relative change| over seeds",
+        "of the test extrapolation RMSE between 3/4 of training and the end (curves in",
+        "`plots/table2_curves.png`).",
         "",
         "## Verdicts",
         "",
@@ -800,6 +849,7 @@ def plot_curves(curves: pd.DataFrame, path: Path) -> None:
     observation count: mean over seeds, with the range of the seeds shaded."""
     plt = _figure_style()
     import seaborn as sns
+    from matplotlib.ticker import FormatStrFormatter
 
     palette = dict(zip(MODELS, sns.color_palette("deep"), strict=False))
     counts = sorted(curves["n_obs"].unique())
@@ -821,8 +871,11 @@ def plot_curves(curves: pd.DataFrame, path: Path) -> None:
                 ax.plot(mean.index, mean.values, color=palette[name], lw=1.3, label=MODELS[name])
                 ax.fill_between(mean.index, lo.values, hi.values, color=palette[name], alpha=0.2,
                                 lw=0)  # fmt: skip
-            if key != "loss":
+            if (sub[key] > 0).all():  # log axis where it can be: the tail shows flatness
                 ax.set_yscale("log")
+                ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+                ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
+                ax.tick_params(axis="y", which="minor", labelsize=6)
             if r == 0:
                 ax.set_title(f"{n_obs} observations")
             if c == 0:
