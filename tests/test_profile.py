@@ -1,4 +1,4 @@
-"""``odebench profile`` on a field defined in this test's own file, through the CLI.
+"""``odebench profile`` on the README's example field and on bad fields of this file's own.
 
 A fresh process and the local executor, as a user runs it; the figures checked are the
 exact ones, derived by hand: rk4 with n steps calls the field 4n times forward (and 4n
@@ -22,22 +22,6 @@ import torch
 from torch import nn
 
 
-class Field(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        gen = torch.Generator().manual_seed(0)
-        self.net = nn.Sequential(nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 64))
-        for p in self.net.parameters():
-            p.data = torch.randn(p.shape, generator=gen) * 0.1
-
-    def forward(self, t, y):
-        return self.net(y)
-
-
-def make_field():
-    return Field()
-
-
 net = nn.Linear(64, 64)
 
 
@@ -49,6 +33,7 @@ def wrong_shape():
     return lambda t, y: y.sum()
 """
 BATCH = 8
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def _profile(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -62,8 +47,10 @@ def _profile(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def profiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     folder = tmp_path_factory.mktemp("profile")
-    (folder / "my_fields.py").write_text(FIELD)
-    done = _profile(folder, "my_fields.py:make_field", "--y0-shape", f"{BATCH},64",
+    (folder / "examples").mkdir()
+    (folder / "examples" / "my_field.py").write_text((EXAMPLES / "my_field.py").read_text())
+    # the README's command, at a small batch
+    done = _profile(folder, "examples/my_field.py:make_field", "--y0-shape", f"{BATCH},64",
                     "--backends", "torchdiffeq", "--out", "out", "--threads", "1")  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return folder / "out", done.stdout
@@ -122,8 +109,8 @@ def test_a_bad_target_gets_one_line_naming_the_fix(
 
 
 def test_the_readme_example_is_the_shipped_example_file() -> None:
-    root = Path(__file__).resolve().parents[1]
-    readme = (root / "README.md").read_text()
+    readme = (EXAMPLES.parent / "README.md").read_text()
     section = readme.split("## Profile your own model", 1)[1]
     block = section.split("```python\n", 1)[1].split("```", 1)[0]
-    assert block == (root / "examples" / "my_field.py").read_text()
+    assert block == (EXAMPLES / "my_field.py").read_text()
+    assert "odebench profile examples/my_field.py:make_field --y0-shape 128,64" in section
