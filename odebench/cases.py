@@ -379,21 +379,58 @@ def bench_slow_suite() -> list[Case]:
     return atol_follows_rtol(cases)
 
 
+def backends_suite() -> list[Case]:
+    """torchdiffeq beside torchode: every case in both libraries and both gradient modes.
+
+    Rows that differ only in ``backend`` make the comparison (ratios torchode/torchdiffeq).
+    Shared methods only: dopri5 (adaptive) and euler/heun2 (fixed grid).
+    """
+    s = {"suite": "backends"}
+    libs = ("torchdiffeq", "torchode")
+    both = {"backend": libs, "gradient": ("backprop", "adjoint")}
+    tols = (1e-3, 1e-5, 1e-7)
+    cases: list[Case] = []
+    # work-precision on exact solutions: one state, a batch of 16 (torchode steps each
+    # sample apart), a time-dependent field (torchode passes t per sample)
+    for problem in ("harmonic_oscillator", "linear_batched", "nonautonomous"):
+        exact = {**s, "problem": problem, "method": "dopri5", "meters": ERROR_METERS}
+        cases += grid(exact, **both, rtol=tols)
+    # fixed steps: the same grid in both libraries
+    fixed = {**s, "problem": "harmonic_oscillator", "meters": ERROR_METERS}
+    cases += grid(fixed, backend=libs, method=("euler", "heun2"), steps=(64, 256))
+    # NFE-B and gradient accuracy on the trained fields
+    for problem in ("spiral_trained", "mlp_trained"):
+        trained = {**s, "problem": problem, "method": "dopri5", "meters": ERROR_METERS}
+        cases += grid(trained, **both, rtol=tols)
+    # time against batch size (MLP field 64 -> 64 -> 64)
+    batches = {**s, "problem": "mlp", "method": "dopri5", "rtol": 1e-5, "meters": TIME_METERS}
+    cases += grid(batches, **both, batch=(8, 32, 128))
+    # memory against steps
+    memory = {**s, "problem": "mlp", "method": "euler", "timed_passes": 1}
+    cases += grid({**memory, "meters": ("nfe", "saved", "peak_alloc")}, **both, steps=(2, 8, 32))
+    # the MNIST ODE-Net block (random weights, batch 8)
+    odenet = {**s, "model": "odenet", "batch": 8, "method": "dopri5", "rtol": 1e-3}
+    cases += grid({**odenet, "meters": ("nfe", "saved", "time"), "timed_passes": 2}, **both)
+    return atol_follows_rtol(cases)
+
+
 SUITES: dict[str, Callable[[], list[Case]]] = {
     "quick": quick_suite,
     "paper": paper_suite,
     "smoke": smoke_suite,
     "bench": bench_suite,
     "bench_slow": bench_slow_suite,
+    "backends": backends_suite,
 }
 
 
 def get_suite(name: str) -> list[Case]:
-    """A named suite, or the suite in a TOML file when ``name`` is a path ending in .toml."""
+    """A named suite (a suite file is read by :func:`odebench.suitefile.load_suite_file`)."""
     if name.endswith(".toml"):
-        from odebench.suitefile import load_suite_file  # it builds Cases: imported late
-
-        return load_suite_file(name)
+        raise CaseError(
+            f"{name!r} is a suite file: read it with odebench.suitefile.load_suite_file "
+            "(the CLI does: odebench run --suite FILE.toml)."
+        )
     if name not in SUITES:
         raise CaseError(
             f"unknown suite {name!r}; choose one of: {', '.join(SUITES)}, or pass a .toml file."
