@@ -74,7 +74,7 @@ def test_toml_suite_expands_the_product_of_its_lists(tmp_path: Path) -> None:
         '[suite]\nname = "mine"\n\n[[grid]]\nproblem = "mlp_small"\nmethod = "rk4"\n'
         'gradient = ["backprop", "adjoint"]\nsteps = [1, 2, 4]\nmeters = ["nfe", "saved"]\n'
     )
-    cases = get_suite(str(path))
+    cases = load_suite_file(path)
     assert len(cases) == 6
     assert {c.suite for c in cases} == {"mine"}
     assert all(c.meters == ("nfe", "saved") for c in cases)
