@@ -311,6 +311,8 @@ def summary(df, *, rtol: float = DEFAULT_SUMMARY_RTOL) -> list[str]:  # type: ig
     """One screen of measured figures: bytes per step, NFE, gradient error, what they imply."""
     import numpy as np
 
+    from odebench.report import fit_line  # the report's own fit: one rule for a slope
+
     ok = df[df["status"] == "ok"]
     lines: list[str] = []
     slopes: dict[str, float] = {}
@@ -318,12 +320,11 @@ def summary(df, *, rtol: float = DEFAULT_SUMMARY_RTOL) -> list[str]:  # type: ig
     for gradient, group in memory.groupby("gradient"):
         per_step = group.groupby("steps")["saved_bytes"].median()
         if len(per_step) >= 2:
-            x = per_step.index.to_numpy(float)
-            slope, intercept = np.polyfit(x, per_step.to_numpy(float), 1)
-            slopes[str(gradient)] = float(slope)
+            fit = fit_line(per_step.index.to_numpy(float), per_step.to_numpy(float))
+            slopes[str(gradient)] = fit.slope
             lines.append(
-                f"memory  {gradient:9s} saved activations {_mib(slope)} per rk4 step "
-                f"(+ {_mib(intercept)}), steps {int(x.min())}..{int(x.max())}"
+                f"memory  {gradient:9s} saved activations {_mib(fit.slope)} per rk4 step "
+                f"(+ {_mib(fit.intercept)}), steps {int(fit.x.min())}..{int(fit.x.max())}"
             )
     adaptive = ok[(ok["method"] == "dopri5") & ok["grad_error"].notna()]
     if "backend" in adaptive:
