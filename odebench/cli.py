@@ -388,6 +388,13 @@ def _check_training_log(path: str) -> None:
         header = fh.readline().strip().split(",")
     if header == [""]:
         raise UsageError(f"{path} is empty; pass a log CSV that table1 wrote.")
+    need = ("iteration", "nfe_forward", "nfe_backward")
+    missing = [c for c in need if c not in header]
+    if missing and not ("case_id" in header and "status" in header):
+        raise UsageError(
+            f"{path} is not a training log (no column {', '.join(missing)}); pass a log CSV "
+            "that table1 wrote (results/runs/table1/*_train_log.csv)."
+        )
     if "case_id" in header and "status" in header:
         raise UsageError(
             f"{path} is a results table, not a training log; pass it as --results {path}."

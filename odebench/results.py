@@ -188,6 +188,11 @@ def read_results(path: str | Path, *, history: bool = False) -> pd.DataFrame:
     if not data.endswith(b"\n"):
         data = data[: data.rfind(b"\n") + 1]  # a torn last row is not a record
     if not data:
+        if path.stat().st_size:
+            raise ResultsError(
+                f"{path} holds no complete row: not an odebench results file; pass --results "
+                "a results.csv that `odebench run` wrote."
+            )
         raise ResultsError(f"{path} is empty: no case has finished yet. Run `odebench run`.")
     try:
         df = pd.read_csv(io.BytesIO(data), keep_default_na=True)

@@ -189,6 +189,16 @@ BAD: list[tuple[str, list[str], str]] = [
         ["plot", "--training-log", "{tmp}/empty.csv", "--out", "{tmp}/p"],
         "pass a log CSV",
     ),  # fmt: skip
+    (
+        "plot log is binary",
+        ["plot", "--training-log", "{tmp}/bin.csv", "--out", "{tmp}/p"],
+        "not a training log",
+    ),  # fmt: skip
+    (
+        "report binary results",
+        ["report", "--results", "{tmp}/bin.csv", "--out", "{tmp}/r"],
+        "not an odebench results file",
+    ),  # fmt: skip
     ("list unknown suite", ["list", "--suite", "nope"], "choose one of"),
     ("list bad toml", ["list", "--suite", "{tmp}/grid_table.toml"], "write [[grid]]"),
 ]
@@ -212,6 +222,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "oldcols" / "results.csv").write_text("suite,case_id,repeat,status\nsmoke,x,0,ok\n")
     (tmp_path / "file.txt").write_text("not a folder\n")
     (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "bin.csv").write_bytes(b"\x00\x01\x02")
     (tmp_path / "log.csv").write_text("epoch,nfe_forward\n0,26\n")
     (tmp_path / "raising.py").write_text("raise RuntimeError('broken on purpose')\n")
     (tmp_path / "folder.toml").mkdir()
@@ -242,4 +253,4 @@ def test_bad_input_gets_one_line_naming_the_fix_and_changes_nothing(
 
 
 def test_the_bad_inputs_are_counted() -> None:
-    assert len(BAD) == len({name for name, _, _ in BAD}) == 74
+    assert len(BAD) == len({name for name, _, _ in BAD}) == 76
