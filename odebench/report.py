@@ -51,6 +51,9 @@ __all__ = [
 ALWAYS: tuple[str, ...] = ("subject", "method", "gradient")
 #: A first size whose residual is this many times the rest's largest is fitted apart.
 OUTLIER_FACTOR = 10.0
+#: ... and only when the others lie on their line within this fraction of their level (an
+#: exact meter such as peak allocated; three noisy timings never qualify by chance).
+ON_LINE = 1e-3
 
 
 def _key(
@@ -105,9 +108,10 @@ def fit_line(x: np.ndarray, y: np.ndarray) -> Fit:
     """The linear fit of ``y`` on ``x`` over the range where the data lie on a line.
 
     Rule: with four or more sizes, the smallest is fitted apart when the others lie on a
-    line at least :data:`OUTLIER_FACTOR` times closer than all of them do (the adjoint's
-    peak allocated: flat from 2 steps, lower at 1, where the reverse solve has no step
-    before its last). Its deviation from the line is kept in ``excluded``.
+    line (within :data:`ON_LINE` of their level) at least :data:`OUTLIER_FACTOR` times
+    closer than all of them do (the adjoint's peak allocated: flat from 2 steps, lower at
+    1, where the reverse solve has no step before its last). Its deviation from the line
+    is kept in ``excluded``.
     """
     order = np.argsort(x)
     x, y = x[order].astype(float), y[order].astype(float)
@@ -115,7 +119,8 @@ def fit_line(x: np.ndarray, y: np.ndarray) -> Fit:
     if len(np.unique(x)) >= 4:
         rest = x > x.min()
         tail = _fit(x[rest], y[rest])
-        if full.max_dev > OUTLIER_FACTOR * tail.max_dev:
+        on_line = tail.max_dev <= ON_LINE * float(np.abs(y[rest]).mean())
+        if on_line and full.max_dev > OUTLIER_FACTOR * tail.max_dev:
             first = x[~rest]
             dev = y[~rest] - (tail.intercept + tail.slope * first)
             tail.excluded = {float(first[0]): float(np.median(dev))}

@@ -321,3 +321,14 @@ def test_several_backends_get_a_hue_in_the_comparison_plots(tmp_path: Path) -> N
     assert {t.get_text() for t in batch_fig.legends[0].get_texts()} == {
         f"mlp / dopri5 · {e}" for e in expected
     }
+
+
+def test_noisy_points_are_never_fitted_apart(tmp_path: Path) -> None:
+    # RSS-like noise: the last three points happen to lie close to a line, but not within
+    # 0.1% of their level, so all four are fitted (no point is dropped by chance)
+    path = tmp_path / "r.csv"
+    for steps, rss in {1: 900_000, 2: 1_180_000, 4: 1_190_000, 8: 1_200_500}.items():
+        _append(path, case_id=f"a{steps}", problem="mlp", method="rk4", gradient="adjoint",
+                steps=steps, peak_rss_bytes=rss)  # fmt: skip
+    fit = memory_fits(read_results(path)).iloc[0]
+    assert fit["x_range"] == "1-8" and fit["excluded"] == ""
