@@ -145,15 +145,12 @@ def _load_cases(suite: str, imports: Sequence[str]) -> tuple[str, list, tuple, t
 
 
 def _check_device(device: str) -> None:
-    from odebench import measure
+    from odebench.measure import DeviceUnavailableError, check_device
 
-    error = getattr(measure, "DeviceUnavailableError", None)
     try:
-        measure.check_device(device)
-    except Exception as exc:
-        if error is not None and isinstance(exc, error):
-            raise UsageError(str(exc)) from None
-        raise
+        check_device(device)
+    except DeviceUnavailableError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -604,6 +601,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from odebench.cases import CaseError
     from odebench.experiments.profile import ProfileError
+    from odebench.measure import DeviceUnavailableError
     from odebench.results import ResultsError
     from odebench.solvers import SolverConfigError
     from odebench.usermodules import UserModuleError
@@ -613,8 +611,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished cases are kept; continue with --resume", file=sys.stderr)
         return 130
-    except (CaseError, ProfileError, ResultsError, SolverConfigError, UserModuleError,
-            UsageError, FileNotFoundError) as exc:  # fmt: skip
+    except (CaseError, DeviceUnavailableError, ProfileError, ResultsError, SolverConfigError,
+            UserModuleError, UsageError, FileNotFoundError) as exc:  # fmt: skip
         print(f"odebench: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
 
