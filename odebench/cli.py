@@ -93,7 +93,8 @@ class _Formatter(argparse.HelpFormatter):
         default = action.default
         if (
             "%(default)" not in text
-            and default not in (None, False, argparse.SUPPRESS)
+            and not any(default is v for v in (None, False, argparse.SUPPRESS))
+            and default != []
             and action.option_strings
             and not isinstance(action, argparse._HelpAction | argparse._VersionAction)
         ):
