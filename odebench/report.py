@@ -407,7 +407,7 @@ def fmt_seconds(v: Any) -> str:
     if v == 0:
         return "0"
     if abs(v) < 1e-3:
-        return f"{v * 1e6:.3g} us"
+        return f"{v * 1e6:.3g} µs"
     if abs(v) < 1:
         return f"{v * 1e3:.3g} ms"
     return f"{v:.3g} s"
