@@ -70,7 +70,23 @@ def identity_columns(df: pd.DataFrame) -> list[str]:
 def varying(df: pd.DataFrame, columns: list[str] | None = None) -> list[str]:
     """The identity columns (or ``columns``) with more than one value in ``df`` (NaN counts)."""
     columns = identity_columns(df) if columns is None else columns
-    return [c for c in columns if c in df and df[c].nunique(dropna=False) > 1]
+    return [c for c in columns if c in df and _values(df, c).nunique(dropna=False) > 1]
+
+
+@functools.cache
+def _solver_fields() -> tuple[str, ...]:
+    from odebench import results
+
+    return tuple(getattr(results, "SOLVER_FIELDS", ("backend", "method", "gradient")))
+
+
+def _values(df: pd.DataFrame, column: str) -> pd.Series:
+    """A column's values; a solver field's empty value (a model with no ODE solve, which its
+    subject already tells apart) is no value of its own."""
+    values = df[column]
+    if column in _solver_fields():
+        values = values[values.astype(str) != ""]
+    return values
 
 
 def constant(df: pd.DataFrame, columns: list[str] | None = None) -> dict[str, object]:

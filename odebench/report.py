@@ -381,14 +381,19 @@ def headline(df: pd.DataFrame) -> Headline:
             wide = _pivot_by_tolerance(grad[keep].drop(columns=["atol"], errors="ignore"),
                                        "grad_error", "gradient")  # fmt: skip
             tables.append(("Gradient error (relative L2) of each mode at each tolerance", wide))
-            modes = [m for m in ("backprop", "adjoint") if m in wide]
-            if len(modes) == 2:
-                worse = (wide["adjoint"] / wide["backprop"]).dropna()
-                if not worse.empty:
+            if {"backprop", "adjoint"} <= set(wide.columns):
+                key = [c for c in wide.columns if c in identity_columns(wide) and c != "rtol"]
+                ratio = wide.assign(ratio=wide["adjoint"] / wide["backprop"])
+                ratio = ratio[ratio["ratio"].notna()]
+                parts = []
+                for _, g in ratio.groupby(key, sort=False, dropna=False):
+                    lo, hi = g["ratio"].min(), g["ratio"].max()
+                    span = f"{lo:.3g}x" if lo == hi else f"{lo:.3g}x to {hi:.3g}x"
+                    parts.append(f"{_variant(g.iloc[0], skip=('rtol',))} {span}")
+                if parts:
                     sentences.append(
-                        f"Gradient error: the adjoint's is {worse.min():.3g}x to "
-                        f"{worse.max():.3g}x backprop's at equal tolerance "
-                        f"({len(worse)} settings): the price of its O(1) memory."
+                        "Gradient error of the adjoint against backprop's at equal tolerance "
+                        f"(above 1: the adjoint's is larger): {'; '.join(parts)}."
                     )
     return Headline(sentences, tables)
 
