@@ -94,8 +94,8 @@ def constant(df: pd.DataFrame, columns: list[str] | None = None) -> dict[str, ob
     columns = identity_columns(df) if columns is None else columns
     out: dict[str, object] = {}
     for c in columns:
-        if c in df and df[c].nunique(dropna=False) == 1:
-            value = df[c].iloc[0]
+        if c in df and _values(df, c).nunique(dropna=False) == 1:
+            value = _values(df, c).iloc[0]
             if not (pd.isna(value) or value == ""):
                 out[c] = value
     return out
