@@ -247,7 +247,13 @@ def check_folder(folder: str | Path, *, resume: bool = False, force: bool = Fals
         raise ResultsError(f"--out {folder}: {probe} is a file; pass a folder path.")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ResultsError(f"--out {folder}: cannot write in {probe}; pass a folder you can write.")
-    if folder.is_dir() and not resume and not force and _entries(folder):
+    entries = _entries(folder) if folder.is_dir() else []
+    if force and entries and not {RESULTS_FILE, PROVENANCE_FILE} & {p.name for p in entries}:
+        raise EarlierRunError(
+            f"{folder} holds files but no odebench run (no {RESULTS_FILE} or {PROVENANCE_FILE}); "
+            "--force moves only a results folder aside: pass --out a new folder."
+        )
+    if entries and not resume and not force:
         raise EarlierRunError(
             f"{folder} holds an earlier run; pass --resume to continue it, --force to start "
             "over (the earlier run moves to a timestamped backup), or --out NEW_FOLDER."

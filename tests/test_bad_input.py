@@ -94,6 +94,11 @@ BAD: list[tuple[str, list[str], str]] = [
         [*RUN, "--suite", "smoke", "--out", "/proc/odebench-test"],
         "folder you can write",
     ),  # fmt: skip
+    (
+        "force on a non-results folder",
+        [*RUN, "--suite", "smoke", "--out", "{tmp}", "--force"],
+        "pass --out a new folder",
+    ),  # fmt: skip
     ("out holds a run", [*RUN, "--suite", "smoke", "--out", "{tmp}/run"], "--resume"),
     (
         "resume another suite",
@@ -253,4 +258,4 @@ def test_bad_input_gets_one_line_naming_the_fix_and_changes_nothing(
 
 
 def test_the_bad_inputs_are_counted() -> None:
-    assert len(BAD) == len({name for name, _, _ in BAD}) == 76
+    assert len(BAD) == len({name for name, _, _ in BAD}) == 77
