@@ -264,3 +264,12 @@ def test_adjoint_params_under_backprop_are_refused() -> None:
     with pytest.raises(AdjointParamsError, match="drop adjoint_params"):
         solve(f, torch.ones(1), torch.tensor([0.0, 1.0]), SolverConfig(method="rk4", steps=1),
               adjoint_params=())  # fmt: skip
+
+
+def test_an_adjoint_reverse_solve_failing_in_backward_gets_a_status_too() -> None:
+    # the reverse solve raises torchdiffeq's own AssertionError inside loss.backward(), where
+    # no backend code runs: the backend still names its status (dt NaN: a non-finite field)
+    assert failure_status(AssertionError("underflow in dt nan")) == Status.NON_FINITE
+    assert failure_status(AssertionError("underflow in dt 1e-17")) == Status.STEP_SIZE_UNDERFLOW
+    assert failure_status(AssertionError("something else")) is None
+    assert failure_status(ValueError("underflow in dt 1e-17")) is None
