@@ -229,6 +229,21 @@ def _oom_kills() -> int | None:
     return None
 
 
+#: Seconds between samples of a busy worker's memory (reported if it dies).
+RSS_SAMPLE_S = 1.0
+
+
+def _rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and its children (0 where unknown)."""
+    try:
+        import psutil
+
+        proc = psutil.Process(pid)
+        return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
+    except Exception:  # the process is gone, or psutil cannot read it
+        return 0
+
+
 def _death(code: int | None, oom_before: int | None) -> tuple[str, str]:
     """Status and message for a worker that died with exit ``code`` while measuring."""
     if code is not None and code < 0:
@@ -289,9 +304,16 @@ class Worker:
     def run(self, case: Case, repeat: int, timeout: float) -> Record:
         start = time.perf_counter()
         oom_before = _oom_kills()
+        rss = 0
         try:
             self.conn.send((case, repeat))
-            finished = self.conn.poll(timeout)
+            deadline = start + timeout
+            while True:  # wait in slices, noting the worker's memory for a death report
+                left = deadline - time.perf_counter()
+                finished = self.conn.poll(max(0.0, min(RSS_SAMPLE_S, left)))
+                if finished or left <= 0:
+                    break
+                rss = _rss(self.process.pid) or rss
         except (EOFError, OSError, BrokenPipeError):
             finished = True  # the worker is gone; recv below says so
         if not finished:
@@ -303,6 +325,8 @@ class Worker:
         except (EOFError, OSError):
             self.process.join(5)
             status, error = _death(self.process.exitcode, oom_before)
+            if rss:
+                error += f"; its last sampled memory (RSS): {rss / 2**20:.0f} MiB"
             return _failure(case, repeat, status, error, time.perf_counter() - start)
 
     @property
