@@ -5,4 +5,4 @@ Each module here defines ``register(subparsers)``, which adds its subcommand and
 """
 
 #: Modules under ``odebench.experiments`` that the CLI loads as subcommands.
-EXPERIMENTS: tuple[str, ...] = ("table1", "spirals")
+EXPERIMENTS: tuple[str, ...] = ("table1", "spirals", "claims")
