@@ -102,8 +102,11 @@ def _line(fields: Sequence[str], row: Mapping[str, Any] | None) -> str:
 
 
 def _header(path: Path) -> list[str]:
-    with path.open(newline="") as fh:
-        return next(csv.reader(fh), [])
+    try:
+        with path.open(newline="", errors="replace") as fh:
+            return next(csv.reader(fh), [])
+    except csv.Error:  # a NUL byte or the like: not a table this module wrote
+        return []
 
 
 def append_record(path: str | Path, record: Mapping[str, Any]) -> None:
@@ -319,6 +322,10 @@ def backup_folder(folder: str | Path) -> Path | None:
 def check_resumable(path: str | Path, cases: Iterable[Case]) -> None:
     """Refuse to resume into ``path`` when it holds another suite's rows or other columns."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ResultsError(
+            f"{path} is not a file; pass --out a folder whose {RESULTS_FILE} is one."
+        )
     if not path.exists() or path.stat().st_size == 0:
         return
     header = _header(path)
@@ -413,7 +420,14 @@ def write_provenance(folder: str | Path, info: Mapping[str, Any]) -> Path:
 
 def record_run(folder: str | Path, info: Mapping[str, Any], *, resume: bool = False) -> Path:
     """Write the provenance of a run; a resumed run keeps the first run's and lists itself."""
+    path = Path(folder) / PROVENANCE_FILE
     previous = read_provenance(folder) if resume else {}
+    if resume and not previous and path.is_file() and path.stat().st_size:
+        # unreadable: keep it aside rather than write over it
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        kept = path.with_name(f"provenance.unreadable-{stamp}.json")
+        os.replace(path, kept)
+        info = {**info, "previous_provenance": kept.name}
     if previous:
         resumed = previous.pop("resumed", [])
         keys = ("commit", "torch", "torchdiffeq", "device", "threads", "date", "command")

@@ -99,6 +99,16 @@ BAD: list[tuple[str, list[str], str]] = [
         [*RUN, "--suite", "smoke", "--out", "{tmp}", "--force"],
         "pass --out a new folder",
     ),  # fmt: skip
+    (
+        "resume a folder whose results.csv is a folder",
+        [*RUN, "--suite", "smoke", "--out", "{tmp}/dircsv", "--resume"],
+        "is not a file",
+    ),  # fmt: skip
+    (
+        "resume binary results",
+        [*RUN, "--suite", "smoke", "--out", "{tmp}/binrun", "--resume"],
+        "--out NEW_FOLDER",
+    ),  # fmt: skip
     ("out holds a run", [*RUN, "--suite", "smoke", "--out", "{tmp}/run"], "--resume"),
     (
         "resume another suite",
@@ -227,6 +237,9 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "oldcols" / "results.csv").write_text("suite,case_id,repeat,status\nsmoke,x,0,ok\n")
     (tmp_path / "file.txt").write_text("not a folder\n")
     (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "dircsv" / "results.csv").mkdir(parents=True)
+    (tmp_path / "binrun").mkdir()
+    (tmp_path / "binrun" / "results.csv").write_bytes(b"\x00\xff\xfe garbage\n")
     (tmp_path / "bin.csv").write_bytes(b"\x00\x01\x02")
     (tmp_path / "log.csv").write_text("epoch,nfe_forward\n0,26\n")
     (tmp_path / "raising.py").write_text("raise RuntimeError('broken on purpose')\n")
@@ -258,4 +271,4 @@ def test_bad_input_gets_one_line_naming_the_fix_and_changes_nothing(
 
 
 def test_the_bad_inputs_are_counted() -> None:
-    assert len(BAD) == len({name for name, _, _ in BAD}) == 77
+    assert len(BAD) == len({name for name, _, _ in BAD}) == 79

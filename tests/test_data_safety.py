@@ -17,6 +17,7 @@ from odebench.results import (
     append_record,
     case_columns,
     locked_folder,
+    read_provenance,
     read_results,
 )
 
@@ -210,3 +211,12 @@ def test_a_file_written_with_other_columns_is_not_appended_to(tmp_path: Path) ->
     assert main(["run", *SMOKE, "--out", str(tmp_path), "--resume"]) == 2
     assert path.read_bytes() == before
     assert list(COLUMNS)[:2] == ["suite", "case_id"]
+
+
+def test_resume_keeps_an_unreadable_provenance_aside(tmp_path: Path) -> None:
+    fake_run(tmp_path)
+    (tmp_path / "provenance.json").write_text("{not json")
+    assert main(["run", *SMOKE, "--out", str(tmp_path), "--resume"]) == 0
+    (kept,) = tmp_path.glob("provenance.unreadable-*.json")
+    assert kept.read_text() == "{not json"
+    assert read_provenance(tmp_path)["previous_provenance"] == kept.name
