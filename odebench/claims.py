@@ -352,7 +352,7 @@ def _fig3b(src: Sources) -> Finding | None:
         return None
     rows = _ok(df)
     rows = rows[(rows["model"] == "odenet") & rows["nfe_forward"].notna()]
-    rows = rows[rows["time_forward_s"].notna()]
+    rows = rows[rows["time_forward_s"].notna() & (rows["method"] == "dopri5")]
     if rows["nfe_forward"].nunique() < 2:
         return None
     slope, _, r2 = _fit(rows["nfe_forward"], rows["time_forward_s"])

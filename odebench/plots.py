@@ -485,6 +485,7 @@ def fig3b_time_vs_nfe(results: pd.DataFrame) -> plt.Figure | None:
     """Figure 3b: forward time against NFE-F of the trained ODE-Net across tolerances."""
     rows = results[(results["model"] == "odenet") & (results["status"] == "ok")]
     rows = rows[rows["nfe_forward"].notna() & rows["time_forward_s"].notna()]
+    rows = rows[rows["rtol"].notna() & (rows["method"] == "dopri5")]  # the tolerance sweep
     if "weights" in rows:
         rows = rows[rows["weights"].fillna("").astype(str) != ""]
     if rows["nfe_forward"].nunique() < 2:

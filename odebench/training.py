@@ -2,10 +2,14 @@
 
 SGD with momentum 0.9, learning rate ``0.1 * batch / 128`` decayed x0.1 at epochs 60,
 100 and 140, batch 128, random-crop augmentation (pad 4, crop 28), 160 epochs. The
-budget knobs (``epochs``, ``train_subset``) shrink a run to minutes on a CPU.
+budget knobs (``epochs``, ``train_subset``) shrink a run to minutes on a CPU; the decay
+boundaries are fractions of the run (60/160, 100/160, 140/160 by default), so a short
+run decays at the same points of its course as the paper's (a fixed epoch 60 would never
+be reached by a run shorter than 60 epochs).
 
-Every iteration is logged (loss, NFE forward/backward, time forward/backward): the data
-behind the paper's Figure 3.
+Every iteration is logged (loss, NFE forward/backward, time of forward, backward and the
+optimiser update): the data behind the paper's Figure 3. A run interrupted between epochs
+resumes from its checkpoint (weights, optimiser, data order) to the same result.
 """
 
 from __future__ import annotations
@@ -27,8 +31,11 @@ from torch import nn
 from odebench.data.mnist import MNIST, to_float
 from odebench.instruments.nfe import nfe, phase, reset_nfe
 from odebench.instruments.timing import Stopwatch
+from odebench.measure import check_device
 
 PAPER_EPOCHS = 160
+#: The paper's decay epochs (60, 100, 140 of 160) as fractions of the run.
+PAPER_LR_BOUNDARIES: tuple[float, ...] = (60 / 160, 100 / 160, 140 / 160)
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 0.1  # for batch 128; scaled by batch_size / 128
     momentum: float = 0.9
-    boundary_epochs: tuple[int, ...] = (60, 100, 140)
+    lr_boundaries: tuple[float, ...] = PAPER_LR_BOUNDARIES  # fractions of the run, in [0, 1]
     decay: float = 0.1
     train_subset: int | None = None  # None: all 60,000 training images
     augment: bool = True
@@ -61,32 +68,34 @@ class TrainConfig:
                 raise ValueError(f"{name}={value!r} must be an integer >= 1, or None for all.")
         if not (self.lr > 0 and 0 <= self.momentum < 1 and 0 < self.decay <= 1):
             raise ValueError("need lr > 0, 0 <= momentum < 1 and 0 < decay <= 1.")
+        bounds = tuple(self.lr_boundaries)
+        if any(not 0 <= b <= 1 for b in bounds) or list(bounds) != sorted(bounds):
+            raise ValueError(
+                f"lr_boundaries={bounds!r} must be increasing fractions of the run in [0, 1] "
+                "(the paper's: 0.375, 0.625, 0.875)."
+            )
+        object.__setattr__(self, "lr_boundaries", tuple(float(b) for b in bounds))
 
     @property
     def initial_lr(self) -> float:
         return self.lr * self.batch_size / 128
 
-    def lr_at(self, epoch: int) -> float:
-        """Learning rate during (0-based) ``epoch``: x decay at each boundary passed."""
-        passed = sum(epoch >= b for b in self.boundary_epochs)
+    def lr_at(self, iteration: int, total: int) -> float:
+        """Learning rate of (0-based) ``iteration`` of ``total``: x decay per boundary passed.
+
+        A boundary ``b`` is passed from iteration ``ceil(b * total)`` on; with 160 epochs of
+        equal length the paper's boundaries fall exactly on epochs 60, 100 and 140.
+        """
+        passed = sum(iteration >= math.ceil(b * total - 1e-9) for b in self.lr_boundaries)
         return self.initial_lr * self.decay**passed
+
+    def boundary_epochs(self) -> tuple[float, ...]:
+        """The decay points in epochs (fractional for runs not a multiple of 160/20 epochs)."""
+        return tuple(b * self.epochs for b in self.lr_boundaries)
 
     def budget(self) -> dict[str, Any]:
         """What a checkpoint must match to be reused."""
         return asdict(self)
-
-
-def check_device(device: str) -> torch.device:
-    """``torch.device(device)``, or a clear error when CUDA is asked for but absent."""
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"device {device!r} asked for, but this torch ({torch.__version__}) sees no CUDA GPU; "
-            "use --device cpu, or install a CUDA build of torch on a machine with a GPU."
-        )
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device {device!r}: use 'cpu' or 'cuda'.")
-    return dev
 
 
 def random_crop(images: torch.Tensor, pad: int = 4, generator: torch.Generator | None = None):
@@ -128,7 +137,7 @@ def batches(
 
 LOG_FIELDS = (
     "model", "epoch", "iteration", "lr", "loss", "nfe_forward", "nfe_backward",
-    "time_forward_s", "time_backward_s", "time_step_s",
+    "time_forward_s", "time_backward_s", "time_update_s",
 )  # fmt: skip
 
 
@@ -146,7 +155,10 @@ class TrainResult:
 def train_step(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer | None
 ) -> dict[str, float]:
-    """One iteration (forward, backward, update) measured: loss, NFE and times per phase."""
+    """One iteration (forward, backward, update) measured: loss, NFE and times per phase.
+
+    ``time_update_s`` is the optimiser update alone (forward and backward are timed apart).
+    """
     device = x.device
     reset_nfe(model)
     with Stopwatch(device) as fwd:
@@ -164,7 +176,7 @@ def train_step(
         "nfe_backward": nfe(model, "backward"),
         "time_forward_s": fwd.seconds,
         "time_backward_s": bwd.seconds,
-        "time_step_s": upd.seconds,
+        "time_update_s": upd.seconds,
     }
 
 
@@ -189,11 +201,12 @@ def evaluate(
     return wrong / len(images)
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any]) -> None:
+def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any], **extra: Any) -> None:
+    """Write weights and ``meta`` (plus ``extra`` state, e.g. for resuming) atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"state_dict": model.state_dict(), "meta": meta}, tmp)
+    torch.save({"state_dict": model.state_dict(), "meta": meta, **extra}, tmp)
     tmp.replace(path)
 
 
@@ -207,10 +220,67 @@ def load_checkpoint(path: str | Path, model: nn.Module) -> dict[str, Any]:
 def write_log(path: str | Path, rows: list[dict[str, Any]]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
+    tmp.replace(path)
+
+
+def _resume_state(
+    checkpoint_path: str | Path | None, log_path: str | Path | None, config: TrainConfig
+) -> dict[str, Any] | None:
+    """The saved state of an unfinished run with this exact budget, or None to start afresh."""
+    if checkpoint_path is None or log_path is None:
+        return None
+    if not Path(checkpoint_path).exists() or not Path(log_path).exists():
+        return None
+    ckpt = torch.load(Path(checkpoint_path), map_location="cpu", weights_only=False)
+    meta = ckpt.get("meta", {})
+    if "resume" not in ckpt:
+        return None
+    done = meta.get("epochs_done", 0)
+    if not 0 < done < config.epochs:
+        return None
+    with Path(log_path).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if len(rows) != ckpt["resume"]["iterations"] or not _same_past(meta, config, len(rows)):
+        return None
+    for row in rows:
+        for key in LOG_FIELDS[1:]:
+            row[key] = int(row[key]) if key in _INT_FIELDS else float(row[key])
+    return {**ckpt, "log": rows, "epochs_done": done}
+
+
+_INT_FIELDS = ("epoch", "iteration", "nfe_forward", "nfe_backward")
+
+
+def _same_past(meta: dict[str, Any], config: TrainConfig, iterations: int) -> bool:
+    """Whether a checkpoint's ``iterations`` are exactly what ``config`` would have run.
+
+    Same budget, or one differing only in ``epochs`` whose learning rate agreed at every
+    iteration done (a 4-epoch run after its first epoch is a 3-epoch run after its first:
+    both decay first at 3/8 of their course, later than iteration 468): the data order
+    per epoch does not depend on the number of epochs.
+    """
+    saved, current = _budget(meta), _budget({"budget": config.budget()})
+    if saved == current:
+        return True
+    if {k: v for k, v in saved.items() if k != "epochs"} != {
+        k: v for k, v in current.items() if k != "epochs"
+    }:
+        return False
+    try:
+        old = TrainConfig(**{k: saved[k] for k in current})
+    except (KeyError, TypeError, ValueError):
+        return False
+    done = meta.get("epochs_done", 0)
+    if iterations % done:
+        return False
+    per_epoch = iterations // done
+    old_total, new_total = per_epoch * old.epochs, per_epoch * config.epochs
+    return all(old.lr_at(i, old_total) == config.lr_at(i, new_total) for i in range(iterations))
 
 
 def train(
@@ -222,12 +292,15 @@ def train(
     log_path: str | Path | None = None,
     checkpoint_path: str | Path | None = None,
     evaluate_test: bool = True,
+    resume: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data`` with ``config``; log every iteration; test at the end.
 
     The per-iteration log goes to ``log_path`` (CSV, rewritten after each epoch), the
-    weights to ``checkpoint_path`` after each epoch (with the budget and test error).
+    weights to ``checkpoint_path`` after each epoch (with the budget, the optimiser and
+    the data-order generator, so that with ``resume`` an interrupted run carries on from
+    its last finished epoch; the final checkpoint adds the test error).
     """
     device = check_device(config.device)
     model.to(device)
@@ -237,14 +310,27 @@ def train(
     optimizer = torch.optim.SGD(model.parameters(), lr=config.initial_lr, momentum=config.momentum)
     indices = subset_indices(len(data.train_images), config.train_subset, config.seed)
     result = TrainResult()
-    start = time.perf_counter()
-    iteration = 0
     per_epoch = len(indices) // config.batch_size
-    for epoch in range(config.epochs):
-        lr = config.lr_at(epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+    total = per_epoch * config.epochs
+    first_epoch, previous_s = 0, 0.0
+    state = _resume_state(checkpoint_path, log_path, config) if resume else None
+    if state is not None:
+        model.load_state_dict(state["state_dict"])
+        model.to(device)
+        optimizer.load_state_dict(state["resume"]["optimizer"])
+        g.set_state(state["resume"]["generator"])
+        result.log = state["log"]
+        first_epoch = state["epochs_done"]
+        previous_s = state["resume"]["train_time_s"]
+        if progress is not None:
+            progress(f"{name}: resuming after epoch {first_epoch} of {config.epochs}")
+    start = time.perf_counter()
+    iteration = len(result.log)
+    for epoch in range(first_epoch, config.epochs):
         for batch in batches(indices, config.batch_size, g):
+            lr = config.lr_at(iteration, total)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             x = to_float(data.train_images[batch])
             if config.augment:
                 x = random_crop(x, 4, generator=g)
@@ -259,25 +345,35 @@ def train(
                 {"model": name, "epoch": epoch, "iteration": iteration, "lr": lr, **row}
             )
             iteration += 1
-            total = per_epoch * config.epochs
             if progress is not None and (iteration % 10 == 0 or iteration == total):
                 progress(
                     f"{name}: epoch {epoch + 1}/{config.epochs} iteration {iteration}/{total} "
-                    f"loss {row['loss']:.3f} "
+                    f"lr {lr:g} loss {row['loss']:.3f} "
                     f"NFE {row['nfe_forward']}/{row['nfe_backward']}"
                 )
         result.epochs_done = epoch + 1
+        elapsed = previous_s + time.perf_counter() - start
         if log_path is not None:
             write_log(log_path, result.log)
         if checkpoint_path is not None:
             meta = {"name": name, "epochs_done": epoch + 1, "budget": config.budget()}
-            save_checkpoint(checkpoint_path, model, meta)
-    result.train_time_s = time.perf_counter() - start
+            resume_state = {
+                "optimizer": optimizer.state_dict(),
+                "generator": g.get_state(),
+                "iterations": len(result.log),
+                "train_time_s": elapsed,
+            }
+            save_checkpoint(checkpoint_path, model, meta, resume=resume_state)
+    result.epochs_done = config.epochs
+    result.train_time_s = previous_s + time.perf_counter() - start
     if evaluate_test:
         n_test = len(data.test_images) if config.test_subset is None else config.test_subset
         result.test_error = evaluate(
-            model, data.test_images[:n_test], data.test_labels[:n_test],
-            batch_size=config.test_batch_size, device=device,
+            model,
+            data.test_images[:n_test],
+            data.test_labels[:n_test],
+            batch_size=config.test_batch_size,
+            device=device,
         )
         if checkpoint_path is not None:
             meta = {
@@ -295,9 +391,16 @@ def stderr_progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _budget(meta: dict[str, Any]) -> dict[str, Any]:
+    saved = meta.get("budget", {})
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()}
+
+
 def budget_matches(meta: dict[str, Any], config: TrainConfig) -> bool:
     """Whether a checkpoint was trained to completion with exactly this budget."""
-    saved = meta.get("budget", {})
     current = dataclasses.asdict(config)
-    saved = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()}
-    return saved == current and meta.get("epochs_done") == config.epochs and "test_error" in meta
+    return (
+        _budget(meta) == current
+        and meta.get("epochs_done") == config.epochs
+        and "test_error" in meta
+    )

