@@ -267,9 +267,18 @@ def _entries(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.name != LOCK_FILE)
 
 
+#: Folders this process holds locked, with a count: a nested ``locked_folder`` of the same
+#: folder (the CLI around :func:`odebench.runner.run_cases`, which locks too) is re-entrant.
+_HELD: dict[Path, int] = {}
+
+
 @contextmanager
 def locked_folder(folder: str | Path) -> Iterator[Path]:
-    """Create ``folder`` and hold its lock for the block: one run at a time per folder."""
+    """Create ``folder`` and hold its lock for the block: one run at a time per folder.
+
+    Another process holding it raises :class:`FolderBusyError` at once; this process may
+    nest the block (the lock is held until the outermost block ends).
+    """
     from filelock import FileLock, Timeout
 
     folder = Path(folder)
@@ -279,6 +288,14 @@ def locked_folder(folder: str | Path) -> Iterator[Path]:
         raise ResultsError(
             f"cannot create {folder} ({exc.strerror}); pass --out a folder you can write."
         ) from None
+    key = folder.resolve()
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield folder
+        finally:
+            _HELD[key] -= 1
+        return
     lock = FileLock(folder / LOCK_FILE, timeout=0)
     try:
         lock.acquire()
@@ -291,9 +308,11 @@ def locked_folder(folder: str | Path) -> Iterator[Path]:
         raise ResultsError(
             f"cannot lock {folder} ({exc.strerror}); pass --out a folder you can write."
         ) from None
+    _HELD[key] = 1
     try:
         yield folder
     finally:
+        del _HELD[key]
         lock.release()
 
 

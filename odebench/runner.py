@@ -30,7 +30,13 @@ from typing import Any
 
 from odebench.cases import Case
 from odebench.instruments.memory import RSS_ENV
-from odebench.results import append_record, case_columns, completed_keys
+from odebench.results import (
+    append_record,
+    case_columns,
+    completed_keys,
+    drop_torn_tail,
+    locked_folder,
+)
 
 Record = dict[str, Any]
 EXECUTORS: tuple[str, ...] = ("local", "inline", "slurm")
@@ -559,6 +565,32 @@ def run_cases(
                                 or threads < 1):  # fmt: skip
         raise ValueError(f"threads={threads!r} must be an integer >= 1.")
     results_path = Path(results_path)
+    with locked_folder(results_path.parent):  # one run at a time per folder (re-entrant)
+        if resume:
+            drop_torn_tail(results_path)  # kept aside by results.drop_torn_tail
+        return _run_cases(
+            cases, results_path, repeats=repeats, timeout=timeout, executor=executor,
+            resume=resume, retry_failed=retry_failed, progress=progress, slurm=slurm,
+            cluster=cluster, threads=threads, imports=imports, search=search,
+        )  # fmt: skip
+
+
+def _run_cases(
+    cases: Sequence[Case],
+    results_path: Path,
+    *,
+    repeats: int,
+    timeout: float,
+    executor: str,
+    resume: bool,
+    retry_failed: bool,
+    progress: bool,
+    slurm: dict[str, Any] | None,
+    cluster: str | None,
+    threads: int | None,
+    imports: Sequence[str],
+    search: Sequence[str],
+) -> list[Record]:
     jobs = pending_jobs(cases, results_path, repeats=repeats, resume=resume,
                         retry_failed=retry_failed)  # fmt: skip
     setup = Setup(threads=threads, imports=tuple(imports), search=tuple(search))

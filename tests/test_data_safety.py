@@ -220,3 +220,29 @@ def test_resume_keeps_an_unreadable_provenance_aside(tmp_path: Path) -> None:
     (kept,) = tmp_path.glob("provenance.unreadable-*.json")
     assert kept.read_text() == "{not json"
     assert read_provenance(tmp_path)["previous_provenance"] == kept.name
+
+
+def test_run_cases_takes_the_folder_lock_itself(tmp_path: Path) -> None:
+    from odebench.results import FolderBusyError
+    from odebench.runner import run_cases
+
+    holder = textwrap.dedent(f"""
+        import time
+        from odebench.results import locked_folder
+        with locked_folder({str(tmp_path)!r}):
+            print("locked", flush=True)
+            time.sleep(60)
+    """)  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        with pytest.raises(FolderBusyError):
+            run_cases(get_suite("smoke")[:1], tmp_path / "results.csv", executor="inline",
+                      progress=False)  # fmt: skip
+    finally:
+        proc.kill()
+        proc.wait()
+    with locked_folder(tmp_path):  # nested in this process: re-entrant
+        (record,) = run_cases(get_suite("smoke")[:1], tmp_path / "results.csv",
+                              executor="inline", progress=False)  # fmt: skip
+    assert record["status"] == "ok"
