@@ -47,6 +47,22 @@ SUITES: dict[str, str | bytes] = {
     "passes_untimed.toml": GRID + "timed_passes = 5\n",
     "weights_missing.toml": '[[grid]]\nmodel = "odenet"\nmethod = "dopri5"\nrtol = 1e-3\n'
     'weights = "missing.pt"\nmeters = ["nfe"]\n',
+    "nested.toml": GRID + "[grid.x]\na = 1\n",
+    "meters_int.toml": GRID.replace('["nfe"]', "[1, 2]"),
+    "problem_mixed.toml": GRID.replace('"exponential_decay"', '["exponential_decay", 1]'),
+    "name_empty.toml": '[suite]\nname = ""\n' + GRID,
+    "seed_neg.toml": GRID + "seed = -1\n",
+    "step_size_zero.toml": GRID.replace("steps = 2", "step_size = 0.0"),
+    "steps_and_step_size.toml": GRID + "step_size = 0.5\n",
+    "device_tpu.toml": GRID + 'device = "tpu"\n',
+    "gradient_typo.toml": GRID + 'gradient = "adjiont"\n',
+    "backend_unknown.toml": GRID + 'backend = "jax"\n',
+    "seminorm_backprop.toml": GRID.replace(
+        'method = "rk4"\nsteps = 2', 'method = "dopri5"\nrtol = 1e-3'
+    )
+    + "seminorm = true\n",
+    "rtol_fixed_grid.toml": GRID + "rtol = 1e-3\n",
+    "empty.toml": "",
     "other.toml": '[suite]\nname = "other"\n' + GRID,
 }
 RUN = ["run", "--executor", "inline", "--quiet", "--no-report"]
@@ -66,6 +82,8 @@ BAD: list[tuple[str, list[str], str]] = [
     ("device gpu", [*RUN, "--suite", "smoke", *NEW, "--device", "gpu"], "use cpu, cuda"),
     ("device cuda absent", [*RUN, "--suite", "smoke", *NEW, "--device", "cuda"], "--device cpu"),
     ("unknown suite", [*RUN, "--suite", "nope", *NEW], "choose one of: quick"),
+    ("repeats float", [*RUN, "--suite", "smoke", *NEW, "--repeats", "1e3"], "whole number"),
+    ("device cuda:0x", [*RUN, "--suite", "smoke", *NEW, "--device", "cuda:0x"], "cuda:N"),
     ("empty match", [*RUN, "--suite", "smoke", *NEW, "--match", ""], "give some text"),
     ("match nothing", [*RUN, "--suite", "smoke", *NEW, "--match", "zzz"], "odebench list"),
     ("bad executor", [*RUN[:1], "--executor", "cloud", "--suite", "smoke"], "choose from"),
@@ -173,6 +191,19 @@ BAD: list[tuple[str, list[str], str]] = [
             ("model_and_problem.toml", "exactly one of"),
             ("passes_untimed.toml", "add it to meters or drop timed_passes"),
             ("weights_missing.toml", "train it first or fix the path"),
+            ("nested.toml", "unknown key 'x'"),
+            ("meters_int.toml", 'meters = ["nfe"'),
+            ("problem_mixed.toml", "problem is a text in quotes"),
+            ("name_empty.toml", "letters, digits"),
+            ("seed_neg.toml", "seed must be >= 0"),
+            ("step_size_zero.toml", "step_size must be > 0"),
+            ("steps_and_step_size.toml", "needs exactly one of steps"),
+            ("device_tpu.toml", "use 'cpu' or 'cuda'"),
+            ("gradient_typo.toml", "choose 'backprop' or 'adjoint'"),
+            ("backend_unknown.toml", "choose one of: torchdiffeq"),
+            ("seminorm_backprop.toml", "need gradient='adjoint'"),
+            ("rtol_fixed_grid.toml", "rtol/atol do nothing"),
+            ("empty.toml", "add one naming a problem"),
         ]
     ],
     # report, plot, list
@@ -198,6 +229,12 @@ BAD: list[tuple[str, list[str], str]] = [
         ["plot", "--results", "{tmp}/run", "--out", "{tmp}/file.txt"],
         "pass a folder",
     ),  # fmt: skip
+    (
+        "report folder without results",
+        ["report", "--results", "{tmp}/dircsv/results.csv"],
+        "pass a results CSV",
+    ),  # fmt: skip
+    ("plot no results", ["plot", "--results", "{tmp}/nothing"], "odebench run"),
     ("report empty results", ["report", "--results", ""], "give some text"),
     (
         "plot empty log",
@@ -271,4 +308,4 @@ def test_bad_input_gets_one_line_naming_the_fix_and_changes_nothing(
 
 
 def test_the_bad_inputs_are_counted() -> None:
-    assert len(BAD) == len({name for name, _, _ in BAD}) == 79
+    assert len(BAD) == len({name for name, _, _ in BAD}) == 96
