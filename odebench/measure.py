@@ -242,7 +242,8 @@ def measure(case: Case) -> Record:
         rec.update(_summary("time_backward", backward))
     if "error" in meters and workload.problem is not None and state is not None:
         assert workload.t is not None
-        ref_state = workload.problem.reference(workload.t)[-1].to(state.device)
+        # references are float64 on the CPU, whatever the case's device
+        ref_state = workload.problem.reference(workload.t.cpu())[-1]
         rec["state_error"] = state_error(state, ref_state)
         rec["grad_error"] = grad_error(grads, reference_grads(case, workload))
     return rec
@@ -254,11 +255,11 @@ def _summary(name: str, times: list[float]) -> Record:
 
 
 def reference_grads(case: Case, workload: Workload) -> list[torch.Tensor]:
-    """Gradient of the case's loss by backprop through the float64 reference solve."""
+    """Gradient of the case's loss by backprop through the float64 reference solve (CPU)."""
     assert workload.problem is not None and workload.t is not None
-    module = float64_copy(workload.module)
+    module = float64_copy(workload.module).cpu()
     y0 = workload.problem.y0.detach().to(torch.float64, copy=True).requires_grad_(True)
-    ys = reference_odeint(module, y0, workload.t)
+    ys = reference_odeint(module, y0, workload.t.cpu())
     loss = _reduce(0.5 * ys[-1] ** 2, case.reduction)
     wrt = [y0] + [p for p in module.parameters() if p.requires_grad]
     return list(torch.autograd.grad(loss, wrt, allow_unused=True))

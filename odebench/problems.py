@@ -336,7 +336,7 @@ def _linear_problem(name: str, batch: int | None) -> Problem:
 
     return Problem(
         name=name,
-        make_field=lambda: lambda t, y: y @ a64.T.to(y.dtype),
+        make_field=lambda: lambda t, y: y @ a64.T.to(y),  # y's dtype and device
         y0=y0,
         t1=3.0,
         exact=exact,
