@@ -232,7 +232,7 @@ BAD: list[tuple[str, list[str], str]] = [
     (
         "report folder without results",
         ["report", "--results", "{tmp}/dircsv/results.csv"],
-        "pass a results CSV",
+        "or pass --results PATH",
     ),  # fmt: skip
     ("plot no results", ["plot", "--results", "{tmp}/nothing"], "odebench run"),
     ("report empty results", ["report", "--results", ""], "give some text"),
