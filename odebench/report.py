@@ -119,8 +119,12 @@ def fit_line(x: np.ndarray, y: np.ndarray) -> Fit:
     if len(np.unique(x)) >= 4:
         rest = x > x.min()
         tail = _fit(x[rest], y[rest])
-        on_line = tail.max_dev <= ON_LINE * float(np.abs(y[rest]).mean())
-        if on_line and full.max_dev > OUTLIER_FACTOR * tail.max_dev:
+        level = float(np.abs(y[rest]).mean())
+        on_line = tail.max_dev <= ON_LINE * level
+        # a first point on the line too (within the same tolerance) is never fitted apart:
+        # an exact meter's rounding residue is not a deviation
+        off_line = full.max_dev > ON_LINE * level
+        if on_line and off_line and full.max_dev > OUTLIER_FACTOR * tail.max_dev:
             first = x[~rest]
             dev = y[~rest] - (tail.intercept + tail.slope * first)
             tail.excluded = {float(first[0]): float(np.median(dev))}

@@ -332,3 +332,16 @@ def test_noisy_points_are_never_fitted_apart(tmp_path: Path) -> None:
                 steps=steps, peak_rss_bytes=rss)  # fmt: skip
     fit = memory_fits(read_results(path)).iloc[0]
     assert fit["x_range"] == "1-8" and fit["excluded"] == ""
+
+
+def test_a_first_point_on_the_line_is_not_fitted_apart() -> None:
+    import numpy as np
+
+    from odebench.report import fit_line
+
+    # ResNet saved bytes on the GPU: depth 1 lies exactly on the line of depths 2-6
+    x = np.array([1.0, 2.0, 4.0, 6.0])
+    y = 79_968_260 + 6_488_064 * (x - 1)
+    fit = fit_line(x, y)
+    assert fit.excluded == {}
+    assert fit.slope == pytest.approx(6_488_064, rel=1e-12)
