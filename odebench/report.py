@@ -304,7 +304,11 @@ def _memory_verdicts(fits: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
             "ratio_adjoint_backprop": ratio, "adjoint_fitted_over": adj["x_range"],
             "adjoint_constant": adj["constant"],
         })  # fmt: skip
-        if abs(ratio) < 0.01:
+        if not bp["r2"] >= 0.9:  # backprop itself does not grow (RSS of a GPU run, say)
+            how = "constant" if bp["constant"] else f"R² {bp['r2']:.2f}"
+            verdict = (f"this meter shows no growth even for backprop ({how}): it cannot "
+                       "tell O(1) from O(L) here")  # fmt: skip
+        elif abs(ratio) < 0.01:
             verdict = "O(1)"
         elif not adj["r2"] >= 0.9:
             verdict = f"no clear trend (adjoint R² {adj['r2']:.2f}: noise of this meter)"
@@ -312,7 +316,8 @@ def _memory_verdicts(fits: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
             verdict = "grows with steps"
         adj_text = ("constant" if adj["constant"]
                     else f"{fmt_bytes(adj['bytes_per_unit'])} per step")  # fmt: skip
-        share = "" if adj["constant"] else f" ({fmt_ratio(ratio)} of backprop's)"
+        share = ("" if adj["constant"] or np.isnan(ratio)
+                 else f" ({fmt_ratio(ratio)} of backprop's)")  # fmt: skip
         sentences.append(
             f"{meter} ({_variant(pd.Series(ids), skip=('meter',))}): backprop "
             f"{fmt_bytes(bp['bytes_per_unit'])} per "
