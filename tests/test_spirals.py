@@ -195,16 +195,22 @@ def test_verdict_asks_whether_the_gap_exceeds_the_spread() -> None:
     assert experiment.verdict(ode, close).startswith("within the spread")
 
 
-def test_rnn_prediction_is_drawn_from_the_first_observation_on() -> None:
+def test_rnn_prediction_is_drawn_after_the_first_observation() -> None:
     mine = pd.DataFrame({
-        "t": [0.0, 1.0, 2.0, 3.0, 4.0],
-        "kind": ["prediction"] * 3 + ["extrapolation"] * 2,
-        "x": [0.0, 5.0, 6.0, 7.0, 8.0], "y": [0.0] * 5,
-        "after_first_obs": [False, True, True, True, True],
+        "t": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0],
+        "kind": ["prediction"] * 4 + ["extrapolation"] * 2,
+        "x": [0.0, 0.0, 5.0, 6.0, 7.0, 8.0], "y": [0.0] * 6,
     })  # fmt: skip
-    inside, beyond = experiment.drawn_prediction(mine)
-    assert inside["t"].tolist() == [1.0, 2.0]  # the prior guess at t=0 is not drawn
-    assert beyond["t"].tolist() == [2.0, 3.0, 4.0]  # joined to the window's last point
+    inside, beyond = experiment.drawn_prediction(mine, first_observed=1.0)
+    # at t=0 and at the first observation (t=1) the RNN answers with its prior guess
+    assert inside["t"].tolist() == [2.0, 3.0]
+    assert beyond["t"].tolist() == [3.0, 4.0, 5.0]  # joined to the window's last point
+
+
+def test_forecast_times_start_strictly_after_the_first_observation() -> None:
+    mask = torch.tensor([[False, True, False, True], [True, False, False, False]])
+    expected = [[False, False, True, True], [False, True, True, True]]
+    assert experiment.after_first_observation(mask).tolist() == expected
 
 
 def test_convergence_is_judged_on_the_training_loss_over_the_last_quarter() -> None:
