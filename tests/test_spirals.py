@@ -102,7 +102,7 @@ def test_series_without_observations_or_wrong_mask_shape_raise() -> None:
 
 TINY = ["spirals", "--iters", "3", "--seeds", "0", "1", "--obs", "20", "30", "--n-spirals",
         "20", "--n-extrap", "5", "--method", "rk4", "--steps", "3", "--eval-every", "2",
-        "--figure-obs", "20", "--no-cost-check"]  # fmt: skip
+        "--no-cost-check"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +118,8 @@ def test_default_settings_are_the_papers() -> None:
     assert s.obs == (30, 50, 100) and len(s.seeds) >= 3
     assert (s.n_spirals, s.n_points, s.n_extrap, s.dynamics_layers) == (1000, 100, 100, 1)
     assert s.figure_obs == 30 and s.iters == experiment.BUDGETS["default"]
+    other = cli.build_parser().parse_args(["spirals", "--obs", "100", "50"])
+    assert experiment.settings_from_args(other).figure_obs == 50  # the smallest run
     adjoint = experiment.Settings(iters=1, gradient="adjoint").solver()
     assert adjoint.gradient == "adjoint" and adjoint.rtol == adjoint.atol == 1.5e-8
 

@@ -994,7 +994,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default=20,
         help="iterations between test-RMSE points of the training curves",
     )
-    p.add_argument("--figure-obs", type=int, default=30, help="observation count of the figure")
+    p.add_argument(
+        "--figure-obs",
+        type=int,
+        default=None,
+        help="observation count of the figure (default: 30 where run, else the smallest)",
+    )
     p.add_argument(
         "--no-cost-check",
         action="store_true",
@@ -1025,7 +1030,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         method=args.method, gradient=args.gradient, rtol=args.rtol, atol=args.atol,
         steps=args.steps, dynamics_layers=args.dynamics_layers, lr=args.lr,
         n_spirals=args.n_spirals, n_extrap=args.n_extrap, noise_std=args.noise_std,
-        eval_every=args.eval_every, figure_obs=args.figure_obs,
+        eval_every=args.eval_every,
+        figure_obs=args.figure_obs if args.figure_obs is not None else (
+            30 if 30 in args.obs else min(args.obs)),
         cost_check=not args.no_cost_check, device=args.device, threads=args.threads,
     )  # fmt: skip
 
