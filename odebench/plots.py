@@ -473,6 +473,8 @@ def fig3a_error_vs_nfe(errors: pd.DataFrame) -> plt.Figure | None:
                     textcoords="offset points", xytext=(5, 4), fontsize="small")  # fmt: skip
     ax.set(xscale="log", yscale="log", xlabel="NFE forward (calls of f)",
            ylabel="relative L2 error of the ODE block's output")  # fmt: skip
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
     ref = rows["reference"].iloc[0] if "reference" in rows else "a tight reference"
     method = rows["method"].iloc[0] if "method" in rows else "the solver"
     ax.set_title(f"Fig. 3a: trained MNIST ODE-Net, {method} at rtol = atol = tol\n"
