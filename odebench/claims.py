@@ -298,7 +298,7 @@ def _adjoint_o1_quick(src: Sources) -> Finding | None:
         g = rows[rows["gradient"] == gradient]
         if g["steps"].nunique() < 2:
             return None
-        slopes[gradient] = _fit(g["steps"], g["saved_bytes"])[0]
+        slopes[gradient] = round(_fit(g["steps"], g["saved_bytes"])[0], 6) + 0.0  # no "-0"
     if slopes["backprop"] <= 0:
         return None
     steps = rows["steps"].astype(int)

@@ -839,6 +839,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="train (or resume) the models' checkpoints and logs; measure nothing",
     )
+    p.add_argument(
+        "--figures-only", action="store_true",
+        help="redraw Figures 3a-3d from <out>/table1/ and <out>/table1_logs/; run nothing",
+    )  # fmt: skip
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--out", type=Path, default=Path("results"), help="output directory")
     p.add_argument(
@@ -876,6 +880,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.figures_only:
+        from odebench.plots import write_fig3
+
+        written = write_fig3(args.out / "table1", args.out / "table1_logs", args.out / "plots")
+        for path in written:
+            print(f"wrote {path}")
+        if not written:
+            print(f"odebench table1: nothing to draw under {args.out}; run odebench table1 first.",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        return 0
     try:
         check_device(args.device)
         budget = BUDGETS[args.budget]
