@@ -521,7 +521,7 @@ def _counts(x: pd.Series, y: pd.Series) -> pd.DataFrame:
 
 
 def fig3c_nfe_backward_vs_forward(
-    log: pd.DataFrame | None, points: pd.DataFrame | None
+    log: pd.DataFrame | None, points: pd.DataFrame | None, failures: pd.DataFrame | None = None
 ) -> plt.Figure | None:
     """Figure 3c: NFE-B against NFE-F, one point per iteration, for each solver.
 
@@ -559,8 +559,19 @@ def fig3c_nfe_backward_vs_forward(
     ax.set(xlim=(0, top), ylim=(0, top), xlabel="NFE forward", ylabel="NFE backward")
     ax.set_title("Fig. 3c: MNIST ODE-Net with the adjoint, NFE backward against forward",
                  fontsize="medium")  # fmt: skip
+    if failures is not None and not failures.empty:  # a solver that could not run says why
+        text = "\n".join(f"{r['solver']}: could not run ({_short_error(str(r['error']))})"
+                         for _, r in failures.iterrows())  # fmt: skip
+        ax.text(0.98, 0.03, text, transform=ax.transAxes, ha="right", va="bottom",
+                fontsize="x-small", color="tab:red", wrap=True)  # fmt: skip
     ax.legend(fontsize="x-small", loc="upper left")
     return fig
+
+
+def _short_error(error: str, width: int = 60) -> str:
+    """An error message cut at its first clause ("MemoryError: Unable to allocate 1.17 TiB")."""
+    cut = error.split(" for an array")[0]
+    return cut if len(cut) <= width else cut[: width - 3] + "..."
 
 
 def fig3d_nfe_over_training(log: pd.DataFrame) -> plt.Figure | None:
@@ -609,7 +620,11 @@ def write_fig3(
     points = pd.read_csv(points_file) if points_file.exists() else None
     if points is not None and points.empty:
         points = None
-    figures["fig3c_nfe_backward_vs_forward"] = lambda: fig3c_nfe_backward_vs_forward(log, points)
+    failures_file = table1_folder / "fig3c_failures.csv"
+    failures = pd.read_csv(failures_file) if failures_file.exists() else None
+    figures["fig3c_nfe_backward_vs_forward"] = lambda: fig3c_nfe_backward_vs_forward(
+        log, points, failures
+    )
     if log is not None:
         figures["fig3d_nfe_over_training"] = lambda: fig3d_nfe_over_training(log)
     written: list[Path] = []
