@@ -156,7 +156,9 @@ def _model_inputs(case: Case, dtype: torch.dtype) -> tuple[torch.Tensor, torch.T
         data = load_mnist()
         if case.batch > len(data.test_images):
             raise ValueError(f"batch={case.batch} exceeds the {len(data.test_images)} test images.")
-        return to_float(data.test_images[: case.batch]).to(dtype), data.test_labels[: case.batch]
+        # copies, not views: a view keeps all 10,000 labels alive in the loss's saved tensors
+        images = to_float(data.test_images[: case.batch].clone()).to(dtype)
+        return images, data.test_labels[: case.batch].clone()
     gen = torch.Generator().manual_seed(case.seed)
     x = torch.rand(case.batch, 1, 28, 28, generator=gen, dtype=dtype)
     return x, torch.randint(0, 10, (case.batch,), generator=gen)

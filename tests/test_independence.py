@@ -137,3 +137,12 @@ def test_inline_local_and_the_api_give_identical_exact_figures(tmp_path) -> None
             row = table.loc[case.case_id]
             got = {k: row[k] for k in api[case.case_id]}
             assert got == pytest.approx(api[case.case_id], rel=0, abs=0), (executor, case)
+
+
+@pytest.mark.slow
+def test_a_model_case_on_mnist_inputs_saves_only_its_own_batch() -> None:
+    # the cross entropy saves the batch's labels (int64): 8 labels are 64 B, not the 80,000 B
+    # of all 10,000 test labels that a view would keep alive
+    rand = measure(Case(model="mlp", batch=8, meters=("saved",)))["saved_bytes"]
+    real = measure(Case(model="mlp", batch=8, inputs="mnist", meters=("saved",)))["saved_bytes"]
+    assert real == rand
