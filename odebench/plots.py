@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -19,7 +20,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    FixedLocator,
+    FuncFormatter,
+    NullFormatter,
+    NullLocator,
+)
 
 from odebench.analysis import (  # noqa: E402
     MEMORY_METERS,
@@ -263,11 +269,13 @@ def _work_precision(df: pd.DataFrame, *, time: bool) -> plt.Figure | None:
     if data.empty:
         return None
     data = data.assign(solver=data["subject"] + " / " + data["method"])
-    data, hue = _hue(data, "solver")
     what = "seconds" if time else "calls of f"
     panels = [("x_state", "state_error", f"forward ({what})", "state y(t1)")]
     if data["grad_error"].notna().any():
         panels.append(("x_grad", "grad_error", f"forward + backward ({what})", "gradient"))
+    if len(backends(data)) > 1:
+        return _work_precision_by_solver(data, panels, time=time)
+    data, hue = _hue(data, "solver")
     fig, axes = _figure(len(panels), sharey=True)
     for ax, (x, y, xlabel, title) in zip(axes, panels, strict=True):
         rows = data[data[y].notna() & (data[y] > 0) & data[x].notna()]
@@ -280,6 +288,43 @@ def _work_precision(df: pd.DataFrame, *, time: bool) -> plt.Figure | None:
         "time (bars: IQR of the timed passes, summed for forward + backward)" if time
         else "function evaluations"))  # fmt: skip
     _legend(fig, axes[-1])
+    return fig
+
+
+def _work_precision_by_solver(
+    data: pd.DataFrame, panels: list[tuple[str, str, str, str]], *, time: bool
+) -> plt.Figure:
+    """Several backends: one row of panels per problem and method, the libraries as hue.
+
+    Overlaid in one panel, every (problem, method, library, mode) line needs a legend entry
+    of its own and the comparison drowns; side by side per solver it is read at a glance.
+    """
+    solvers = list(dict.fromkeys(data.sort_values(["subject", "method"])["solver"]))
+    fig, axes = plt.subplots(len(solvers), len(panels), figsize=(4.6 * len(panels) + 1.8,
+                             2.5 * len(solvers)), layout="constrained", squeeze=False)  # fmt: skip
+    for row, solver in zip(axes, solvers, strict=True):
+        sub = data[data["solver"] == solver].assign(library=lambda d: d["backend"].astype(str))
+        for ax, (x, y, _, title) in zip(row, panels, strict=True):
+            rows = sub[sub[y].notna() & (sub[y] > 0) & sub[x].notna()]
+            if y == "state_error":
+                rows = rows.drop_duplicates(["library", "rtol", "steps"]).assign(
+                    gradient="backprop"
+                )
+            _lines(ax, rows, x, y, "library", xerr=f"{x}_iqr" if time else None)
+            ax.set(xscale="log", yscale="log", title=f"{solver}: {title}")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide in a decade
+            ax.title.set_fontsize("small")
+        row[0].set_ylabel("relative L2 error")
+    for ax, (_, _, xlabel, _) in zip(axes[-1], panels, strict=True):
+        ax.set_xlabel(xlabel)
+    fig.suptitle("Work-precision per solver, the libraries side by side: error against "
+                 + ("time" if time else "function evaluations"))  # fmt: skip
+    handles: dict[str, Any] = {}
+    for ax in axes.flat:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, h)
+    fig.legend(handles.values(), handles.keys(), loc="outside right center", frameon=False,
+               fontsize="small")  # fmt: skip
     return fig
 
 
