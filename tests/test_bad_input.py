@@ -69,6 +69,8 @@ RUN = ["run", "--executor", "inline", "--quiet", "--no-report"]
 NEW = ["--out", "{tmp}/new"]
 
 BAD: list[tuple[str, list[str], str]] = [
+    # an experiment's options
+    ("table1 models empty", ["table1", "--models", "", "--out", "{tmp}/t1"], "names no model"),
     # run options
     ("repeats 0", [*RUN, "--suite", "smoke", *NEW, "--repeats", "0"], ">= 1"),
     ("repeats -1", [*RUN, "--suite", "smoke", *NEW, "--repeats", "-1"], ">= 1"),
@@ -308,4 +310,4 @@ def test_bad_input_gets_one_line_naming_the_fix_and_changes_nothing(
 
 
 def test_the_bad_inputs_are_counted() -> None:
-    assert len(BAD) == len({name for name, _, _ in BAD}) == 96
+    assert len(BAD) == len({name for name, _, _ in BAD}) == 97

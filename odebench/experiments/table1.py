@@ -155,6 +155,8 @@ class Table1Config:
     command: str = ""
 
     def __post_init__(self) -> None:
+        if not self.models:
+            raise ValueError(f"--models names no model; pass some of: {','.join(ROWS)}.")
         unknown = [m for m in self.models if m not in ROWS]
         if unknown:
             raise ValueError(f"unknown model(s) {unknown}; choose from: {', '.join(ROWS)}.")
