@@ -244,6 +244,10 @@ def quick_suite() -> list[Case]:
     # NFE forward/backward, error, time across tolerances (trained spiral field)
     spiral = {**s, "problem": "spiral_trained", "method": "dopri5", "meters": ERROR_METERS}
     cases += grid(spiral, gradient=("backprop", "adjoint"), rtol=(1e-3, 1e-5, 1e-7))
+    # the paper's solver (scipy's LSODA, adjoint only): Figure 3c's NFE-B against NFE-F
+    cases += grid(
+        {**spiral, "method": "scipy_lsoda", "gradient": "adjoint"}, rtol=(1e-3, 1e-5, 1e-7)
+    )
     # the adjoint with and without the seminorm (its error control skips the parameter
     # adjoint): on the trained 64-wide field with a sum loss, where it changes NFE-B (on the
     # 2-D spiral field it changes nothing at any tolerance)

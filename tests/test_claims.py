@@ -115,6 +115,18 @@ def test_gradient_error_claim_is_contradicted_when_backprop_is_more_accurate():
     )
     spiral = rows["fig3c-spiral"]  # 50 / 62 = 0.81, outside [0.4, 0.6]
     assert spiral["rule_holds"] == "no" and spiral["verdict"] == "measured under other conditions"
+    assert rows["fig3c-spiral-lsoda"]["verdict"] == "not measured"  # no LSODA rows
+
+
+def test_lsoda_on_the_spiral_field_is_judged_apart_from_dopri5():
+    q = quick(3.5e-3, 0.56)
+    lsoda = {"problem": "spiral_trained", "method": "scipy_lsoda", "gradient": "adjoint",
+             "rtol": 1e-3, "grad_error": 0.06, "nfe_forward": 60, "nfe_backward": 30,
+             "status": "ok", "seminorm": False}  # fmt: skip
+    rows = by_id(evaluate(Sources(quick=pd.concat([q, pd.DataFrame([lsoda])]))))
+    assert "0.50" in rows["fig3c-spiral-lsoda"]["measured"]  # 30 / 60, only the LSODA row
+    assert rows["fig3c-spiral-lsoda"]["rule_holds"] == "yes"
+    assert "0.81" in rows["fig3c-spiral"]["measured"]  # dopri5's 50 / 62 alone
 
 
 def log(nfe_forward: list[int], nfe_backward: list[int]) -> pd.DataFrame:
