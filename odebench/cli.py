@@ -357,16 +357,10 @@ def _print_summary(df: Any, *, wall: float, ran: int, report: Path | None, folde
 
 
 def _check_out_folder(out: str | None) -> None:
-    if out is None:
-        return
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder; pass a folder path.")
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UsageError(f"--out {out}: {probe} is a file; pass a folder path.")
+    from odebench.results import check_folder_path
+
+    if out is not None:
+        check_folder_path(out)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

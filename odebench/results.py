@@ -234,12 +234,8 @@ def completed_keys(path: str | Path, *, retry_failed: bool = False) -> set[tuple
 # --- the results folder ---------------------------------------------------------------------
 
 
-def check_folder(folder: str | Path, *, resume: bool = False, force: bool = False) -> None:
-    """Check, without touching the disk, that a run may write into ``folder``.
-
-    A folder that holds anything (an earlier run) is refused unless ``resume`` (continue it)
-    or ``force`` (move it to a timestamped backup first, see :func:`backup_folder`).
-    """
+def check_folder_path(folder: str | Path) -> Path:
+    """Check that ``folder`` is, or can become, a folder; returns its nearest existing part."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ResultsError(f"--out {folder} is a file, not a folder; pass a folder path.")
@@ -248,6 +244,17 @@ def check_folder(folder: str | Path, *, resume: bool = False, force: bool = Fals
         probe = probe.parent
     if not probe.is_dir():
         raise ResultsError(f"--out {folder}: {probe} is a file; pass a folder path.")
+    return probe
+
+
+def check_folder(folder: str | Path, *, resume: bool = False, force: bool = False) -> None:
+    """Check, without touching the disk, that a run may write into ``folder``.
+
+    A folder that holds anything (an earlier run) is refused unless ``resume`` (continue it)
+    or ``force`` (move it to a timestamped backup first, see :func:`backup_folder`).
+    """
+    folder = Path(folder)
+    probe = check_folder_path(folder)
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ResultsError(f"--out {folder}: cannot write in {probe}; pass a folder you can write.")
     entries = _entries(folder) if folder.is_dir() else []
