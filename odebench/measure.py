@@ -8,7 +8,6 @@ pass with the timer): ``nfe`` (also the warm-up), ``saved``, ``peak_rss``,
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,14 +116,9 @@ def build_workload(case: Case) -> Workload:
     return _problem_workload(case, dtype, device)
 
 
-def _own_module(field: object) -> object:
-    """The field as this case's own object: a module is copied, never converted in place."""
-    return copy.deepcopy(field) if isinstance(field, nn.Module) else field
-
-
 def _problem_workload(case: Case, dtype: torch.dtype, device: torch.device) -> Workload:
     problem = get_problem(case.problem, batch=case.batch, seed=case.seed)
-    field = _own_module(problem.field())
+    field = problem.field()  # the case's own copy
     module = CountedField(
         field.to(device=device, dtype=dtype) if isinstance(field, nn.Module) else field
     )

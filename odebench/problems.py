@@ -58,7 +58,10 @@ class Problem:
             )
 
     def field(self) -> Field | nn.Module:
-        return self.make_field()
+        """A field of the caller's own: a module is copied, so converting or training it
+        (a case casts it to its dtype and device) never changes what a later caller gets."""
+        made = self.make_field()
+        return copy.deepcopy(made) if isinstance(made, nn.Module) else made
 
     def times(
         self, n: int = 2, *, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"
@@ -146,13 +149,7 @@ def register_problem(
     t0, t1 = (float(v) for v in t_span)
     if not (math.isfinite(t0) and math.isfinite(t1) and t1 > t0):
         raise ValueError(f"problem {name!r}: t_span must be finite with t1 > t0; got {t_span}.")
-    if factory:
-        make = f
-    elif isinstance(f, nn.Module):
-        module = f
-        make = lambda: copy.deepcopy(module)  # noqa: E731 - the user's module stays as it was
-    else:
-        make = lambda: f  # noqa: E731
+    make = f if factory else (lambda: f)  # Problem.field() copies a module
 
     def initial(b: int | None, seed: int) -> torch.Tensor:
         value = y0(b if b is not None else batch, seed) if callable(y0) else y0  # type: ignore[arg-type]
