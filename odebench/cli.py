@@ -278,8 +278,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
     search = (str(Path.cwd()),)
     if search[0] not in sys.path:  # the target's module is found from here, as in workers
         sys.path.insert(0, search[0])
-    batch = profile.validate(target)[0]  # one clear error before anything is written
-    name = profile.register(target)
+    built = profile.validate(target)  # one clear error before anything is written
+    batch = int(built[1].shape[0])
+    name = profile.register(target, built)
     backends = profile.available_backends() if args.backends == "all" else ("torchdiffeq",)
     cases = profile.battery(name, batch=batch, budget=args.budget, backends=backends)
     if args.device != "cpu":

@@ -5,6 +5,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,25 @@ from odebench.results import (
 )
 
 SMOKE = ["--suite", "smoke", "--executor", "inline", "--quiet", "--no-report"]
+
+
+@contextmanager
+def lock_held_elsewhere(folder: Path) -> Iterator[None]:
+    """Another process holds ``folder``'s lock for the block, then dies (kill -9)."""
+    holder = textwrap.dedent(f"""
+        import time
+        from odebench.results import locked_folder
+        with locked_folder({str(folder)!r}):
+            print("locked", flush=True)
+            time.sleep(60)
+    """)  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -128,24 +149,12 @@ def test_a_second_run_on_the_same_folder_fails_at_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # before: two runs interleaved (duplicated rows, a lost provenance entry)
-    holder = textwrap.dedent(f"""
-        import time
-        from odebench.results import locked_folder
-        with locked_folder({str(tmp_path)!r}):
-            print("locked", flush=True)
-            time.sleep(60)
-    """)  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+    with lock_held_elsewhere(tmp_path):
         start = time.perf_counter()
         assert main(["run", *SMOKE, "--out", str(tmp_path), "--resume"]) == 2
         assert time.perf_counter() - start < 10
         assert "in use by another odebench run" in capsys.readouterr().err
         assert not (tmp_path / "results.csv").exists()
-    finally:
-        proc.kill()
-        proc.wait()
     with locked_folder(tmp_path):  # released when its holder dies
         pass
 
@@ -226,22 +235,10 @@ def test_run_cases_takes_the_folder_lock_itself(tmp_path: Path) -> None:
     from odebench.results import FolderBusyError
     from odebench.runner import run_cases
 
-    holder = textwrap.dedent(f"""
-        import time
-        from odebench.results import locked_folder
-        with locked_folder({str(tmp_path)!r}):
-            print("locked", flush=True)
-            time.sleep(60)
-    """)  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+    with lock_held_elsewhere(tmp_path):
         with pytest.raises(FolderBusyError):
             run_cases(get_suite("smoke")[:1], tmp_path / "results.csv", executor="inline",
                       progress=False)  # fmt: skip
-    finally:
-        proc.kill()
-        proc.wait()
     with locked_folder(tmp_path):  # nested in this process: re-entrant
         (record,) = run_cases(get_suite("smoke")[:1], tmp_path / "results.csv",
                               executor="inline", progress=False)  # fmt: skip

@@ -157,8 +157,8 @@ def _contents(cell: Any) -> Any:
         return None
 
 
-def validate(target: Target) -> tuple[int, ...]:
-    """Build the field once and check what the battery relies on; returns y0's shape.
+def validate(target: Target) -> tuple[Any, Any, tuple[float, float]]:
+    """Build the target once and check what the battery relies on; returns the build.
 
     The field must return the state's shape and finite values, and the adjoint must be
     able to see its parameters (an ``nn.Module``, not a function closing over one).
@@ -170,7 +170,8 @@ def validate(target: Target) -> tuple[int, ...]:
 
     from odebench.solvers import SolveError, SolverConfig, solve
 
-    field, y0, (t0, t1) = build(target)
+    built = build(target)
+    field, y0, (t0, t1) = built
     if not (math.isfinite(t0) and math.isfinite(t1) and t1 > t0):
         raise ProfileError(f"{target.spec}: the time span must be finite with t1 > t0.")
     if isinstance(field, nn.Module):
@@ -213,7 +214,7 @@ def validate(target: Target) -> tuple[int, ...]:
             f"{target.spec}: the field has no parameters the adjoint can see; return an "
             "nn.Module whose forward(t, y) computes dy/dt (its parameters get gradients)."
         )
-    return tuple(y0.shape)
+    return built
 
 
 def module_source(target: Target) -> str:
@@ -226,11 +227,14 @@ def module_source(target: Target) -> str:
     )
 
 
-def register(target: Target) -> str:
-    """Register ``target`` as a batched problem (y0 resampled or tiled per batch); its name."""
+def register(target: Target, built: tuple[Any, Any, tuple[float, float]] | None = None) -> str:
+    """Register ``target`` as a batched problem (y0 resampled or tiled per batch); its name.
+
+    ``built`` is :func:`validate`'s build, so that the factory is not called again here.
+    """
     from odebench.problems import register_problem
 
-    field, y0, span = build(target)
+    _, y0, span = build(target) if built is None else built
     default_batch = int(y0.shape[0])
 
     def initial(batch: int, seed: int):  # type: ignore[no-untyped-def]
