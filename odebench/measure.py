@@ -119,9 +119,10 @@ def build_workload(case: Case) -> Workload:
 def _problem_workload(case: Case, dtype: torch.dtype, device: torch.device) -> Workload:
     problem = get_problem(case.problem, batch=case.batch, seed=case.seed)
     field = problem.field()  # the case's own copy
-    module = CountedField(
-        field.to(device=device, dtype=dtype) if isinstance(field, nn.Module) else field
-    )
+    if isinstance(field, nn.Module):
+        field = field.to(device=device, dtype=dtype)
+    # a field that is already a counter is not wrapped again (each call counted once)
+    module = field if isinstance(field, CountedField) else CountedField(field)
     # a copy whatever the dtype: ``.to`` returns the registry's own tensor when the dtype
     # matches, and marking that one would change every later case's gradient
     y0 = problem.y0.detach().to(device=device, dtype=dtype, copy=True).requires_grad_(True)

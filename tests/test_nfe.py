@@ -77,3 +77,39 @@ def test_adjoint_refuses_a_counted_closure_whose_parameters_it_cannot_see() -> N
     field = CountedField(lambda t, y: inner(y))
     with pytest.raises(AdjointParamsError, match="adjoint_params="):
         solve(field, torch.ones(3), T, SolverConfig(method="rk4", steps=2, gradient="adjoint"))
+
+
+class _HoldsACounter(nn.Module):
+    """A user's module that counts its own field (as the README shows) inside itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.f = CountedField(MLPField(3, 4))
+
+    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.f(t, y)
+
+
+@pytest.mark.parametrize("make", [lambda: CountedField(MLPField(3, 4)), _HoldsACounter])
+def test_a_field_already_counted_is_counted_once_by_measure(make) -> None:  # type: ignore[no-untyped-def]
+    # rk4 with 1 step calls f 4 times forward; the adjoint retraces the grid: 4 more backward
+    from odebench.cases import Case
+    from odebench.measure import measure
+    from odebench.problems import register_problem
+
+    register_problem("counted_twice", make, torch.ones(2, 3), factory=True, overwrite=True)
+    for gradient, backward in (("backprop", 0), ("adjoint", 4)):
+        case = Case(problem="counted_twice", method="rk4", steps=1, gradient=gradient,
+                    meters=("nfe",))  # fmt: skip
+        rec = measure(case)
+        assert (rec["nfe_forward"], rec["nfe_backward"]) == (4, backward)
+
+
+def test_a_module_holding_a_counter_is_counted_once_by_solve() -> None:
+    from odebench.instruments import nfe
+
+    field = _HoldsACounter()
+    sol = solve(field, torch.ones(2, 3), T, SolverConfig(method="rk4", steps=1))
+    assert sol.stats.nfe == 4
+    assert sol.field is not None and nfe(sol.field) == 4
+    assert field.f.nfe_forward == 4  # the user's own counter still counts its calls

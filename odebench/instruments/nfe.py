@@ -15,7 +15,10 @@ class CountedField(nn.Module):
 
     Calls are attributed to the current phase (``"forward"`` unless changed with
     :func:`phase`), so the calls made by the solve and by ``loss.backward()`` can be
-    read apart: ``field.nfe_forward``, ``field.nfe_backward``.
+    read apart: ``field.nfe_forward``, ``field.nfe_backward``. Calls in the ``"probe"``
+    phase (odebench evaluating the field once to see what it uses) are kept apart from
+    :attr:`calls`. A counter nested inside another counts the same calls again: readers
+    (:func:`nfe`) count at the outermost one only.
     """
 
     def __init__(self, func: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | nn.Module):
@@ -36,8 +39,8 @@ class CountedField(nn.Module):
 
     @property
     def calls(self) -> int:
-        """All calls so far, whatever the phase."""
-        return sum(self.counts.values())
+        """All calls so far of the solves and their backward passes (probes left out)."""
+        return sum(n for name, n in self.counts.items() if name != PROBE)
 
     @property
     def nfe_forward(self) -> int:
@@ -52,6 +55,8 @@ class CountedField(nn.Module):
 
 
 _PHASE: list[str] = ["forward"]
+#: The phase of odebench's own evaluation of a field (see ``odebench.instruments.probe``).
+PROBE = "probe"
 
 
 @contextmanager
@@ -68,15 +73,36 @@ def phase(name: str) -> Iterator[None]:
 
 
 def counted_fields(module: nn.Module) -> list[CountedField]:
-    """All :class:`CountedField` submodules of ``module`` (a model may hold several)."""
-    return [m for m in module.modules() if isinstance(m, CountedField)]
+    """The outermost :class:`CountedField` submodules of ``module`` (a model may hold several).
+
+    A counter inside another (a user's field that is already a ``CountedField``, wrapped
+    again by ``measure()`` or ``solve()``) sees the same calls: only the outer one is listed,
+    so every call is counted once.
+    """
+    found: list[CountedField] = []
+    seen: set[int] = set()
+
+    def visit(m: nn.Module) -> None:
+        if id(m) in seen:
+            return
+        seen.add(id(m))
+        if isinstance(m, CountedField):
+            found.append(m)
+            return
+        for child in m.children():
+            visit(child)
+
+    visit(module)
+    return found
 
 
 def nfe(module: nn.Module, which: str = "forward") -> int:
-    """Calls made in phase ``which`` by all counted fields inside ``module``."""
+    """Calls made in phase ``which`` by the counted fields inside ``module`` (each once)."""
     return sum(m.counts[which] for m in counted_fields(module))
 
 
 def reset_nfe(module: nn.Module) -> None:
-    for m in counted_fields(module):
-        m.reset()
+    """Zero every counter inside ``module``, nested ones included."""
+    for m in module.modules():
+        if isinstance(m, CountedField):
+            m.reset()
