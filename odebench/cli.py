@@ -193,11 +193,10 @@ def _run_suite(
     """
     from odebench.results import (
         RESULTS_FILE,
-        backup_folder,
         check_folder,
         check_resumable,
+        claim_folder,
         drop_torn_tail,
-        locked_folder,
         provenance,
         read_results,
         record_run,
@@ -215,11 +214,10 @@ def _run_suite(
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = args.threads or torch.get_num_threads()
-    with locked_folder(folder):
-        if args.force:
-            backup = backup_folder(folder)
-            if backup:
-                print(f"odebench: the earlier run in {folder} moved to {backup}", file=sys.stderr)
+    with claim_folder(folder, resume=resume, force=args.force) as claim:
+        if claim.backup:
+            print(f"odebench: the earlier run in {folder} moved to {claim.backup}",
+                  file=sys.stderr)  # fmt: skip
         if resume:
             check_resumable(path, all_cases)
             torn = drop_torn_tail(path)

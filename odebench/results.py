@@ -16,7 +16,6 @@ import io
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -274,35 +273,15 @@ def _entries(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.name != LOCK_FILE)
 
 
-#: Folders this process holds locked, with a count: a nested ``locked_folder`` of the same
-#: folder (the CLI around :func:`odebench.runner.run_cases`, which locks too) is re-entrant.
-_HELD: dict[Path, int] = {}
+#: Folders this process holds locked: ``[count, lock]``. A nested ``locked_folder`` of the
+#: same folder (the CLI around :func:`odebench.runner.run_cases`, which locks too) is
+#: re-entrant; :func:`backup_folder` swaps the lock when it swaps the folder.
+_HELD: dict[Path, list[Any]] = {}
 
 
-@contextmanager
-def locked_folder(folder: str | Path) -> Iterator[Path]:
-    """Create ``folder`` and hold its lock for the block: one run at a time per folder.
-
-    Another process holding it raises :class:`FolderBusyError` at once; this process may
-    nest the block (the lock is held until the outermost block ends).
-    """
+def _new_lock(folder: Path) -> Any:
     from filelock import FileLock, Timeout
 
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ResultsError(
-            f"cannot create {folder} ({exc.strerror}); pass --out a folder you can write."
-        ) from None
-    key = folder.resolve()
-    if key in _HELD:
-        _HELD[key] += 1
-        try:
-            yield folder
-        finally:
-            _HELD[key] -= 1
-        return
     lock = FileLock(folder / LOCK_FILE, timeout=0)
     try:
         lock.acquire()
@@ -315,19 +294,115 @@ def locked_folder(folder: str | Path) -> Iterator[Path]:
         raise ResultsError(
             f"cannot lock {folder} ({exc.strerror}); pass --out a folder you can write."
         ) from None
-    _HELD[key] = 1
+    return lock
+
+
+@contextmanager
+def locked_folder(folder: str | Path) -> Iterator[Path]:
+    """Create ``folder`` and hold its lock for the block: one run at a time per folder.
+
+    Another process holding it raises :class:`FolderBusyError` at once; this process may
+    nest the block (the lock is held until the outermost block ends).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResultsError(
+            f"cannot create {folder} ({exc.strerror}); pass --out a folder you can write."
+        ) from None
+    key = folder.resolve()
+    if key in _HELD:
+        _HELD[key][0] += 1
+        try:
+            yield folder
+        finally:
+            _HELD[key][0] -= 1
+        return
+    _HELD[key] = [1, _new_lock(folder)]
     try:
         yield folder
     finally:
-        del _HELD[key]
+        _, lock = _HELD.pop(key)
         lock.release()
 
 
-def backup_folder(folder: str | Path) -> Path | None:
-    """Move everything in ``folder`` to a new sibling ``<name>.backup-<UTC time>``.
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """A results folder claimed for one run: held locked for the ``with`` block."""
 
-    Returns the backup (``None`` when the folder held nothing). Call it with the folder
-    locked; the lock file stays.
+    folder: Path
+    #: Where ``force`` moved the earlier run (``None``: there was none, or no ``force``).
+    backup: Path | None
+
+
+@contextmanager
+def claim_folder(
+    folder: str | Path, *, resume: bool = False, force: bool = False
+) -> Iterator[Claim]:
+    """Claim ``folder`` for a run exactly as ``odebench run`` does; hold it for the block.
+
+    The one way an experiment (``odebench table1``, ``odebench spirals``, ...) takes its
+    output folder, so no run is ever written over or into another:
+
+    1. :func:`check_folder` before anything is created: a folder that holds an earlier run
+       is refused with :class:`EarlierRunError` naming ``--resume``, ``--force`` and
+       ``--out`` (the message is one line; the CLI prints it and exits 2); nothing changes.
+    2. The folder's lock (:func:`locked_folder`): another run holding it raises
+       :class:`FolderBusyError` at once.
+    3. :func:`check_folder` again under the lock: a run that finished between the first
+       check and the lock is refused, never appended to.
+    4. With ``force``, the earlier run moves as a whole to ``<folder>.backup-<UTC time>``
+       in one atomic rename (:func:`backup_folder`); ``Claim.backup`` says where. With
+       ``resume`` the folder is left as it is for the caller to continue.
+
+    Call it after every other option is checked and before anything is written; write the
+    run's files inside the block. Example::
+
+        check_folder(out, resume=args.resume, force=args.force)  # early, optional
+        ...  # train, prepare
+        with claim_folder(out, resume=args.resume, force=args.force) as claim:
+            if claim.backup:
+                print(f"the earlier run in {out} moved to {claim.backup}", file=sys.stderr)
+            ...  # write into claim.folder
+    """
+    folder = Path(folder)
+    check_folder(folder, resume=resume, force=force)
+    with locked_folder(folder):
+        check_folder(folder, resume=resume, force=force)
+        yield Claim(folder=folder, backup=backup_folder(folder) if force else None)
+
+
+#: ``renameat2``'s flag that swaps two paths in one step (Linux 3.15+).
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders atomically (Linux ``renameat2``); False where that is unavailable."""
+    import ctypes
+    import errno
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
+def backup_folder(folder: str | Path) -> Path | None:
+    """Move the run in ``folder`` as a whole to a new sibling ``<name>.backup-<UTC time>``.
+
+    Returns the backup (``None`` when the folder held nothing). The move is one atomic
+    step (the folder is swapped with a new empty one), so a kill at any moment leaves the
+    earlier run whole, in the folder or in the backup, never split. Call it with the folder
+    locked: the lock moves to the new folder with it.
     """
     folder = Path(folder)
     entries = _entries(folder) if folder.is_dir() else []
@@ -339,9 +414,29 @@ def backup_folder(folder: str | Path) -> Path | None:
     while backup.exists():
         n += 1
         backup = folder.with_name(f"{folder.name}.backup-{stamp}-{n}")
+    held = _HELD.get(folder.resolve())
     backup.mkdir()
-    for entry in entries:
-        shutil.move(str(entry), str(backup / entry.name))
+    lock = _new_lock(backup) if held else None  # the new folder's lock, taken before the swap
+    try:
+        swapped = _exchange(backup, folder)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        (backup / LOCK_FILE).unlink(missing_ok=True)
+        backup.rmdir()
+        raise
+    if not swapped:  # no atomic swap here: one rename of the whole folder, then a new one
+        if lock is not None:
+            lock.release()
+        (backup / LOCK_FILE).unlink(missing_ok=True)
+        backup.rmdir()
+        os.rename(folder, backup)
+        folder.mkdir()
+        lock = _new_lock(folder) if held else None
+    if held:
+        held[1].release()  # the earlier run's lock, now in the backup
+        held[1] = lock
+        (backup / LOCK_FILE).unlink(missing_ok=True)
     return backup
 
 

@@ -243,3 +243,120 @@ def test_run_cases_takes_the_folder_lock_itself(tmp_path: Path) -> None:
         (record,) = run_cases(get_suite("smoke")[:1], tmp_path / "results.csv",
                               executor="inline", progress=False)  # fmt: skip
     assert record["status"] == "ok"
+
+
+def test_claim_folder_refuses_an_earlier_run_naming_the_ways_out_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    # the one function experiments (table1, spirals) call to take their folder as `run` does
+    from odebench.results import EarlierRunError, claim_folder
+
+    fake_run(tmp_path)
+    before = snapshot(tmp_path)
+    with pytest.raises(EarlierRunError) as err:
+        with claim_folder(tmp_path):
+            pytest.fail("claimed a folder holding a run")
+    assert all(flag in str(err.value) for flag in ("--resume", "--force", "--out"))
+    assert snapshot(tmp_path) == before
+    with claim_folder(tmp_path, resume=True) as claim:  # resume: left as it is
+        assert claim.backup is None and snapshot(tmp_path) == before
+
+
+def test_claim_folder_force_moves_the_run_whole_and_keeps_the_folder_locked(
+    tmp_path: Path,
+) -> None:
+    from odebench.results import claim_folder
+
+    out = tmp_path / "run"
+    out.mkdir()
+    fake_run(out)
+    before = snapshot(out)
+    probe = textwrap.dedent(f"""
+        from odebench.results import FolderBusyError, locked_folder
+        try:
+            with locked_folder({str(out)!r}):
+                print("free")
+        except FolderBusyError:
+            print("busy")
+    """)  # fmt: skip
+    with claim_folder(out, force=True) as claim:
+        assert claim.backup is not None and snapshot(claim.backup) == before
+        assert snapshot(out) == {}
+        other = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+        assert other.stdout.strip() == "busy"  # the new folder is held, not the backup
+    other = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert other.stdout.strip() == "free"
+    assert not (claim.backup / ".odebench.lock").exists()
+
+
+def test_a_run_that_finished_before_the_lock_is_not_appended_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before: the folder was checked only before the lock; a run that finished in between
+    # got this run's rows appended (duplicates) and its provenance replaced
+    import odebench.results as results
+
+    real = results.locked_folder
+
+    @contextmanager
+    def late(folder: Path) -> Iterator[Path]:
+        if not (Path(folder) / "results.csv").exists():
+            fake_run(Path(folder))  # another run finishes between the check and the lock
+        with real(folder) as held:
+            yield held
+
+    monkeypatch.setattr(results, "locked_folder", late)
+    out = tmp_path / "run"
+    assert main(["run", *SMOKE, "--out", str(out)]) == 2
+    assert "--resume" in capsys.readouterr().err
+    monkeypatch.setattr(results, "locked_folder", real)
+    before = snapshot(out)
+    fake_run(tmp_path / "again")
+    assert before == snapshot(tmp_path / "again")  # the other run's files, untouched
+
+
+def test_a_force_interrupted_mid_move_never_splits_the_earlier_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # before: entries moved one by one; a kill after the first left the run split between
+    # the folder and the backup, and a second --force was then refused
+    import shutil
+
+    out = tmp_path / "run"
+    out.mkdir()
+    fake_run(out)
+    before = snapshot(out)
+    moved: list[str] = []
+    real_move, real_rename = shutil.move, os.rename
+
+    def killed_after_one(move):  # type: ignore[no-untyped-def]
+        def wrapped(src, dst, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if moved:
+                raise KeyboardInterrupt
+            moved.append(str(src))
+            return move(src, dst, *args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(shutil, "move", killed_after_one(real_move))
+    monkeypatch.setattr(os, "rename", killed_after_one(real_rename))
+    main(["run", *SMOKE, "--out", str(out), "--force", "--match", "exponential"])
+    monkeypatch.undo()
+    places = [out, *tmp_path.glob("run.backup-*")]
+    assert before in [{k: v for k, v in snapshot(p).items() if k in before} for p in places]
+    assert before in [snapshot(p) for p in tmp_path.glob("run.backup-*")]
+
+
+def test_without_an_atomic_swap_the_folder_moves_in_one_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import odebench.results as results
+
+    monkeypatch.setattr(results, "_exchange", lambda a, b: False)  # no renameat2 here
+    out = tmp_path / "run"
+    out.mkdir()
+    fake_run(out)
+    before = snapshot(out)
+    with results.claim_folder(out, force=True) as claim:
+        assert claim.backup is not None and snapshot(claim.backup) == before
+        assert (out / ".odebench.lock").exists() and snapshot(out) == {}
