@@ -9,6 +9,7 @@ one exists, its exact solution; :meth:`Problem.reference` falls back to a float6
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import math
 import os
@@ -31,10 +32,11 @@ class Problem:
     """``dy/dt = f(t, y)``, ``y(t0) = y0`` on ``[t0, t1]``, with an optional exact solution.
 
     ``exact(t)`` maps a 1-D tensor of times to the states, shape ``(len(t), *y0.shape)``.
-    ``make_field`` builds the field (a function or an ``nn.Module``); it is called per
-    measurement so that a module with parameters starts fresh each time. ``y0`` is kept
-    in float64 (a case casts it to its own dtype): a float32 initial state would floor
-    every float64 error at float32 rounding.
+    ``make_field`` builds the field (a function or an ``nn.Module``); :meth:`field` calls
+    it under ``torch.manual_seed(seed)``, so a factory drawing random weights gives the same
+    weights to every caller and process (the case's solve and its reference solve the same
+    ODE). ``y0`` is kept in float64 (a case casts it to its own dtype): a float32 initial
+    state would floor every float64 error at float32 rounding.
     """
 
     name: str
@@ -44,6 +46,12 @@ class Problem:
     t1: float = 1.0
     exact: Exact | None = None
     description: str = ""
+    #: the torch seed ``make_field`` is called under (a registered problem's ``seed``)
+    seed: int = 0
+    #: the first module ``make_field`` built in this process, copied for every caller
+    _built: dict[str, nn.Module] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.y0, torch.Tensor) or not torch.is_floating_point(self.y0):
@@ -58,10 +66,18 @@ class Problem:
             )
 
     def field(self) -> Field | nn.Module:
-        """A field of the caller's own: a module is copied, so converting or training it
-        (a case casts it to its dtype and device) never changes what a later caller gets."""
-        made = self.make_field()
-        return copy.deepcopy(made) if isinstance(made, nn.Module) else made
+        """The field, the same weights at every call: a module is the caller's own copy
+        (converting or training it, as a case does, never changes what a later caller
+        gets), a function the factory's seeded build. The caller's RNG is left untouched."""
+        built = self._built.get("module")
+        if built is None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.seed)
+                made = self.make_field()
+            if not isinstance(made, nn.Module):
+                return made
+            built = self._built.setdefault("module", made)
+        return copy.deepcopy(built)
 
     def times(
         self, n: int = 2, *, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"
@@ -169,7 +185,7 @@ def register_problem(
     def build(b: int | None, seed: int) -> Problem:
         return Problem(
             name=name, make_field=make, y0=initial(b, seed), t0=t0, t1=t1, exact=exact,
-            description=description,
+            description=description, seed=seed,
         )  # fmt: skip
 
     problem = build(None, 0)

@@ -110,3 +110,40 @@ def test_validating_a_case_never_builds_its_initial_state(monkeypatch: pytest.Mo
     check_problem("mlp", batch=30_000_000)
     with pytest.raises(CaseError, match="batch=-1"):
         Case(problem="mlp", batch=-1, method="rk4", steps=1)
+
+
+def _random_linear_module() -> nn.Module:
+    return nn.Linear(3, 3)  # random weights from torch's global RNG
+
+
+class _ThroughModule(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = _random_linear_module()
+
+    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.lin(y)
+
+
+def _random_matrix_function():  # type: ignore[no-untyped-def]
+    a = 0.5 * torch.randn(3, 3)
+    return lambda t, y: y @ a.T.to(y)
+
+
+@pytest.mark.parametrize("factory", [_ThroughModule, _random_matrix_function])
+def test_every_call_of_a_factory_problems_field_gives_the_same_field(factory) -> None:  # type: ignore[no-untyped-def]
+    register_problem("user_random", factory, torch.ones(2, 3), factory=True, overwrite=True)
+    problem = get_problem("user_random")
+    y = torch.arange(6.0).reshape(2, 3)
+    torch.manual_seed(1)
+    first = problem.field()(torch.tensor(0.0), y)
+    torch.manual_seed(2)
+    state = torch.random.get_rng_state()
+    second = problem.field()(torch.tensor(0.0), y)
+    assert torch.equal(first, second)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's RNG is untouched
+    # the case's solve and its reference solve the same ODE: at rtol 1e-9 the state error
+    # is the solve's own (it was O(1) when the reference drew other weights)
+    case = Case(problem="user_random", method="dopri5", rtol=1e-9, atol=1e-9, dtype="float64",
+                meters=("nfe", "error"), seed=3)  # fmt: skip
+    assert measure(case)["state_error"] < 1e-7

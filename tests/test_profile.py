@@ -114,3 +114,27 @@ def test_the_readme_example_is_the_shipped_example_file() -> None:
     block = section.split("```python\n", 1)[1].split("```", 1)[0]
     assert block == (EXAMPLES / "my_field.py").read_text()
     assert "odebench profile examples/my_field.py:make_field --y0-shape 128,64" in section
+
+
+def test_a_profiled_field_is_the_same_field_in_the_case_and_its_reference() -> None:
+    # register() builds the field afresh per call; the reference must solve the case's ODE,
+    # so the state error falls with the tolerance (it read 0.369 at every tolerance before)
+    import torch
+
+    from odebench.cases import Case
+    from odebench.experiments.profile import Target, register
+    from odebench.measure import measure
+    from odebench.problems import get_problem
+
+    target = Target(spec=f"{EXAMPLES / 'my_field.py'}:make_field", y0_shape=(4, 64))
+    name = register(target)
+    problem = get_problem(name)
+    a, b = problem.field(), problem.field()
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    errors = {
+        rtol: measure(Case(problem=name, method="dopri5", rtol=rtol, atol=rtol, dtype="float64",
+                           meters=("nfe", "error")))["state_error"]  # fmt: skip
+        for rtol in (1e-3, 1e-9)
+    }
+    assert errors[1e-9] < 1e-7
+    assert errors[1e-9] < errors[1e-3]
