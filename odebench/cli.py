@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import errno
 import importlib
 import importlib.util
 import math
@@ -22,6 +23,8 @@ from typing import Any
 from odebench.experiments import EXPERIMENTS
 
 DEFAULT_RESULTS = Path("results")
+#: Errors of writing that the user fixes outside odebench (disk, quota, size limit, rights).
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES})
 
 
 class UsageError(ValueError):
@@ -608,6 +611,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CaseError, DeviceUnavailableError, ProfileError, ResultsError, SolverConfigError,
             UserModuleError, UsageError, FileNotFoundError) as exc:  # fmt: skip
         print(f"odebench: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk, a quota, a read-only folder: one line, not a traceback
+        if exc.errno not in _WRITE_ERRNOS:
+            raise
+        print(f"odebench: error: cannot write {exc.filename or 'a file'} ({exc.strerror}); free "
+              "disk space or pass --out a folder you can write (a run continues with --resume).",
+              file=sys.stderr)  # fmt: skip
         return 2
 
 

@@ -69,6 +69,17 @@ class EarlierRunError(ResultsError):
     """The results folder holds an earlier run and neither resume nor force was asked for."""
 
 
+class DiskFullError(ResultsError):
+    """A row could not be written whole (disk full, quota, file-size limit)."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(
+            f"cannot write {path} ({why}): free disk space or raise the file-size limit "
+            "(ulimit -f), then continue with `odebench run --resume` (a partial last row "
+            "is dropped and kept aside)."
+        )
+
+
 def case_columns(case: Case, repeat: int) -> dict[str, Any]:
     """The identity columns of a case for one repeat: every field of the Case."""
     row: dict[str, Any] = {"suite": case.suite, "case_id": case.case_id}
@@ -108,38 +119,53 @@ def _header(path: Path) -> list[str]:
         return []
 
 
+def _fits(header: Sequence[str]) -> bool:
+    """Whether rows of :data:`COLUMNS` can be appended under ``header``: the same columns in
+    the same order, some perhaps under an older name (:data:`RENAMED`). The one rule both
+    the writer and :func:`check_resumable` apply, so a resume refused by one is refused by
+    the other before anything is written."""
+    return [RENAMED.get(c, c) for c in header] == list(COLUMNS)
+
+
 def append_record(path: str | Path, record: Mapping[str, Any]) -> None:
     """Append one row (with the header if the file is new) in one write, then fsync.
 
     Refuses to append after a torn last line (see :func:`drop_torn_tail`) or to a file
-    whose header differs from :data:`COLUMNS`: either would corrupt the table.
+    whose columns differ from :data:`COLUMNS` (:func:`_fits`): either would corrupt the
+    table. A file written under a column's older name gets the row under that name.
     """
     unknown = set(record) - set(COLUMNS)
     if unknown:
         raise ResultsError(f"record has columns outside the schema: {sorted(unknown)}.")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = _line(COLUMNS, record)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         size = os.fstat(fd).st_size
         if size == 0:
-            text = _line(COLUMNS, None) + text
+            text = _line(COLUMNS, None) + _line(COLUMNS, record)
         else:
             if os.pread(fd, 1, size - 1) != b"\n":
                 raise ResultsError(
                     f"{path} ends in a torn row; run `odebench run --resume` (it drops and "
                     "keeps aside a torn row) before appending."
                 )
-            if _header(path) != list(COLUMNS):
+            header = _header(path)
+            if not _fits(header):
                 raise ResultsError(
                     f"{path} has other columns than this odebench writes (an older version?); "
                     "write into a new folder with --out."
                 )
+            old = {v: k for k, v in RENAMED.items() if k in header}
+            text = _line(header, {old.get(k, k): v for k, v in record.items()})
         data = text.encode()
-        if os.write(fd, data) != len(data):  # a regular file takes the whole line at once
-            raise OSError(f"short write to {path}")
-        os.fsync(fd)
+        try:
+            written = os.write(fd, data)  # a regular file takes the whole line at once
+            os.fsync(fd)
+        except OSError as exc:
+            raise DiskFullError(path, exc.strerror or str(exc)) from None
+        if written != len(data):
+            raise DiskFullError(path, f"wrote {written} of {len(data)} bytes")
     finally:
         os.close(fd)
 
@@ -450,9 +476,9 @@ def check_resumable(path: str | Path, cases: Iterable[Case]) -> None:
     if not path.exists() or path.stat().st_size == 0:
         return
     header = _header(path)
-    renamed = [RENAMED.get(c, c) for c in header]
-    if renamed != list(COLUMNS):
-        missing = [c for c in COLUMNS if c not in renamed]
+    if not _fits(header):
+        renamed = [RENAMED.get(c, c) for c in header]
+        missing = [c for c in COLUMNS if c not in renamed] or ["(the order)"]
         raise ResultsError(
             f"{path} was written with other columns (an older odebench? missing {missing[:3]}); "
             "it cannot be resumed: pass --force to start over (it is kept as a backup) or "

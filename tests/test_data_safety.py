@@ -360,3 +360,50 @@ def test_without_an_atomic_swap_the_folder_moves_in_one_rename(
     with results.claim_folder(out, force=True) as claim:
         assert claim.backup is not None and snapshot(claim.backup) == before
         assert (out / ".odebench.lock").exists() and snapshot(out) == {}
+
+
+def test_resume_of_a_file_with_an_older_column_name_appends_under_that_name(
+    tmp_path: Path,
+) -> None:
+    # before: the resume check accepted `loss_reduction` (renamed `reduction`), rewrote
+    # provenance.json and measured a case; then the writer refused the file
+    fake_run(tmp_path)
+    path = tmp_path / "results.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    header = lines[0].replace(",reduction,", ",loss_reduction,")
+    assert header != lines[0]
+    path.write_text(header + lines[1])  # one case recorded, two to run
+    assert main(["run", *SMOKE, "--out", str(tmp_path), "--resume"]) == 0
+    assert path.read_text().splitlines()[0] == header.strip()  # still the old name
+    df = read_results(path)
+    assert len(df) == 3 and df["reduction"].notna().all() and (df["status"] == "ok").all()
+
+
+def test_resume_of_a_file_whose_writer_would_refuse_changes_nothing(tmp_path: Path) -> None:
+    fake_run(tmp_path)
+    path = tmp_path / "results.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    cols = lines[0].strip().split(",")
+    cols[2], cols[3] = cols[3], cols[2]  # the same names in another order
+    path.write_text(",".join(cols) + "\n" + lines[1])
+    before = snapshot(tmp_path)
+    assert main(["run", *SMOKE, "--out", str(tmp_path), "--resume"]) == 2
+    assert snapshot(tmp_path) == before
+
+
+def test_a_full_disk_ends_the_run_with_one_line_and_resume_finishes_it(tmp_path: Path) -> None:
+    # before: `OSError: short write` and a traceback (exit status 1)
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, resource.RLIM_INFINITY))
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "odebench.cli", "run", *SMOKE, "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=limit)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if "error" in x]
+    assert "free disk space" in line and "--resume" in line
+    assert main(["run", *SMOKE, "--out", str(out), "--resume"]) == 0
+    assert len(read_results(out, history=True)) == 3  # each case once, the torn row dropped
