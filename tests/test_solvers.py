@@ -63,8 +63,8 @@ def test_fixed_grid_method_without_steps_is_rejected() -> None:
 
 
 def test_unknown_gradient_mode_and_misplaced_adjoint_options_are_rejected() -> None:
-    with pytest.raises(SolverConfigError, match="'backprop' or 'adjoint'"):
-        SolverConfig(method="rk4", steps=2, gradient="checkpoint")  # type: ignore[arg-type]
+    with pytest.raises(SolverConfigError, match="backprop, adjoint, checkpoint, aca"):
+        SolverConfig(method="rk4", steps=2, gradient="bogus")  # type: ignore[arg-type]
     with pytest.raises(SolverConfigError, match="need gradient='adjoint'"):
         SolverConfig(method="dopri5", seminorm=True)
 

@@ -16,8 +16,15 @@ import torch
 
 from odebench.solvers.backends import BACKENDS, get_backend
 
-Gradient = Literal["backprop", "adjoint"]
-GRADIENTS: tuple[str, ...] = ("backprop", "adjoint")
+Gradient = Literal["backprop", "adjoint", "checkpoint", "aca", "adjoint_joint"]
+#: How the gradient is obtained (README, "Gradient modes"): ``backprop`` through the solver;
+#: ``adjoint``, the reverse solve of the adjoint equation; ``checkpoint``, backprop with each
+#: field call recomputed in ``backward()``; ``aca``, the adaptive checkpoint adjoint (the
+#: accepted steps replayed one at a time); ``adjoint_joint``, torchode's adjoint over the
+#: whole batch as one system (one step size). Each backend says which it supports.
+GRADIENTS: tuple[str, ...] = ("backprop", "adjoint", "checkpoint", "aca", "adjoint_joint")
+#: modes that solve an adjoint equation backwards (they take the adjoint_* options)
+ADJOINT_GRADIENTS: tuple[str, ...] = ("adjoint", "adjoint_joint")
 
 
 class SolverConfigError(ValueError):
@@ -54,7 +61,8 @@ class SolverConfig:
     ``backend`` names the library (``"torchdiffeq"``, the default, or ``"torchode"``); each
     has its own method lists (``odebench methods``). Adaptive methods (``dopri5``, ``bosh3``
     ...) take ``rtol``/``atol``; fixed-grid methods (``rk4``, ``euler`` ...) take ``steps``
-    (over the whole span) or ``step_size``. ``gradient="adjoint"`` solves the adjoint
+    (over the whole span) or ``step_size``. ``gradient`` is one of :data:`GRADIENTS`;
+    ``gradient="adjoint"`` solves the adjoint
     equation backwards instead of backpropagating through the solver; its reverse solve may
     have its own ``adjoint_rtol``/``adjoint_atol``/``adjoint_method`` and may use the
     seminorm (``seminorm=True``) where the backend supports them.
@@ -85,7 +93,7 @@ class SolverConfig:
             )
         if self.gradient not in GRADIENTS:
             raise SolverConfigError(
-                f"unknown gradient mode {self.gradient!r}; choose 'backprop' or 'adjoint'."
+                f"unknown gradient mode {self.gradient!r}; choose one of: {', '.join(GRADIENTS)}."
             )
         for name in ("rtol", "atol", "adjoint_rtol", "adjoint_atol", "step_size"):
             object.__setattr__(self, name, _as_positive(name, getattr(self, name)))
@@ -96,12 +104,12 @@ class SolverConfig:
             )
         if not isinstance(self.seminorm, bool):
             raise SolverConfigError(f"seminorm={self.seminorm!r} must be True or False.")
-        if self.gradient == "backprop" and (
+        if self.gradient not in ADJOINT_GRADIENTS and (
             self.adjoint_rtol or self.adjoint_atol or self.adjoint_method or self.seminorm
         ):
             raise SolverConfigError(
                 "adjoint options (adjoint_rtol, adjoint_atol, adjoint_method, seminorm) "
-                "need gradient='adjoint'."
+                f"need gradient='adjoint' (this config has gradient={self.gradient!r})."
             )
         if self.adaptive:
             if self.steps is not None or self.step_size is not None:

@@ -19,7 +19,8 @@ from torchdiffeq._impl import rk_common, scipy_wrapper
 from torchdiffeq._impl.odeint import SOLVERS
 from torchdiffeq._impl.solvers import FixedGridODESolver
 
-from odebench.solvers.result import Solution, SolveError, SolveStats, Status
+from odebench.solvers.gradients import MULTISTEP_METHODS, Checkpointed, aca_odeint
+from odebench.solvers.result import AdjointParamsError, Solution, SolveError, SolveStats, Status
 
 if TYPE_CHECKING:
     from odebench.solvers.config import SolverConfig
@@ -70,6 +71,17 @@ def check(config: SolverConfig) -> str | None:
         return (
             "seminorm=True has no effect on scipy's solver (torchdiffeq drops the norm): "
             "drop seminorm, or use a torch method for the reverse solve (adjoint_method='dopri5')."
+        )
+    if config.gradient == "adjoint_joint":
+        return (
+            "gradient='adjoint_joint' is torchode's (JointBacksolveAdjoint): use "
+            "backend='torchode', or gradient='adjoint' on torchdiffeq."
+        )
+    if config.gradient == "aca" and config.method in MULTISTEP_METHODS:
+        return (
+            f"gradient='aca' replays each step on its own, but {config.method!r} carries a "
+            "history between steps: use a Runge-Kutta method (e.g. 'rk4' or 'dopri5'), or "
+            "gradient='checkpoint'."
         )
     adj = config.adjoint_method
     if adj is not None and adj in FIXED_GRID_METHODS and config.method not in FIXED_GRID_METHODS:
@@ -225,6 +237,10 @@ def integrate(
         with counting, watching:
             if config.gradient == "adjoint":
                 ys = odeint_adjoint(field, y0, t, adjoint_params=adjoint_params, **kwargs)
+            elif config.gradient == "aca":
+                ys = aca_odeint(field, y0, t, _aca_params(field), **kwargs)  # type: ignore[arg-type]
+            elif config.gradient == "checkpoint":
+                ys = odeint(Checkpointed(field), y0, t, **kwargs)
             else:
                 ys = odeint(field, y0, t, **kwargs)
     except AssertionError as exc:
@@ -247,6 +263,22 @@ def integrate(
     elif scipy_results:
         stats.library_nfe = int(sum(getattr(r, "nfev", 0) for r in scipy_results))
     return Solution(ts=t, ys=ys, stats=stats)
+
+
+def _aca_params(field: torch.nn.Module) -> tuple[torch.Tensor, ...]:
+    """What aca differentiates besides y0: the field's parameters (it must see them, as the
+    adjoint must: its backward runs the field itself)."""
+    from odebench.instruments.nfe import CountedField
+    from odebench.solvers.core import hidden_parameters
+
+    for counted in (m for m in field.modules() if isinstance(m, CountedField)):
+        if not isinstance(counted.inner, torch.nn.Module) and hidden_parameters(counted.inner):
+            raise AdjointParamsError(
+                "gradient='aca' cannot see the tensors requiring grad that this plain-function "
+                "field uses, so they would get no gradient: pass the field as an nn.Module "
+                "holding them."
+            )
+    return tuple(p for p in field.parameters() if p.requires_grad)
 
 
 def _fixed_steps(config: SolverConfig, t: torch.Tensor) -> int:

@@ -40,6 +40,7 @@ import torchode
 from torch import nn
 from torchode import status_codes
 
+from odebench.solvers.gradients import Checkpointed
 from odebench.solvers.result import Solution, SolveError, SolveStats, Status
 
 if TYPE_CHECKING:
@@ -80,6 +81,11 @@ def check(config: SolverConfig) -> str | None:
     ]
     if config.seminorm:
         unsupported.append("seminorm")
+    if config.gradient == "aca":
+        return (
+            "gradient='aca' replays torchdiffeq's solver steps: use backend='torchdiffeq' "
+            "(torchode's modes: backprop, checkpoint, adjoint, adjoint_joint)."
+        )
     if unsupported:
         return (
             f"backend='torchode' has no {', '.join(unsupported)}: its BacksolveAdjoint solves "
@@ -181,6 +187,8 @@ def integrate(
     batched = y0.ndim >= 2
     batch = y0.shape[0] if batched else 1
     sample_shape = y0.shape[1:] if batched else y0.shape
+    if config.gradient == "checkpoint":
+        field = Checkpointed(field)
     wrapped = _PerSampleField(field, sample_shape, batched)
     if config.gradient == "adjoint" and adjoint_params is not None:
         own = {id(p) for p in wrapped.parameters() if p.requires_grad}
@@ -200,11 +208,14 @@ def integrate(
         dt = _fixed_dt(float(t[0]), float(t[-1]), config.steps, config.step_size, t.dtype)
         dt0 = torch.full((batch,), dt, dtype=t.dtype, device=t.device)
     problem = torchode.InitialValueProblem(y0=flat, t_eval=t_eval)
+    backsolve = config.gradient in ("adjoint", "adjoint_joint")
     if config.gradient == "adjoint":
         solver: Any = torchode.BacksolveAdjoint(term, method, controller)
+    elif config.gradient == "adjoint_joint":
+        solver = torchode.JointBacksolveAdjoint(term, method, controller)
     else:
         solver = torchode.AutoDiffAdjoint(method, controller)
-    sol = solver.solve(problem, term=term if config.gradient != "adjoint" else None, dt0=dt0)
+    sol = solver.solve(problem, term=None if backsolve else term, dt0=dt0)
     ys = sol.ys.transpose(0, 1).reshape(len(t), *y0.shape)
     stats = _stats(sol.stats)
     statuses = _sample_statuses(sol.status, batch)

@@ -1,0 +1,244 @@
+"""Gradient modes beyond plain backprop and the adjoint, on torchdiffeq's own solver objects.
+
+* ``checkpoint`` (:class:`Checkpointed`): backprop through the solve with every evaluation of
+  the field under ``torch.utils.checkpoint(..., use_reentrant=False)``. The graph keeps each
+  call's inputs (and checkpoint's RNG state) instead of the field's activations; the backward
+  pass re-runs each call once before differentiating it. Its gradient is backprop's (the
+  same operations, recomputed), its NFE-B the number of calls re-run in ``backward()``.
+* ``aca`` (:func:`aca_odeint`): the adaptive checkpoint adjoint (Zhuang et al. 2020). The
+  forward solve runs torchdiffeq's solver without a graph and records each accepted step
+  (its start time, the dt it was taken with, its end time, the state and, for Runge-Kutta
+  pairs, the stage-0 derivative); ``backward()`` replays the steps last to first, each with a
+  graph of its own, through the same solver object's step (``_runge_kutta_step`` with its
+  tableau, or a fixed-grid solver's ``_step_func``) and interpolation. Its gradient is that of
+  the same discrete computation with the accepted steps held fixed: on a fixed grid it is
+  backprop's; on an adaptive method backprop also differentiates the step sizes (the first
+  one is chosen from ``y0`` and ``f(t0, y0)``), aca does not.
+
+No tableau, controller or integrator lives here: every arithmetic step is torchdiffeq's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+from torchdiffeq._impl import rk_common
+from torchdiffeq._impl.interp import _interp_evaluate
+from torchdiffeq._impl.misc import _check_inputs
+from torchdiffeq._impl.odeint import SOLVERS
+from torchdiffeq._impl.solvers import FixedGridODESolver
+
+#: torchdiffeq's fixed-grid methods that keep a history between steps (Adams): a step cannot
+#: be replayed on its own, so ``aca`` refuses them.
+MULTISTEP_METHODS: tuple[str, ...] = ("explicit_adams", "implicit_adams", "fixed_adams")
+
+
+class Checkpointed(nn.Module):
+    """The field with each call recomputed in the backward pass instead of stored."""
+
+    def __init__(self, field: nn.Module):
+        super().__init__()
+        self.field = field
+
+    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled():
+            return self.field(t, y)
+        return checkpoint(self.field, t, y, use_reentrant=False)
+
+
+@dataclass
+class _Record:
+    """What the forward solve keeps for the replay: per accepted step, its times and states."""
+
+    solver: Any
+    times: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = field(default_factory=list)
+    states: list[torch.Tensor] = field(default_factory=list)
+    derivs: list[torch.Tensor] = field(default_factory=list)  # stage-0 f of each RK step
+    #: output index -> the accepted step whose interpolant gave it (-1: the initial state)
+    output_step: list[int] = field(default_factory=list)
+    t: torch.Tensor | None = None  # output times as the solver saw them
+
+
+def _forward_rk(solver: Any, t: torch.Tensor, rec: _Record) -> torch.Tensor:
+    """``solver.integrate(t)``, keeping each accepted step (the loop of torchdiffeq's)."""
+    solution = torch.empty(len(t), *solver.y0.shape, dtype=solver.y0.dtype, device=solver.y0.device)
+    solution[0] = solver.y0
+    t = t.to(solver.dtype)
+    rec.t = t
+    rec.output_step.append(-1)
+    solver._before_integrate(t)
+    rec.derivs.append(solver.rk_state.f1)  # f(t0, y0): stage 0 of the first step
+    taken: list[torch.Tensor] = []
+    original = solver.func.callback_accept_step
+
+    def accepted(t0: torch.Tensor, y0: torch.Tensor, dt: torch.Tensor) -> None:
+        taken.append(dt)  # the dt the step was taken with (t1 - t0 can differ in the last bit)
+        original(t0, y0, dt)
+
+    solver.func.callback_accept_step = accepted
+    try:
+        for i in range(1, len(t)):
+            while t[i] > solver.rk_state.t1:
+                state = solver.rk_state
+                solver.rk_state = solver._adaptive_step(state)
+                if taken:
+                    dt = taken.pop()
+                    new = solver.rk_state
+                    rec.times.append((new.t0, dt, new.t1))
+                    rec.states.append(state.y1)
+                    if len(rec.derivs) < len(rec.states):
+                        rec.derivs.append(state.f1.clone())  # a view of the stage tensor
+            solution[i] = _interp_evaluate(
+                solver.rk_state.interp_coeff, solver.rk_state.t0, solver.rk_state.t1, t[i]
+            )
+            rec.output_step.append(len(rec.times) - 1)
+    finally:
+        solver.func.callback_accept_step = original
+    return solution
+
+
+def _forward_fixed(solver: Any, t: torch.Tensor, rec: _Record) -> torch.Tensor:
+    """``FixedGridODESolver.integrate(t)`` with linear interpolation, keeping each step."""
+    if solver.interp != "linear":
+        raise NotImplementedError("aca replays fixed-grid steps with linear interpolation only.")
+    grid = solver.grid_constructor(solver.func, solver.y0, t)
+    assert grid[0] == t[0] and grid[-1] == t[-1]
+    solution = torch.empty(len(t), *solver.y0.shape, dtype=solver.y0.dtype, device=solver.y0.device)
+    solution[0] = solver.y0
+    rec.t = t
+    rec.output_step.append(-1)
+    j, y0 = 1, solver.y0
+    for t0, t1 in zip(grid[:-1], grid[1:], strict=True):
+        dt = t1 - t0
+        solver.func.callback_step(t0, y0, dt)
+        dy, _ = solver._step_func(solver.func, t0, dt, t1, y0)
+        y1 = y0 + dy
+        rec.times.append((t0, dt, t1))
+        rec.states.append(y0)
+        while j < len(t) and t1 >= t[j]:
+            solution[j] = solver._linear_interp(t0, t1, y0, y1, t[j])
+            rec.output_step.append(len(rec.times) - 1)
+            j += 1
+        y0 = y1
+    return solution
+
+
+class _ACA(torch.autograd.Function):
+    """ys from (y0, params): forward without a graph, backward by replaying each step."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, solver: Any, t: torch.Tensor, y0: torch.Tensor, *params: torch.Tensor
+    ) -> torch.Tensor:
+        rec = _Record(solver=solver)
+        run = _forward_fixed if isinstance(solver, FixedGridODESolver) else _forward_rk
+        ys = run(solver, t, rec)
+        if hasattr(solver, "rk_state"):
+            del solver.rk_state  # its interpolant and stage view would stay alive with the graph
+        # what the graph keeps, all through save_for_backward (so the saved-bytes meter sees
+        # exactly it): one tensor of (t0, dt, t1) per step in the solver's time dtype (exact:
+        # the values the steps were taken with), each step's state and, for Runge-Kutta
+        # pairs, each step's stage-0 derivative
+        steps = len(rec.times)
+        if steps:
+            times = torch.stack([torch.stack(list(ts)) for ts in rec.times])
+        else:
+            times = torch.empty(0, 3, dtype=t.dtype, device=t.device)
+        ctx.save_for_backward(times, *rec.states, *rec.derivs)
+        ctx.solver, ctx.t, ctx.output_step = solver, rec.t, rec.output_step
+        ctx.steps, ctx.rk, ctx.params = steps, bool(rec.derivs), params
+        return ys
+
+    @staticmethod
+    def backward(ctx: Any, grad_ys: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        saved = ctx.saved_tensors
+        steps, solver, params, rk = ctx.steps, ctx.solver, ctx.params, ctx.rk
+        times, states, derivs = saved[0], saved[1 : 1 + steps], saved[1 + steps :]
+        grads: list[torch.Tensor | None] = [None] * len(params)
+        outputs_of: dict[int, list[int]] = {}
+        for j, step in enumerate(ctx.output_step):
+            outputs_of.setdefault(step, []).append(j)
+        a_y = torch.zeros_like(grad_ys[0])
+        a_f = torch.zeros_like(grad_ys[0])
+        for i in range(steps - 1, -1, -1):
+            t0, dt, t1 = times[i, 0], times[i, 1], times[i, 2]
+            with torch.enable_grad():
+                y0 = states[i].detach().requires_grad_(True)
+                inputs = [y0]
+                outs: list[torch.Tensor] = []
+                gouts: list[torch.Tensor] = []
+                if rk:
+                    f0 = derivs[i].detach().requires_grad_(True)
+                    inputs.append(f0)
+                    y1, f1, _, k = rk_common._runge_kutta_step(
+                        solver.func, y0, f0, t0, dt, t1, tableau=solver.tableau
+                    )
+                    outs += [y1, f1]
+                    gouts += [a_y, a_f]
+                    js = outputs_of.get(i, [])
+                    if js:
+                        coeff = solver._interp_fit(y0, y1, k, dt)
+                        for j in js:
+                            outs.append(_interp_evaluate(coeff, t0, t1, ctx.t[j]))
+                            gouts.append(grad_ys[j])
+                else:
+                    dy, _ = solver._step_func(solver.func, t0, dt, t1, y0)
+                    y1 = y0 + dy
+                    outs.append(y1)
+                    gouts.append(a_y)
+                    for j in outputs_of.get(i, []):
+                        outs.append(solver._linear_interp(t0, t1, y0, y1, ctx.t[j]))
+                        gouts.append(grad_ys[j])
+                got = torch.autograd.grad(
+                    outs, inputs + list(params), gouts, allow_unused=True, materialize_grads=True
+                )
+            a_y = got[0]
+            if rk:
+                a_f = got[1]
+            _accumulate(grads, got[len(inputs) :])
+        a_y = a_y + grad_ys[0]  # ys[0] is y0 itself
+        if rk and steps:  # the first step's stage 0 is f(t0, y0), computed from y0
+            with torch.enable_grad():
+                y0 = states[0].detach().requires_grad_(True)
+                f0 = solver.func(ctx.t[0], y0)
+                got = torch.autograd.grad(
+                    [f0], [y0, *params], [a_f], allow_unused=True, materialize_grads=True
+                )
+            a_y = a_y + got[0]
+            _accumulate(grads, got[1:])
+        return (None, None, a_y, *grads)
+
+
+def aca_odeint(
+    func: nn.Module,
+    y0: torch.Tensor,
+    t: torch.Tensor,
+    params: tuple[torch.Tensor, ...],
+    *,
+    method: str,
+    rtol: float = 1e-7,
+    atol: float = 1e-9,
+    options: dict[str, Any] | None = None,
+) -> torch.Tensor:
+    """``odeint(func, y0, t, ...)`` whose backward replays the accepted steps (aca).
+
+    ``params`` are the tensors the field uses that get a gradient (its parameters).
+    """
+    if method in MULTISTEP_METHODS or method not in SOLVERS:
+        raise ValueError(f"aca cannot replay {method!r} one step at a time.")
+    _, wrapped, y0_, t_, rtol_, atol_, method, options_, _, _ = _check_inputs(
+        func, y0, t, rtol, atol, method, options, None, SOLVERS
+    )
+    solver = SOLVERS[method](func=wrapped, y0=y0_, rtol=rtol_, atol=atol_, **options_)
+    if not isinstance(solver, FixedGridODESolver | rk_common.RKAdaptiveStepsizeODESolver):
+        raise ValueError(f"aca cannot replay {method!r} one step at a time.")
+    return _ACA.apply(solver, t_, y0_, *params)
+
+
+def _accumulate(total: list[torch.Tensor | None], new: tuple[torch.Tensor, ...]) -> None:
+    for n, g in enumerate(new):
+        total[n] = g if total[n] is None else total[n] + g
