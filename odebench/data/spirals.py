@@ -125,6 +125,37 @@ def make_spirals(
     )
 
 
+def radius(xy: torch.Tensor, clockwise: torch.Tensor) -> torch.Tensor:
+    """Distance of each point (N, T, 2) from its spiral's centre (x = -5 clockwise, +5 not).
+
+    Both spirals' radius grows with absolute time, so a radius says where on its spiral
+    a point lies: a model trained on windows up to some radius has seen nothing beyond it.
+    """
+    centre = torch.where(clockwise, -5.0, 5.0).to(xy.dtype)[:, None]
+    return torch.sqrt((xy[..., 0] - centre) ** 2 + xy[..., 1] ** 2)
+
+
+def within_training_radii(train: Spirals, test: Spirals) -> torch.Tensor:
+    """(N_test,) True where every extrapolated point of a test spiral lies within the
+    radii of the training windows of its direction (between their smallest and largest).
+
+    The rule that keeps an extrapolation a test of the model rather than of the data
+    range: the training windows show the spiral between those radii and nowhere else.
+    """
+    r_train = radius(train.truth, train.clockwise)
+    r_test = radius(test.extrap_truth, test.clockwise)
+    keep = torch.zeros(len(test), dtype=torch.bool)
+    for cw in (True, False):
+        seen = r_train[train.clockwise == cw]
+        mine = test.clockwise == cw
+        if seen.numel() == 0 or not mine.any():
+            continue
+        lo, hi = float(seen.min()), float(seen.max())
+        r = r_test[mine]
+        keep[mine] = (r.min(dim=1).values >= lo) & (r.max(dim=1).values <= hi)
+    return keep
+
+
 def subsample(n_series: int, n_points: int, n_obs: int, *, seed: int = 0) -> torch.Tensor:
     """A (n_series, n_points) mask keeping ``n_obs`` random points per series (no replacement)."""
     if n_obs > n_points:
