@@ -216,3 +216,19 @@ def test_aca_dopri5_gradient_error_within_2x_of_backprops() -> None:
     backprop = measure(base)["grad_error"]
     aca = measure(base.with_(gradient="aca"))["grad_error"]
     assert 0 < aca <= 2 * backprop
+
+
+def test_torchode_checkpoint_is_its_backprop_and_adjoints_are_counted() -> None:
+    """torchode: checkpoint gives its backprop's gradient and re-runs each forward call once;
+    the backsolve adjoints (per sample, and joint over the batch) are counted by odebench's
+    counter (torchode's own count covers the forward solve only: it must agree there)."""
+    kw = {"backend": "torchode", "method": "dopri5", "rtol": 1e-8, "atol": 1e-8}
+    ys_b, g_b, sol_b = _run("backprop", 3, **kw)
+    ys_c, g_c, sol_c = _run("checkpoint", 3, **kw)
+    assert torch.equal(ys_c, ys_b) and _rel(g_c, g_b) <= 1e-12
+    assert sol_c.field.nfe_backward == sol_c.field.nfe_forward == sol_b.field.nfe_forward
+    for mode in ("adjoint", "adjoint_joint"):
+        _, g, sol = _run(mode, 3, **kw)
+        assert sol.field.nfe_forward == sol.stats.library_nfe
+        assert sol.field.nfe_backward > 0
+        assert _rel(g, g_b) < 1e-5  # both reverse solves at 1e-8

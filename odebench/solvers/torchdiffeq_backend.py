@@ -127,9 +127,22 @@ def odeint_kwargs(config: SolverConfig) -> dict[str, object]:
             kwargs["adjoint_method"] = _name(config.adjoint_method)
         if config.seminorm:
             adjoint_options["norm"] = "seminorm"
-        if config.adjoint_method is not None or config.seminorm:
+        if getattr(config, "flat_norm", False):
+            adjoint_options["norm"] = flat_rms_norm
+        if config.adjoint_method is not None or config.seminorm or "norm" in adjoint_options:
             kwargs["adjoint_options"] = adjoint_options
     return kwargs
+
+
+def flat_rms_norm(state: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """One RMS norm over the adjoint's augmented state (y, a, parameter gradients), as ODEPACK.
+
+    torchdiffeq passes ``(t-gradient, y, a, *parameter gradients)``; the t-gradient is
+    left out (it is not part of the state a scipy solver integrates).
+    """
+    parts = [p.reshape(-1) for p in state[1:]]
+    total = sum(p.numel() for p in parts)
+    return torch.sqrt(sum(p.pow(2).sum() for p in parts) / max(total, 1))
 
 
 def _uniform_grid(steps: int) -> Callable[..., torch.Tensor]:
@@ -259,7 +272,7 @@ def integrate(
             status=Status.STEP_SIZE_UNDERFLOW,
         ) from exc
     if not config.adaptive:
-        stats.steps_accepted, stats.steps_rejected = _fixed_steps(config, t), 0
+        stats.steps_accepted, stats.steps_rejected = fixed_grid_steps(config, t), 0
     elif scipy_results:
         stats.library_nfe = int(sum(getattr(r, "nfev", 0) for r in scipy_results))
     return Solution(ts=t, ys=ys, stats=stats)
@@ -281,9 +294,18 @@ def _aca_params(field: torch.nn.Module) -> tuple[torch.Tensor, ...]:
     return tuple(p for p in field.parameters() if p.requires_grad)
 
 
-def _fixed_steps(config: SolverConfig, t: torch.Tensor) -> int:
+def fixed_grid_steps(config: SolverConfig, t: torch.Tensor) -> int:
+    """The number of steps of the grid torchdiffeq integrates (both backends take it).
+
+    ``step_size=h`` makes torchdiffeq build its grid in the dtype of ``t``
+    (``ceil(span / h + 1)`` points, the last moved onto t1): counting in Python's float64
+    instead read 4 steps for the 3 that rk4 takes over [0, 2pi] at h = 2pi/3 in float32.
+    So count the grid torchdiffeq's own constructor builds.
+    """
     if config.steps is not None:
         return config.steps
-    span = abs(float(t[-1] - t[0]))
     assert config.step_size is not None
-    return int(math.ceil(span / config.step_size + 1) - 1)
+    ascending = t if bool(t[-1] > t[0]) else -t  # torchdiffeq negates decreasing times
+    construct = FixedGridODESolver._grid_constructor_from_step_size(config.step_size)
+    grid = construct(None, None, ascending)
+    return len(grid) - 1

@@ -32,7 +32,6 @@ reverse solve calls the field directly (not through ``ODETerm.vf``), so torchode
 from __future__ import annotations
 
 import functools
-import math
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -42,6 +41,7 @@ from torchode import status_codes
 
 from odebench.solvers.gradients import Checkpointed
 from odebench.solvers.result import Solution, SolveError, SolveStats, Status
+from odebench.solvers.torchdiffeq_backend import fixed_grid_steps
 
 if TYPE_CHECKING:
     from odebench.solvers.config import SolverConfig
@@ -140,23 +140,22 @@ def _stepper(config: SolverConfig, term: torchode.ODETerm) -> tuple[nn.Module, n
 
 @functools.lru_cache(maxsize=256)
 def _fixed_dt(
-    t0: float, t1: float, steps: int | None, step_size: float | None, dtype: torch.dtype
+    t0: float, t1: float, steps: int, step_size: float | None, dtype: torch.dtype
 ) -> float:
-    """The step torchode must be given to take exactly the steps torchdiffeq takes.
+    """The step torchode must be given to take exactly the ``steps`` torchdiffeq takes.
 
     torchode accumulates ``t += dt`` in the time dtype and clamps the last step to end at
-    ``t1``; ``dt = span / N`` can fall an ulp short after N steps and add an (N+1)-th step of
-    ~1e-16 (one more NFE). So replay its arithmetic and lengthen dt by the shortfall until N steps
-    reach ``t1``: the last step is then shorter by about the rounding accumulated.
-    ``step_size=h`` takes torchdiffeq's ``ceil(span / h)`` steps, the last one shortened.
+    ``t1``; ``dt = span / N`` (or ``h``) can fall an ulp short after N steps and add an
+    (N+1)-th step of ~1e-16 (one more NFE). So replay its arithmetic and lengthen dt by the
+    shortfall until N steps reach ``t1``: the last step is then shorter by about the rounding
+    accumulated. ``steps`` is the count of torchdiffeq's grid
+    (:func:`~odebench.solvers.torchdiffeq_backend.fixed_grid_steps`), built in ``dtype``.
     """
     ends = torch.tensor([t0, t1], dtype=dtype)
     span = ends[1] - ends[0]
     direction = torch.sign(span)
-    if steps is None:
-        assert step_size is not None
+    if step_size is not None:
         dt = direction * torch.tensor(step_size, dtype=dtype)
-        steps = int(math.ceil(abs(float(span)) / step_size + 1) - 1)
     else:
         dt = span / steps
     for _ in range(64):
@@ -205,7 +204,8 @@ def integrate(
     t_eval = t.expand(batch, -1)
     dt0 = None
     if not config.adaptive:
-        dt = _fixed_dt(float(t[0]), float(t[-1]), config.steps, config.step_size, t.dtype)
+        steps = fixed_grid_steps(config, t)
+        dt = _fixed_dt(float(t[0]), float(t[-1]), steps, config.step_size, t.dtype)
         dt0 = torch.full((batch,), dt, dtype=t.dtype, device=t.device)
     problem = torchode.InitialValueProblem(y0=flat, t_eval=t_eval)
     backsolve = config.gradient in ("adjoint", "adjoint_joint")
