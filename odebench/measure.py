@@ -8,8 +8,9 @@ pass with the timer): ``nfe`` (also the warm-up), ``saved``, ``peak_rss``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from odebench.instruments import (
     peak_allocated,
     peak_rss,
     phase,
+    probe_field,
     reset_nfe,
     state_error,
 )
@@ -47,7 +49,10 @@ class Workload:
     """What a case runs: a module, a function computing the loss, and what to differentiate.
 
     Everything in it is the case's own (copied from the registry, never shared), so a
-    measurement cannot change what a later case sees.
+    measurement cannot change what a later case sees. ``hidden`` are the tensors requiring
+    grad that a field uses without registering them (a function's closure over a model),
+    ``constants`` what the field keeps and autograd saves (weights, buffers, a closure's
+    tensors): both found by evaluating the field once (:func:`probe_field`).
     """
 
     module: nn.Module
@@ -57,10 +62,20 @@ class Workload:
     t: torch.Tensor | None = None
     last_state: torch.Tensor | None = None
     last_stats: SolveStats | None = None
+    hidden: list[torch.Tensor] = field(default_factory=list)
+    constants: list[torch.Tensor] = field(default_factory=list)
+
+    def parameters(self) -> list[torch.Tensor]:
+        """What the case trains: the module's parameters requiring grad, then hidden ones."""
+        return [p for p in self.module.parameters() if p.requires_grad] + self.hidden
 
     def wrt(self) -> list[torch.Tensor]:
         """What the loss is differentiated with respect to: inputs, then parameters."""
-        return self.inputs + [p for p in self.module.parameters() if p.requires_grad]
+        return self.inputs + self.parameters()
+
+    def kept(self) -> list[torch.Tensor]:
+        """Tensors that live beyond a pass, wherever the field keeps them: not activations."""
+        return [*self.module.parameters(), *self.module.buffers(), *self.hidden, *self.constants]
 
     def zero_grad(self) -> None:
         for p in self.wrt():
@@ -118,25 +133,28 @@ def build_workload(case: Case) -> Workload:
 
 def _problem_workload(case: Case, dtype: torch.dtype, device: torch.device) -> Workload:
     problem = get_problem(case.problem, batch=case.batch, seed=case.seed)
-    field = problem.field()  # the case's own copy
-    if isinstance(field, nn.Module):
-        field = field.to(device=device, dtype=dtype)
+    made = problem.field()  # the case's own copy
+    if isinstance(made, nn.Module):
+        made = made.to(device=device, dtype=dtype)
     # a field that is already a counter is not wrapped again (each call counted once)
-    module = field if isinstance(field, CountedField) else CountedField(field)
+    module = made if isinstance(made, CountedField) else CountedField(made)
     # a copy whatever the dtype: ``.to`` returns the registry's own tensor when the dtype
     # matches, and marking that one would change every later case's gradient
     y0 = problem.y0.detach().to(device=device, dtype=dtype, copy=True).requires_grad_(True)
-    t = problem.times(2, dtype=dtype, device=device)
+    t = problem.times(case.output_times, dtype=dtype, device=device)
     config = case.solver()
+    use = probe_field(module, t[0], y0)
+    own = {id(p) for p in module.parameters()}
     workload = Workload(
-        module=module, loss=lambda: torch.zeros(()), inputs=[y0], problem=problem, t=t
-    )
+        module=module, loss=lambda: torch.zeros(()), inputs=[y0], problem=problem, t=t,
+        hidden=[p for p in use.leaves if id(p) not in own], constants=use.constants,
+    )  # fmt: skip
 
     def loss() -> torch.Tensor:
         sol = solve(module, y0, t, config)
         y1 = sol.ys[-1]
         workload.last_state, workload.last_stats = y1, sol.stats
-        return _reduce(0.5 * y1**2, case.reduction)
+        return _reduce(0.5 * case.loss_states(sol.ys) ** 2, case.reduction)
 
     workload.loss = loss
     return workload
@@ -195,9 +213,7 @@ def measure(case: Case) -> Record:
     """Run ``case`` under its meters and return its figures (no I/O)."""
     workload = build_workload(case)
     meters = set(case.meters)
-    rec: Record = {
-        "params": sum(p.numel() for p in workload.module.parameters() if p.requires_grad)
-    }
+    rec: Record = {"params": sum(p.numel() for p in workload.parameters())}
 
     # nfe pass (always run: it is also the warm-up of every later pass)
     reset_nfe(workload.module)
@@ -216,7 +232,7 @@ def measure(case: Case) -> Record:
     grads = [None if p.grad is None else p.grad.detach().clone() for p in workload.wrt()]
 
     if "saved" in meters:
-        with SavedTensors(params=list(workload.module.parameters())) as saved:
+        with SavedTensors(params=workload.kept()) as saved:
             loss = workload.forward()
         rec["saved_bytes"] = saved.activation_bytes
         del loss
@@ -240,9 +256,13 @@ def measure(case: Case) -> Record:
     if "error" in meters and workload.problem is not None and state is not None:
         assert workload.t is not None
         # references are float64 on the CPU, whatever the case's device
-        ref_state = workload.problem.reference(workload.t.cpu())[-1]
+        ref_grads, ref_ys = reference_solution(case, workload)
+        if workload.problem.exact is None and workload.hidden:
+            ref_state = ref_ys[-1]  # a function's own tensors, made float64 for the reference
+        else:
+            ref_state = workload.problem.reference(workload.t.cpu())[-1]
         rec["state_error"] = state_error(state, ref_state)
-        rec["grad_error"] = grad_error(grads, reference_grads(case, workload))
+        rec["grad_error"] = grad_error(grads, ref_grads)
     return rec
 
 
@@ -251,12 +271,41 @@ def _summary(name: str, times: list[float]) -> Record:
     return {f"{name}_s": timing.median, f"{name}_iqr_s": timing.iqr}
 
 
-def reference_grads(case: Case, workload: Workload) -> list[torch.Tensor]:
+def reference_grads(case: Case, workload: Workload) -> list[torch.Tensor | None]:
     """Gradient of the case's loss by backprop through the float64 reference solve (CPU)."""
+    return reference_solution(case, workload)[0]
+
+
+def reference_solution(
+    case: Case, workload: Workload
+) -> tuple[list[torch.Tensor | None], torch.Tensor]:
+    """(gradients, states) of the float64 reference solve (CPU): the gradient of the case's
+    loss with respect to y0, the module's parameters and the field's hidden tensors (made
+    float64 for the solve, restored after)."""
     assert workload.problem is not None and workload.t is not None
-    module = float64_copy(workload.module).cpu()
-    y0 = workload.problem.y0.detach().to(torch.float64, copy=True).requires_grad_(True)
-    ys = reference_odeint(module, y0, workload.t.cpu())
-    loss = _reduce(0.5 * ys[-1] ** 2, case.reduction)
-    wrt = [y0] + [p for p in module.parameters() if p.requires_grad]
-    return list(torch.autograd.grad(loss, wrt, allow_unused=True))
+    inner = workload.module.inner if isinstance(workload.module, CountedField) else None
+    plain = inner is not None and not isinstance(inner, nn.Module)
+    # a plain function's copy would be the same function (or a bound method's copy of its
+    # object): its hidden tensors are made float64 in place for the solve instead
+    module = workload.module if plain else float64_copy(workload.module).cpu()
+    with _as_float64(workload.hidden):
+        y0 = workload.problem.y0.detach().to(torch.float64, copy=True).requires_grad_(True)
+        ys = reference_odeint(module, y0, workload.t.cpu())
+        loss = _reduce(0.5 * case.loss_states(ys) ** 2, case.reduction)
+        params = [p for p in module.parameters() if p.requires_grad] + workload.hidden
+        grads = list(torch.autograd.grad(loss, [y0, *params], allow_unused=True))
+    grads = [None if g is None else g.detach().clone() for g in grads]
+    return grads, ys.detach()
+
+
+@contextmanager
+def _as_float64(tensors: list[torch.Tensor]) -> Iterator[None]:
+    """Give ``tensors`` float64 CPU values for the block, then their own back."""
+    kept = [t.data for t in tensors]
+    try:
+        for t in tensors:
+            t.data = t.data.to("cpu", torch.float64)
+        yield
+    finally:
+        for t, data in zip(tensors, kept, strict=True):
+            t.data = data

@@ -3,11 +3,13 @@
 from odebench.instruments.errors import grad_error, relative_l2, state_error
 from odebench.instruments.memory import RSS_ENV, SavedTensors, peak_allocated, peak_rss
 from odebench.instruments.nfe import CountedField, counted_fields, nfe, phase, reset_nfe
+from odebench.instruments.probe import FieldUse, probe_field
 from odebench.instruments.timing import Stopwatch, Timing, synchronize, time_call
 
 __all__ = [
     "RSS_ENV",
     "CountedField",
+    "FieldUse",
     "SavedTensors",
     "Stopwatch",
     "Timing",
@@ -17,6 +19,7 @@ __all__ = [
     "peak_allocated",
     "peak_rss",
     "phase",
+    "probe_field",
     "relative_l2",
     "reset_nfe",
     "state_error",

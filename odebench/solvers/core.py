@@ -6,12 +6,14 @@ import functools
 import inspect
 import sys
 import types
+import weakref
 from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
 
 from odebench.instruments.nfe import CountedField
+from odebench.instruments.probe import probe_field
 from odebench.solvers.backends import BACKENDS, get_backend
 from odebench.solvers.config import SolverConfig
 from odebench.solvers.result import (
@@ -71,70 +73,85 @@ class ShapeChecked(nn.Module):
         return out
 
 
-def hidden_parameters(func: object, *, depth: int = 4) -> list[torch.Tensor]:
-    """Tensors requiring grad that a plain function reaches without showing them.
+def tensor_names(func: object, *, depth: int = 4) -> dict[int, tuple[str, torch.Tensor]]:
+    """Tensors requiring grad that ``func`` reaches, by id, with a path naming each.
 
-    Looks where Python keeps what a function uses: its closure, defaults, the globals it names
-    (and attributes it names on imported modules), a bound method's object, a partial's
-    arguments, a callable object's attributes; recursively, ``depth`` levels deep.
+    Looks where Python keeps what a function uses: its closure, defaults, the globals it
+    names (and attributes it names on imported modules), a bound method's object, a
+    partial's arguments, an object's attributes, a module's parameters, plain attributes
+    and ``forward``'s globals; ``depth`` levels deep. Incomplete by nature: it names what
+    :func:`~odebench.instruments.probe.probe_field` finds, it does not decide.
     """
-    found: dict[int, torch.Tensor] = {}
+    found: dict[int, tuple[str, torch.Tensor]] = {}
     seen: set[int] = set()
 
-    def visit(obj: object, level: int) -> None:
+    def visit(obj: object, path: str, level: int) -> None:
         if id(obj) in seen or level > depth:
             return
         seen.add(id(obj))
         if isinstance(obj, torch.Tensor):
             if obj.requires_grad:
-                found.setdefault(id(obj), obj)
+                found.setdefault(id(obj), (path, obj))
             return
         if isinstance(obj, nn.Module):
-            for p in obj.parameters():
+            for name, p in obj.named_parameters():
                 if p.requires_grad:
-                    found.setdefault(id(p), p)
+                    found.setdefault(id(p), (f"{path}.{name}", p))
+            for name, value in vars(obj).items():
+                if not name.startswith("_") and not isinstance(value, nn.Module | torch.Tensor):
+                    visit(value, f"{path}.{name}", level + 1)
+            visit(type(obj).forward, f"{path}.forward", level + 1)
             return
         if isinstance(obj, list | tuple | set | frozenset):
-            for item in obj:
-                visit(item, level + 1)
+            for i, item in enumerate(obj):
+                visit(item, f"{path}[{i}]", level + 1)
             return
         if isinstance(obj, dict):
-            for item in obj.values():
-                visit(item, level + 1)
+            for key, item in obj.items():
+                visit(item, f"{path}[{key!r}]", level + 1)
             return
         if isinstance(obj, functools.partial):
             for item in (obj.func, *obj.args, *obj.keywords.values()):
-                visit(item, level + 1)
+                visit(item, f"{path}(partial)", level + 1)
             return
         if inspect.ismethod(obj):
-            visit(obj.__self__, level + 1)
-            visit(obj.__func__, level + 1)
+            visit(obj.__self__, f"{path}.__self__", level + 1)
+            visit(obj.__func__, path, level + 1)
             return
         if inspect.isfunction(obj):
             code = obj.__code__
-            for cell in obj.__closure__ or ():
+            for name, cell in zip(code.co_freevars, obj.__closure__ or (), strict=False):
                 try:
-                    visit(cell.cell_contents, level + 1)
+                    visit(cell.cell_contents, name, level + 1)
                 except ValueError:  # an empty cell
                     pass
             for item in (*(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values()):
-                visit(item, level + 1)
+                visit(item, f"{code.co_name} default", level + 1)
             names = set(code.co_names)
+            for const in code.co_consts:  # comprehensions and nested functions name globals too
+                if isinstance(const, types.CodeType):
+                    names |= set(const.co_names)
             for name in names:
                 if name not in obj.__globals__:
                     continue
                 value = obj.__globals__[name]
                 if isinstance(value, types.ModuleType):
                     for attr in names:  # ``mod.net(y)``: a module's attribute the code names
-                        visit(getattr(value, attr, None), level + 1)
+                        visit(getattr(value, attr, None), f"{name}.{attr}", level + 1)
                 else:
-                    visit(value, level + 1)
+                    visit(value, f"global {name}", level + 1)
             return
-        if callable(obj) and not isinstance(obj, type) and hasattr(obj, "__dict__"):
-            visit(vars(obj), level + 1)
+        if hasattr(obj, "__dict__") and not isinstance(obj, type | types.ModuleType):
+            for name, value in vars(obj).items():
+                visit(value, f"{path}.{name}", level + 1)
 
-    visit(func, 0)
-    return list(found.values())
+    visit(func, "field", 0)
+    return found
+
+
+def hidden_parameters(func: object, *, depth: int = 4) -> list[torch.Tensor]:
+    """Tensors requiring grad that a plain function reaches without showing them (static)."""
+    return [t for _, t in tensor_names(func, depth=depth).values()]
 
 
 def _adjoint_params(
@@ -147,18 +164,56 @@ def _adjoint_params(
                 "adjoint_params must be tensors, e.g. adjoint_params=tuple(model.parameters())."
             )
         return params
-    if isinstance(counted.inner, nn.Module):
-        return tuple(counted.parameters())
-    hidden = hidden_parameters(counted.inner)
-    if hidden:
-        shapes = ", ".join(str(tuple(p.shape)) for p in hidden[:4])
+    return tuple(counted.parameters())  # a plain function registers none
+
+
+#: Fields whose use of tensors was checked against these adjoint parameters (weakly held):
+#: a training loop solving with one field checks it once, not at every solve.
+_CHECKED: weakref.WeakKeyDictionary[object, tuple[weakref.ref[torch.Tensor], ...]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def check_adjoint_sees(
+    counted: CountedField, y0: torch.Tensor, t0: torch.Tensor, params: tuple[torch.Tensor, ...]
+) -> None:
+    """Raise :class:`AdjointParamsError` if the field uses a tensor requiring grad that is
+    not among ``params`` (the adjoint would leave it without a gradient, silently).
+
+    Decided by evaluating the field once off the count (:func:`probe_field`) and walking
+    its output's graph, so no pattern of keeping a network (a plain object, a list, a
+    global, helpers) escapes; a field already checked with the same parameters is not
+    evaluated again.
+    """
+    key = counted.inner
+    try:
+        refs = _CHECKED.get(key)
+    except TypeError:  # not weakly referenceable: check every time
+        refs = None
+    if refs is not None and len(refs) == len(params):
+        if all(ref() is p for ref, p in zip(refs, params, strict=True)):
+            return
+    missing = probe_field(counted, t0, y0, covered=params).leaves
+    if missing:
+        names = tensor_names(key)
+        described = [
+            f"{names[id(m)][0]} {tuple(m.shape)}" if id(m) in names else
+            f"a tensor of shape {tuple(m.shape)}"
+            for m in missing[:4]
+        ]  # fmt: skip
+        more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""
         raise AdjointParamsError(
-            f"gradient='adjoint' cannot see the {len(hidden)} tensor(s) requiring grad that this "
-            f"plain-function field uses (shapes {shapes}{', ...' if len(hidden) > 4 else ''}), so "
-            "they would get no gradient: pass adjoint_params=tuple(model.parameters()), or pass "
-            "the field as an nn.Module."
+            f"gradient='adjoint' would leave {len(missing)} tensor(s) that the field uses "
+            f"without a gradient ({', '.join(described)}{more}): the adjoint differentiates "
+            "only adjoint_params (default: the parameters registered on an nn.Module field). "
+            "Pass them, e.g. adjoint_params=tuple(model.parameters()), or register the network "
+            "on the field (an nn.Module attribute or nn.ModuleList; not a plain list, a "
+            "global or another object)."
         )
-    return ()  # a plain function using no tensor that requires grad: nothing to drop
+    try:
+        _CHECKED[key] = tuple(weakref.ref(p) for p in params)
+    except TypeError:
+        pass
 
 
 def solve(
@@ -176,8 +231,9 @@ def solve(
     returned stats carry the forward NFE and ``Solution.field`` keeps counting during a
     later ``backward()``. Under ``gradient="adjoint"`` the parameters that get a gradient
     are ``adjoint_params`` if given, else the field's own when it is an ``nn.Module``; a
-    plain function that uses tensors requiring grad (a closure over a model) fails with the
-    fix instead of leaving them without a gradient (torchdiffeq's ``adjoint_params`` rule).
+    field that uses a tensor requiring grad outside them (a closure over a model, a network
+    in a plain list or a global) fails with the fix instead of leaving it without a
+    gradient (checked once per field by evaluating it off the count).
 
     A solve that does not succeed raises :class:`SolveError` (its ``.status`` says how it
     ended); with ``throw=False`` it returns the Solution with that status instead, where the
@@ -189,6 +245,7 @@ def solve(
     params: tuple[torch.Tensor, ...] | None = None
     if config.gradient == "adjoint":
         params = _adjoint_params(counted, adjoint_params)
+        check_adjoint_sees(counted, y0, t[0], params)
     elif adjoint_params is not None:
         raise AdjointParamsError(
             "adjoint_params only applies to gradient='adjoint'; with backprop every tensor the "
