@@ -1,6 +1,7 @@
 """Memory meters against byte counts derived from tensor shapes."""
 
 import torch
+from torch import nn
 
 from odebench.cases import Case
 from odebench.instruments import SavedTensors, peak_allocated
@@ -93,3 +94,41 @@ def test_cpu_peak_allocated_grows_with_steps_for_backprop_and_stays_flat_for_adj
     adj4, adj16 = _peak(4, "adjoint"), _peak(16, "adjoint")
     assert abs(adj16 - adj4) < 0.01 * adj4
     assert adj16 < bp16
+
+
+class _BufferField(nn.Module):
+    """``y' = y A - y`` with A kept as a buffer, or as a frozen parameter."""
+
+    def __init__(self, as_buffer: bool) -> None:
+        super().__init__()
+        a = torch.eye(D) + 0.1 * torch.randn(D, D, generator=torch.Generator().manual_seed(0))
+        if as_buffer:
+            self.register_buffer("a", a)
+        else:
+            self.a = nn.Parameter(a, requires_grad=False)
+
+    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return y @ self.a - y
+
+
+def _closure_over_an_mlp():  # type: ignore[no-untyped-def]
+    net = MLPField(D, H)
+    return lambda t, y: net(t, y)
+
+
+def _saved(factory) -> int:  # type: ignore[no-untyped-def]
+    from odebench.measure import measure
+    from odebench.problems import register_problem
+
+    register_problem("saved_where", factory, lambda b, s: torch.randn(b, D), factory=True,
+                     batch=B, overwrite=True)  # fmt: skip
+    case = Case(problem="saved_where", method="rk4", steps=3, meters=("saved",))
+    return int(measure(case)["saved_bytes"])
+
+
+def test_a_closures_weights_and_a_modules_buffers_are_not_activations() -> None:
+    # the same tensors kept elsewhere are the same non-activations: a closure's MLP weights
+    # (D x H + H x D floats, saved by both Linears at every call) counted as activations,
+    # and so did a buffer A (D x D floats) that a frozen parameter would not
+    assert _saved(_closure_over_an_mlp) == _saved(lambda: MLPField(D, H))
+    assert _saved(lambda: _BufferField(True)) == _saved(lambda: _BufferField(False))
