@@ -1,8 +1,10 @@
-"""Spiral data (seeded generation, subsampling, splitting, input checks) and Table 2."""
+"""Spiral data (seeded generation, subsampling, splitting, radii, input checks) and Table 2."""
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -11,12 +13,15 @@ import torch
 
 from odebench import cli
 from odebench.data.spirals import (
+    Spirals,
     check_observations,
     make_spirals,
+    radius,
     subsample,
     train_test_split,
+    within_training_radii,
 )
-from odebench.experiments import spirals as experiment
+from odebench.experiments.spirals import command, figures, render, run, score, settings, train
 
 
 def test_same_seed_gives_same_spirals_and_another_seed_differs() -> None:
@@ -98,56 +103,256 @@ def test_series_without_observations_or_wrong_mask_shape_raise() -> None:
         check_observations(times, values, torch.ones(2, 2, dtype=torch.bool))
 
 
+def test_radius_is_the_distance_from_each_spirals_centre() -> None:
+    xy = torch.tensor([[[8.0, 4.0]], [[-2.0, -4.0]]])  # (5 + 3, 4) and (-5 + 3, -4)
+    assert radius(xy, torch.tensor([False, True])).flatten().tolist() == [5.0, 5.0]
+    d = make_spirals(40, n_extrap=0)
+    cc = radius(d.truth, d.clockwise)[~d.clockwise]
+    t_abs = cc / 0.3  # counter-clockwise: r = 0.3 t, t growing by one grid step per point
+    torch.testing.assert_close(
+        t_abs[:, 1:] - t_abs[:, :-1],
+        torch.full_like(t_abs[:, 1:], 6 * math.pi / 999),
+        atol=1e-4,
+        rtol=0,
+    )
+
+
+def _hand_spirals(truth: list, extrap: list, clockwise: list) -> Spirals:
+    t = torch.tensor(truth, dtype=torch.float32)
+    e = torch.tensor(extrap, dtype=torch.float32)
+    n, length = t.shape[:2]
+    return Spirals(times=torch.arange(length, dtype=torch.float32), truth=t, noisy=t.clone(),
+                   extrap_times=length + torch.arange(e.shape[1], dtype=torch.float32),
+                   extrap_truth=e, clockwise=torch.tensor(clockwise), noise_std=0.3)  # fmt: skip
+
+
+def test_extrapolation_is_in_range_only_within_the_training_windows_radii() -> None:
+    # training: counter-clockwise radii 1..3 (centre x = 5), clockwise radii 2..4 (x = -5)
+    train_set = _hand_spirals([[[6, 0], [8, 0]], [[-3, 0], [-1, 0]]], [[[5, 0]], [[-5, 0]]],
+                              [False, True])  # fmt: skip
+    test_set = _hand_spirals(
+        [[[6, 0], [6, 0]]] * 4,
+        [[[7.5, 0]], [[8.5, 0]], [[-8.5, 0]], [[-5.5, 0]]],
+        [False, False, True, True],
+    )  # radii 2.5 (in), 3.5 (beyond 3), 3.5 (in 2..4), 0.5 (below 2)
+    assert within_training_radii(train_set, test_set).tolist() == [True, False, True, False]
+
+
+def _split(test: Spirals, mask: list) -> train.Split:
+    m = torch.tensor(mask)
+    return train.Split(test, test, m, m, torch.ones(len(test), dtype=torch.bool))
+
+
+def test_baselines_forecast_from_the_observations_strictly_before_each_time() -> None:
+    # one series, observed at t = 0 and 2 at (1, 1) and (3, 3); queries at t = 0..3 and 4, 5
+    test = _hand_spirals([[[1, 1], [0, 0], [3, 3], [0, 0]]], [[[0, 0], [0, 0]]], [False])
+    split = _split(test, [[True, False, True, False]])
+    hold = score.baseline_prediction("hold_last", split)[0, :, 0].tolist()
+    assert hold == [1, 1, 1, 3, 3, 3]  # t=0: nothing before it, the first observation
+    line = score.baseline_prediction("linear", split)[0, :, 0].tolist()
+    assert line == pytest.approx([1, 1, 1, 4, 5, 6])  # slope 1 from t = 3 on
+
+
+def test_rmse_is_per_coordinate_and_nan_over_nothing() -> None:
+    pred = torch.zeros(1, 2, 2)
+    truth = torch.tensor([[[3.0, 4.0], [0.0, 0.0]]])
+    # squared errors per point, averaged over the 2 coordinates: 12.5 and 0
+    assert score.rmse(pred, truth) == pytest.approx(math.sqrt(12.5 / 2))
+    assert score.rmse(pred, truth, torch.tensor([[True, False]])) == pytest.approx(math.sqrt(12.5))
+    assert math.isnan(score.rmse(pred, truth, torch.tensor([[False, False]])))
+
+
+def test_forecast_times_start_strictly_after_the_first_observation() -> None:
+    mask = torch.tensor([[False, True, False, True], [True, False, False, False]])
+    expected = [[False, False, True, True], [False, True, True, True]]
+    assert score.after_first_observation(mask).tolist() == expected
+
+
+def test_plateau_compares_the_last_twentieth_with_the_one_ending_at_three_quarters() -> None:
+    losses = [100.0] * 76 + [90.0] * 4  # 80 iterations: windows of 4, at 56..59 and 76..79
+    assert score.plateau_change(losses) == pytest.approx(-0.10)
+    assert score.plateau_change([5.0] * 40) == 0.0
+    assert math.isnan(score.plateau_change([3.0, 2.0, 1.0]))  # too short: no crash, no figure
+
+
+def test_verdict_asks_whether_the_gap_exceeds_the_spread() -> None:
+    ode = pd.Series([1.0, 1.1, 0.9])  # mean 1.0, sd 0.1
+    rnn = pd.Series([2.0, 2.2, 1.8])  # mean 2.0, sd 0.2
+    assert render.verdict(ode, rnn) == (
+        "latent ODE better, beyond the spread (latent ODE lower in 3/3 seeds)"
+    )
+    assert render.verdict(rnn, ode).startswith("latent ODE worse, beyond the spread")
+    close = pd.Series([1.05, 1.25, 0.85])  # mean 1.05, sd 0.2: ranges overlap
+    assert render.verdict(ode, close).startswith("within the spread")
+
+
+def _rows(values: dict) -> pd.DataFrame:
+    rows = []
+    for (model, n_obs), cols in values.items():
+        rows.append({"model": model, "n_obs": n_obs, "seed": 0, "status": "ok", **cols})
+    return pd.DataFrame(rows)
+
+
+def test_the_reading_closest_to_the_papers_six_numbers_is_named_with_its_distance() -> None:
+    paper = settings.PAPER_RMSE
+    values = {}
+    for model, ours in (("latent_ode", "latent_ode"), ("rnn", "rnn")):
+        for n_obs, p in paper[model].items():
+            # window: exactly the paper's; extrap10: 2x; extrap: 3x; all: 4x
+            values[ours, n_obs] = {"rmse_window": p, "rmse_extrap10": 2 * p,
+                                   "rmse_extrap": 3 * p, "rmse_extrap_all": 4 * p}  # fmt: skip
+    dist = render.reading_distances(_rows(values)).set_index("column")["distance"]
+    expected = {"rmse_window": 0.0, "rmse_extrap10": 1.0, "rmse_extrap": 2.0,
+                "rmse_extrap_all": 3.0}  # fmt: skip
+    assert dist.to_dict() == pytest.approx(expected)
+    match = render.matching_reading(render.reading_distances(_rows(values)))
+    assert match["columns"] == ["rmse_window"]
+
+
+def test_prediction_is_drawn_after_the_first_observation() -> None:
+    mine = pd.DataFrame({"t": [0.0, 1.0, 2.0, 3.0], "x": [0.0, 0.0, 5.0, 6.0], "y": [0.0] * 4})
+    # at t=0 and at the first observation (t=1) an RNN answers with its prior guess
+    assert figures.drawn_prediction(mine, first_observed=1.0)["t"].tolist() == [2.0, 3.0]
+
+
 # --- odebench spirals: the Table 2 experiment -------------------------------------------
 
 TINY = ["spirals", "--iters", "3", "--seeds", "0", "1", "--obs", "20", "30", "--n-spirals",
         "20", "--n-extrap", "5", "--method", "rk4", "--steps", "3", "--eval-every", "2",
-        "--no-cost-check"]  # fmt: skip
+        "--no-cost-check", "--workers", "1"]  # fmt: skip
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != ".odebench.lock"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("table2")
+    out = tmp_path_factory.mktemp("table2") / "run"
     assert cli.main([*TINY, "--out", str(out)]) == 0
     return out
 
 
-def test_default_settings_are_the_papers() -> None:
-    s = experiment.settings_from_args(cli.build_parser().parse_args(["spirals"]))
+def test_default_settings_are_the_papers_at_the_examples_budget() -> None:
+    args = cli.build_parser().parse_args(["spirals"])
+    s = command.settings_from_args(args)
     assert s.models == ("latent_ode", "rnn", "rnn_gap")
     assert s.obs == (30, 50, 100) and len(s.seeds) >= 3
     assert (s.n_spirals, s.n_points, s.n_extrap, s.dynamics_layers) == (1000, 100, 100, 1)
-    assert s.figure_obs == 30 and s.iters == experiment.BUDGETS["default"]
+    assert s.figure_obs == 30 and s.iters == settings.BUDGETS["default"] >= 2000
+    assert 1 <= s.workers <= 2 and s.threads == 1
+    assert args.out == "results/table2"  # a folder of its own, never results/ itself
     other = cli.build_parser().parse_args(["spirals", "--obs", "100", "50"])
-    assert experiment.settings_from_args(other).figure_obs == 50  # the smallest run
-    adjoint = experiment.Settings(iters=1, gradient="adjoint").solver()
+    assert command.settings_from_args(other).figure_obs == 50  # the smallest run
+    adjoint = settings.Settings(iters=1, gradient="adjoint").solver()
     assert adjoint.gradient == "adjoint" and adjoint.rtol == adjoint.atol == 1.5e-8
 
 
-def test_run_writes_one_row_per_seed_count_and_model_with_curves(tiny_run: Path) -> None:
+def test_run_writes_every_reading_baselines_curves_models_and_figures(tiny_run: Path) -> None:
     df = pd.read_csv(tiny_run / "table2.csv")
-    assert len(df) == 2 * 2 * 3 and set(df["model"]) == {"latent_ode", "rnn", "rnn_gap"}
-    assert df[["rmse_extrap", "rmse_interp"]].notna().all().all()
-    assert (df["iters"] == 3).all()
+    assert len(df) == 2 * 2 * (3 + 2)  # seeds x counts x (models + baselines)
+    assert set(df["model"]) == {"latent_ode", "rnn", "rnn_gap", "hold_last", "linear"}
+    assert (df["status"] == "ok").all()
+    assert df[["rmse_window", "rmse_extrap10", "rmse_extrap_all"]].notna().all().all()
+    rnns = df[df.model.isin(["rnn", "rnn_gap"])]
+    assert rnns["rmse_one_step_window"].notna().all()
+    assert df.loc[df.model == "latent_ode", "rmse_one_step_window"].isna().all()
+    trained = df[df["iters"] > 0]
+    assert (trained["iters"] == 3).all() and len(trained) == 12
     ode = df[df.model == "latent_ode"]
     assert (ode["nfe_forward"] == 4 * 3).all() and (ode["nfe_backward"] == 0).all()
     curves = pd.read_csv(tiny_run / "table2_curves.csv")
     assert sorted(curves["iter"].unique()) == [2, 3]  # every 2 iterations, and the last
-    assert len(curves) == len(df) * 2
+    assert len(curves) == len(trained) * 2
+    assert len(list((tiny_run / "table2_models").glob("*.pt"))) == 12
     md = (tiny_run / "table2.md").read_text()
-    assert "0.1642" in md  # the paper's figure beside ours
-    assert "Verdicts" in md and "±" in md
+    assert "0.1642" in md and "Which reading reproduces the paper" in md and "±" in md
+    assert "not measurable in 12 runs" in md  # 3 iterations: no plateau figure, no crash
     for name in ("spirals", "table2_curves"):
         for ext in ("png", "svg"):
             assert (tiny_run / "plots" / f"{name}.{ext}").stat().st_size > 0
-    assert not (tiny_run / "table2.partial.csv").exists()
+    assert json.loads((tiny_run / "provenance.json").read_text())["status"] == "complete"
 
 
-def test_render_twice_gives_identical_svgs(tiny_run: Path) -> None:
-    first = {p.name: p.read_bytes() for p in (tiny_run / "plots").glob("*.svg")}
-    experiment.render(tiny_run)
-    again = {p.name: p.read_bytes() for p in (tiny_run / "plots").glob("*.svg")}
-    assert first == again and len(first) == 2
+def test_render_twice_gives_identical_files(tiny_run: Path) -> None:
+    first = _snapshot(tiny_run)
+    assert cli.main(["spirals", "--render-only", "--out", str(tiny_run)]) == 0
+    assert _snapshot(tiny_run) == first
+
+
+def test_a_folder_holding_a_run_is_refused_and_left_as_it_was(tiny_run: Path, capsys) -> None:
+    before = _snapshot(tiny_run)
+    assert cli.main([*TINY, "--out", str(tiny_run)]) == 2
+    err = capsys.readouterr().err
+    assert "--resume" in err and "--force" in err and "--out" in err
+    assert err.count("\n") == 1
+    assert _snapshot(tiny_run) == before
+
+
+def test_resume_rescores_the_saved_models_without_training(tiny_run: Path, tmp_path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy)
+    models = _snapshot(copy / "table2_models")
+    (copy / "table2.csv").unlink()
+    assert cli.main([*TINY, "--out", str(copy), "--resume"]) == 0
+    assert _snapshot(copy / "table2_models") == models  # nothing retrained
+    assert (copy / "table2.csv").read_bytes() == (tiny_run / "table2.csv").read_bytes()
+
+
+def test_resume_refuses_models_trained_with_other_settings(tiny_run, tmp_path, capsys) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy)
+    before = _snapshot(copy)
+    assert cli.main([*TINY, "--lr", "0.5", "--out", str(copy), "--resume"]) == 2
+    assert "other settings" in capsys.readouterr().err
+    assert {k: v for k, v in _snapshot(copy).items() if k != "provenance.json"} == {
+        k: v for k, v in before.items() if k != "provenance.json"}  # fmt: skip
+
+
+def test_force_moves_the_earlier_run_to_a_backup_first(tiny_run: Path, tmp_path) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run, out)
+    before = _snapshot(out)
+    assert cli.main([*TINY, "--seeds", "0", "--out", str(out), "--force"]) == 0
+    backups = list(tmp_path.glob("run.backup-*"))
+    assert len(backups) == 1 and _snapshot(backups[0]) == before
+    assert set(pd.read_csv(out / "table2.csv")["seed"]) == {0}
+
+
+def test_rescore_from_takes_the_trained_models_and_trains_nothing(tiny_run, tmp_path) -> None:
+    out = tmp_path / "rescored"
+    assert cli.main([*TINY, "--rescore-from", str(tiny_run), "--out", str(out)]) == 0
+    assert _snapshot(out / "table2_models") == _snapshot(tiny_run / "table2_models")
+    assert (out / "table2.csv").read_bytes() == (tiny_run / "table2.csv").read_bytes()
+    info = json.loads((out / "provenance.json").read_text())
+    assert info["training"] == json.loads((tiny_run / "provenance.json").read_text())["training"]
+
+
+def test_a_single_iteration_runs_and_says_no_plateau_was_measurable(tmp_path: Path) -> None:
+    out = tmp_path / "one"
+    args = ["spirals", "--iters", "1", "--seeds", "0", "--obs", "20", "--n-spirals", "20",
+            "--n-extrap", "5", "--models", "rnn", "--no-cost-check", "--workers", "1"]  # fmt: skip
+    assert cli.main([*args, "--out", str(out)]) == 0
+    assert "not measurable in 1 runs" in (out / "table2.md").read_text()
+
+
+def test_a_model_that_fails_to_train_gives_a_failed_row_and_exit_1(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    def diverge(*args, **kwargs):
+        raise train.TrainingFailed("the training loss became nan at iteration 1")
+
+    monkeypatch.setattr(train, "train", diverge)
+    out = tmp_path / "fails"
+    args = ["spirals", "--iters", "2", "--seeds", "0", "--obs", "20", "--n-spirals", "20",
+            "--n-extrap", "5", "--models", "rnn", "--no-cost-check", "--workers", "1"]  # fmt: skip
+    assert cli.main([*args, "--out", str(out)]) == 1
+    assert "did not train" in capsys.readouterr().err
+    df = pd.read_csv(out / "table2.csv")
+    bad = df[df.model == "rnn"]
+    assert bad["status"].tolist() == ["failed"] and "nan" in bad["error"].iloc[0]
+    assert "failed" in (out / "table2.md").read_text()
 
 
 def test_bad_settings_fail_before_any_file_is_written(tmp_path: Path, capsys) -> None:
@@ -155,8 +360,9 @@ def test_bad_settings_fail_before_any_file_is_written(tmp_path: Path, capsys) ->
     assert cli.main(["spirals", "--obs", "101", "--out", str(out)]) == 2
     assert "1..100" in capsys.readouterr().err
     assert not out.exists()
-    with pytest.raises(experiment.SpiralsError, match="figure_obs"):
-        experiment.run_table2(experiment.Settings(iters=1, figure_obs=7), out)
+    with pytest.raises(settings.SpiralsError, match="figure_obs"):
+        run.run_table2(settings.Settings(iters=1, figure_obs=7), out)
+    assert cli.main([*TINY, "--rescore-from", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     assert not out.exists()
 
 
@@ -166,69 +372,26 @@ def test_cuda_without_a_gpu_raises_a_typed_error_and_the_cli_names_the_fix(
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     with pytest.raises(RuntimeError, match="--device cpu"):
-        experiment.run_table2(experiment.Settings(iters=1, device="cuda"), tmp_path)
-    assert cli.main([*TINY, "--device", "cuda", "--out", str(tmp_path)]) == 2
+        run.run_table2(settings.Settings(iters=1, device="cuda"), tmp_path / "x")
+    assert cli.main([*TINY, "--device", "cuda", "--out", str(tmp_path / "x")]) == 2
     assert "--device cpu" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
-def test_rmse_is_per_coordinate() -> None:
-    pred = torch.zeros(1, 2, 2)
-    truth = torch.tensor([[[3.0, 4.0], [0.0, 0.0]]])
-    # squared errors per point, averaged over the 2 coordinates: 12.5 and 0
-    assert experiment.rmse(pred, truth) == pytest.approx(math.sqrt(12.5 / 2))
-    where = torch.tensor([[True, False]])
-    assert experiment.rmse(pred, truth, where) == pytest.approx(math.sqrt(12.5))
-
-
-def test_relative_change_over_the_last_quarter() -> None:
-    evals = [{"iter": i, "r": r} for i, r in ((25, 4.0), (50, 3.0), (75, 2.0), (100, 1.0))]
-    assert experiment.relative_change_last_quarter(evals, "r") == pytest.approx(-0.5)
-    assert math.isnan(experiment.relative_change_last_quarter(evals[:1], "r"))
-
-
-def test_verdict_asks_whether_the_gap_exceeds_the_spread() -> None:
-    ode = pd.Series([1.0, 1.1, 0.9])  # mean 1.0, sd 0.1
-    rnn = pd.Series([2.0, 2.2, 1.8])  # mean 2.0, sd 0.2
-    assert experiment.verdict(ode, rnn) == (
-        "latent ODE better, beyond the spread (latent ODE lower in 3/3 seeds)"
-    )
-    assert experiment.verdict(rnn, ode).startswith("RNN better, beyond the spread")
-    close = pd.Series([1.05, 1.25, 0.85])  # mean 1.05, sd 0.2: ranges overlap
-    assert experiment.verdict(ode, close).startswith("within the spread")
-
-
-def test_rnn_prediction_is_drawn_after_the_first_observation() -> None:
-    mine = pd.DataFrame({
-        "t": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0],
-        "kind": ["prediction"] * 4 + ["extrapolation"] * 2,
-        "x": [0.0, 0.0, 5.0, 6.0, 7.0, 8.0], "y": [0.0] * 6,
-    })  # fmt: skip
-    inside, beyond = experiment.drawn_prediction(mine, first_observed=1.0)
-    # at t=0 and at the first observation (t=1) the RNN answers with its prior guess
-    assert inside["t"].tolist() == [2.0, 3.0]
-    assert beyond["t"].tolist() == [3.0, 4.0, 5.0]  # joined to the window's last point
-
-
-def test_forecast_times_start_strictly_after_the_first_observation() -> None:
-    mask = torch.tensor([[False, True, False, True], [True, False, False, False]])
-    expected = [[False, False, True, True], [False, True, True, True]]
-    assert experiment.after_first_observation(mask).tolist() == expected
-
-
-def test_convergence_is_judged_on_the_training_loss_over_the_last_quarter() -> None:
-    iters = [25, 50, 75, 100]
-    flat = {"loss": [9.0, 5.0, 4.0, 4.1], "rmse_extrap": [3.0, 2.0, 1.0, 1.5]}  # +2.5%, +50%
-    falling = {"loss": [9.0, 5.0, 4.0, 3.0], "rmse_extrap": [3.0, 2.0, 1.0, 1.0]}  # -25%, 0%
-    rows = [{"model": "rnn", "n_obs": 30, "seed": 0, "iter": i, "loss": flat["loss"][k],
-             "rmse_extrap": flat["rmse_extrap"][k]} for k, i in enumerate(iters)]  # fmt: skip
-    moved = experiment.movement(pd.DataFrame(rows))
-    assert moved["loss"].iloc[0] == pytest.approx(0.025)
-    assert moved["rmse_extrap"].iloc[0] == pytest.approx(0.5)
-    note = experiment.convergence_note(moved)
-    assert "in 1 of 1 runs" in note and "not converged" not in note
-    assert "largest swing +50.0%" in note
-    rows += [{"model": "latent_ode", "n_obs": 30, "seed": 0, "iter": i,
-              "loss": falling["loss"][k], "rmse_extrap": falling["rmse_extrap"][k]}
-             for k, i in enumerate(iters)]  # fmt: skip
-    note = experiment.convergence_note(experiment.movement(pd.DataFrame(rows)))
-    assert "in 1 of 2 runs" in note and "**not converged**: Latent ODE at 30 obs" in note
+def test_a_job_gives_the_same_model_inline_after_another_and_in_a_worker(tmp_path) -> None:
+    s = settings.Settings(
+        iters=3, n_spirals=20, n_extrap=5, method="rk4", steps=3, eval_every=2, obs=(20,),
+        figure_obs=20, seeds=(0,), workers=2,
+    )  # fmt: skip
+    alone, after = tmp_path / "alone", tmp_path / "after"
+    train.train_job(s, "latent_ode", 20, 0, str(alone))
+    train.train_job(s, "rnn", 20, 0, str(after))  # another job first, in this process
+    train.train_job(s, "latent_ode", 20, 0, str(after))
+    worker = tmp_path / "worker"
+    train.run_jobs(s, [("latent_ode", 20, 0), ("rnn", 20, 0)], worker)  # 2 spawned workers
+    ref = train.load_checkpoint(train.checkpoint_path(alone, "latent_ode", 20, 0))
+    for folder in (after, worker):
+        got = train.load_checkpoint(train.checkpoint_path(folder, "latent_ode", 20, 0))
+        assert torch.equal(got["losses"], ref["losses"])
+        for key, value in ref["state_dict"].items():
+            assert torch.equal(got["state_dict"][key], value), key

@@ -227,7 +227,8 @@ def write_tables(
                 f"extrap10 {row['rmse_extrap10']:.4f} extrap {row['rmse_extrap']:.4f}"
             )
     pd.DataFrame(rows).to_csv(folder / ROW_FILE, index=False)
-    pd.DataFrame(curves).to_csv(folder / CURVES_FILE, index=False)
+    keys = ["model", "n_obs", "seed", "iter", "loss"]  # a header even when nothing trained
+    pd.DataFrame(curves, columns=None if curves else keys).to_csv(folder / CURVES_FILE, index=False)
     pd.DataFrame(examples).to_csv(folder / EXAMPLES_FILE, index=False)
     if cost:
         pd.DataFrame(cost).to_csv(folder / COST_FILE, index=False)

@@ -226,10 +226,12 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def jobs(settings: Settings) -> list[tuple[str, int, int]]:
-    """Every (model, count, seed), the costliest first so two workers finish together."""
+    """Every (model, count, seed): seed by seed (a run cut short still holds whole seeds,
+    which ``--seeds`` can score), the costliest first within a seed so workers balance."""
     cost = {"latent_ode": 3.0, "gru_gap": 1.5}
     all_jobs = [(m, n, s) for s in settings.seeds for n in settings.obs for m in settings.models]
-    return sorted(all_jobs, key=lambda j: -cost.get(j[0], 1.0) * j[1])
+    rank = {s: k for k, s in enumerate(settings.seeds)}
+    return sorted(all_jobs, key=lambda j: (rank[j[2]], -cost.get(j[0], 1.0) * j[1]))
 
 
 def pending(settings: Settings, folder: Path) -> list[tuple[str, int, int]]:
