@@ -234,7 +234,9 @@ def measure(case: Case) -> Record:
     if "saved" in meters:
         with SavedTensors(params=workload.kept()) as saved:
             loss = workload.forward()
+            saved.watch(loss)
         rec["saved_bytes"] = saved.activation_bytes
+        rec["saved_other_bytes"] = saved.other_bytes
         del loss
     if "peak_rss" in meters:
         workload.release()

@@ -39,12 +39,21 @@ FIGURES: tuple[str, ...] = (
 #: Columns beyond the design's schema: detail that the reports use.
 EXTRA: tuple[str, ...] = (
     "steps_accepted", "steps_rejected", "time_forward_iqr_s", "time_backward_iqr_s", "wall_s",
+    # bytes kept for backward outside saved_tensors_hooks (checkpoint's RNG states, numbers)
+    "saved_other_bytes",
 )  # fmt: skip
 COLUMNS: tuple[str, ...] = IDENTITY + FIGURES + EXTRA
 #: Columns renamed since older results files were written: old name -> new name.
 RENAMED: dict[str, str] = {"loss_reduction": "reduction"}
 #: Case fields that mean nothing for a case without an ODE solve (written empty there).
 SOLVER_FIELDS: tuple[str, ...] = ("backend", "method", "gradient")
+
+#: Columns that hold numbers (or nothing): the Case's numeric fields, then the figures.
+NUMERIC: tuple[str, ...] = (
+    *(f.name for f in dataclasses.fields(Case)
+      if f.name != "seminorm" and ("int" in str(f.type) or "float" in str(f.type))),
+    "repeat", *(c for c in FIGURES + EXTRA if c not in ("status", "error")),
+)  # fmt: skip
 
 STATUSES: tuple[str, ...] = ("ok", "failed", "diverged", "oom", "timeout", "crashed")
 #: Statuses that ``--retry-failed`` runs again (diverged and oom repeat by construction).
@@ -233,12 +242,41 @@ def read_results(path: str | Path, *, history: bool = False) -> pd.DataFrame:
             f"{path} is not an odebench results file: missing columns {missing}. "
             f"Expected columns: {', '.join(COLUMNS)}."
         )
+    _check_values(path, df)
     for col in COLUMNS:
         if col not in df.columns:
             df[col] = pd.NA
     if not history:
         df = df.drop_duplicates(["case_id", "repeat"], keep="last").reset_index(drop=True)
     return df
+
+
+def _check_values(path: Path, df: pd.DataFrame) -> None:
+    """Numbers where the schema has numbers, a known status, a whole repeat: a hand-edited
+    or foreign cell is refused with where it is, rather than failing in a plot or a resume.
+    Numeric columns are converted in place."""
+
+    def refuse(col: str, row: int, why: str) -> None:
+        raise ResultsError(
+            f"{path}: line {row + 2}, column {col} holds {df[col].iloc[row]!r}: {why}; fix or "
+            "delete that row (or rerun the case with `odebench run --resume`)."
+        )
+
+    for col in NUMERIC:
+        if col not in df.columns:
+            continue
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = values.isna() & df[col].notna()
+        if bad.any():
+            refuse(col, int(bad.to_numpy().argmax()), "not a number")
+        df[col] = values
+    repeat = df["repeat"]
+    bad = repeat.isna() | (repeat < 0) | (repeat % 1 != 0)
+    if bad.any():
+        refuse("repeat", int(bad.to_numpy().argmax()), "not a whole number >= 0")
+    bad = ~df["status"].isin(STATUSES)
+    if bad.any():
+        refuse("status", int(bad.to_numpy().argmax()), f"not one of {', '.join(STATUSES)}")
 
 
 def completed_keys(path: str | Path, *, retry_failed: bool = False) -> set[tuple[str, int]]:

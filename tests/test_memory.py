@@ -132,3 +132,57 @@ def test_a_closures_weights_and_a_modules_buffers_are_not_activations() -> None:
     # and so did a buffer A (D x D floats) that a frozen parameter would not
     assert _saved(_closure_over_an_mlp) == _saved(lambda: MLPField(D, H))
     assert _saved(lambda: _BufferField(True)) == _saved(lambda: _BufferField(False))
+
+
+def test_numbers_autograd_saves_are_counted_eight_bytes_each() -> None:
+    # (x * 0.5).sum(): MulBackward0 saves the Python scalar 0.5 as a "wrapped number" (a 0-d
+    # float64 tensor, 8 B, that torch keeps from the hooks), SumBackward0 the size (3, 2) of
+    # x (two 8-byte integers); x itself is not needed (the factor is a constant)
+    x = torch.ones(3, 2, requires_grad=True)
+    with SavedTensors() as saved:
+        z = (x * 0.5).sum()
+        saved.watch(z)
+    assert saved.activation_bytes == 0
+    assert saved.other_bytes == (1 + 2) * 8
+
+
+def test_checkpoint_keeps_one_rng_state_per_call_outside_the_hooks() -> None:
+    # rk4 through torch.utils.checkpoint(..., use_reentrant=False) around each field call.
+    # Through the hooks, per step: the 4 stage inputs (B x D float32), 3 more 4-byte times
+    # (dt, t0 + dt/3, t0 + 2dt/3; t0 and t1 are views of the grid, whose storage of steps + 1
+    # floats counts once, whole: one float more per step). Outside them: per call the CPU RNG
+    # state checkpoint stashes (a uint8 tensor of torch.get_rng_state()'s size), and the
+    # numbers the graph saves, which are backprop's own (the same operations, recomputed).
+    from odebench.solvers.gradients import Checkpointed
+
+    def run(steps: int, checkpointed: bool) -> tuple[int, int]:
+        field = MLPField(D, H)
+        y0 = torch.randn(B, D, requires_grad=True)
+        with SavedTensors(params=field.parameters()) as saved:
+            config = SolverConfig(method="rk4", steps=steps)
+            f = Checkpointed(field) if checkpointed else field
+            sol = solve(f, y0, torch.tensor([0.0, 1.0]), config)
+            saved.watch(sol.ys)
+        return saved.activation_bytes, saved.other_bytes
+
+    rng_state = torch.get_rng_state().numel()  # bytes (uint8)
+    (a1, o1), (a5, o5) = run(1, True), run(5, True)
+    (_, b1), (_, b5) = run(1, False), run(5, False)
+    assert (a5 - a1) / 4 == 4 * B * D * FLOAT + 3 * FLOAT + FLOAT
+    assert (o5 - o1) / 4 == 4 * rng_state + (b5 - b1) / 4
+    assert o1 == 4 * rng_state + b1
+
+
+def test_measure_reports_checkpoints_rng_states_in_their_own_column() -> None:
+    # saved_bytes keeps its meaning (what the hooks see); saved_other_bytes adds, per rk4 step
+    # of gradient="checkpoint", one CPU RNG state per field call (4 calls) beyond backprop's
+    from odebench.measure import measure
+
+    def other(gradient: str, steps: int) -> int:
+        case = Case(problem="mlp_small", method="rk4", steps=steps, gradient=gradient,
+                    meters=("saved",))  # fmt: skip
+        return int(measure(case)["saved_other_bytes"])
+
+    rng_state = torch.get_rng_state().numel()
+    per_step = {g: (other(g, 3) - other(g, 1)) / 2 for g in ("backprop", "checkpoint")}
+    assert per_step["checkpoint"] - per_step["backprop"] == 4 * rng_state

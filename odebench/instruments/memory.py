@@ -50,27 +50,45 @@ class SavedTensors:
     the saved tensors still alive then (a storage counts once, whole, however many views
     of it are saved). Tensors saved and freed inside the block (the graph of an adaptive
     solver's rejected step, say) do not count, and a freed storage whose address is
-    reused is not mistaken for the new one. Storages of ``params`` count apart::
+    reused is not mistaken for the new one. Storages of ``params`` (everything that lives
+    beyond a pass: weights, buffers) count apart::
 
         with SavedTensors(params=model.parameters()) as saved:
             loss = model(x).sum()     # keep the loss: its graph holds the saved tensors
-        saved.activation_bytes
+            saved.watch(loss)         # optional: count the numbers its graph saves too
+        saved.activation_bytes, saved.other_bytes
+
+    ``other_bytes`` is what is kept for backward that ``saved_tensors_hooks`` never see:
+    per ``torch.utils.checkpoint`` call (non-reentrant) the RNG states it stashes (and any
+    tensor it holds outside its saved inputs: keyword arguments, tensors inside containers)
+    and its non-tensor inputs, plus the numbers autograd's nodes save (a Python scalar, a
+    dimension, a size: 8 B each) in the graphs of the outputs given to :meth:`watch`.
     """
 
     params: Iterable[torch.Tensor] = ()
     activation_bytes: int = 0
     param_bytes: int = 0
     count: int = 0
+    other_bytes: int = 0
     _storages: dict[tuple[str, int], _Storage] = field(default_factory=dict)
     _param_keys: set[tuple[str, int]] = field(default_factory=set)
     _hooks: Any = None
+    _frames: list[weakref.ref] = field(default_factory=list)
+    _outputs: list[torch.Tensor] = field(default_factory=list)
+    _unpatch: Callable[[], None] | None = None
 
     def __enter__(self) -> SavedTensors:
         self._param_keys = {_storage_key(p) for p in self.params}
         self._storages = {}
+        self._frames, self._outputs = [], []
+        self._unpatch = _watch_checkpoint_frames(self._frames)
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
         self._hooks.__enter__()
         return self
+
+    def watch(self, *outputs: torch.Tensor) -> None:
+        """Count, at the block's end, the numbers saved in the graphs of ``outputs``."""
+        self._outputs.extend(o for o in outputs if isinstance(o, torch.Tensor))
 
     def __exit__(
         self,
@@ -79,11 +97,18 @@ class SavedTensors:
         tb: TracebackType | None,
     ) -> None:
         self._hooks.__exit__(exc_type, exc, tb)
-        live = [s for s in self._storages.values() if s.alive]
-        self.activation_bytes = sum(s.nbytes for s in live if not s.is_param)
-        self.param_bytes = sum(s.nbytes for s in live if s.is_param)
-        self.count = sum(1 for s in live if not s.is_param)
-        self._storages = {}
+        if self._unpatch is not None:
+            self._unpatch()
+            self._unpatch = None
+        live = {k: s for k, s in self._storages.items() if s.alive}
+        self.activation_bytes = sum(s.nbytes for s in live.values() if not s.is_param)
+        self.param_bytes = sum(s.nbytes for s in live.values() if s.is_param)
+        self.count = sum(1 for s in live.values() if not s.is_param)
+        frames = [f for f in (ref() for ref in self._frames) if f is not None]
+        seen = set(live) | self._param_keys
+        self.other_bytes = sum(_frame_bytes(f, seen) for f in frames)
+        self.other_bytes += graph_number_bytes(*self._outputs)
+        self._storages, self._frames, self._outputs = {}, [], []
 
     def _pack(self, t: torch.Tensor) -> torch.Tensor:
         key = _storage_key(t)
@@ -101,6 +126,135 @@ class SavedTensors:
     @staticmethod
     def _unpack(t: torch.Tensor) -> torch.Tensor:
         return t
+
+
+#: Bytes counted per number an autograd node saves (a C++ double or int64).
+NUMBER_BYTES = 8
+
+
+def _watch_checkpoint_frames(frames: list[weakref.ref]) -> Callable[[], None]:
+    """Note every ``torch.utils.checkpoint`` frame made until the returned undo is called.
+
+    Non-reentrant checkpoint keeps, per call, a frame holding its inputs (those through the
+    saved-tensor hooks, non-tensors as they are) and a closure holding the RNG states it
+    restores before recomputing: the only handle on them is the frame.
+    """
+    try:
+        from torch.utils.checkpoint import _CheckpointFrame
+    except ImportError:  # pragma: no cover - a torch without non-reentrant checkpoint
+        return lambda: None
+    original = _CheckpointFrame.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        frames.append(weakref.ref(self))
+
+    _CheckpointFrame.__init__ = init  # type: ignore[method-assign]
+
+    def undo() -> None:
+        _CheckpointFrame.__init__ = original  # type: ignore[method-assign]
+
+    return undo
+
+
+def _frame_bytes(frame: Any, seen: set[tuple[str, int]]) -> int:
+    """Bytes a checkpoint frame keeps outside the saved-tensor hooks (see SavedTensors)."""
+    total = 0
+    tensors: list[torch.Tensor] = []
+    for arg in getattr(frame, "saved_args", ()):
+        if isinstance(arg, torch.Tensor):
+            tensors.append(arg)  # held directly: a tensor the hooks did not see
+        elif type(arg).__name__ != "SavedTensor":
+            total += _number_bytes(arg, tensors)
+    closure = getattr(getattr(frame, "recompute_fn", None), "__closure__", None) or ()
+    for cell in closure:
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        _collect_tensors(value, tensors, depth=2)
+    for t in tensors:
+        key = _storage_key(t)
+        if key not in seen:
+            seen.add(key)
+            total += t.untyped_storage().nbytes()
+    return total
+
+
+def _collect_tensors(value: Any, out: list[torch.Tensor], depth: int) -> None:
+    if isinstance(value, torch.Tensor):
+        out.append(value)
+    elif depth > 0 and isinstance(value, list | tuple):
+        for item in value:
+            _collect_tensors(item, out, depth - 1)
+    elif depth > 0 and isinstance(value, dict):
+        for item in value.values():
+            _collect_tensors(item, out, depth - 1)
+
+
+def _number_bytes(value: Any, tensors: list[torch.Tensor] | None = None) -> int:
+    """Bytes of the numbers in ``value`` (8 each; complex 16); tensors are set aside."""
+    if isinstance(value, bool | int | float):
+        return NUMBER_BYTES
+    if isinstance(value, complex):
+        return 2 * NUMBER_BYTES
+    if isinstance(value, torch.Tensor):
+        if tensors is not None:
+            tensors.append(value)
+        return 0
+    if isinstance(value, list | tuple | torch.Size):
+        return sum(_number_bytes(v, tensors) for v in value)
+    return 0
+
+
+def graph_number_bytes(*outputs: torch.Tensor) -> int:
+    """Bytes of the numbers autograd's nodes save in the graphs of ``outputs`` (8 B each).
+
+    Neither passes through the saved-tensor hooks: a Python scalar operand (saved as a
+    "wrapped number", a 0-d float64 or int64 tensor, which torch keeps from the hooks), and a
+    node's other ``_saved_*`` attributes (a dimension, a size). A wrapped number is told from
+    a hooked tensor without unpacking anything (unpacking a checkpointed one would recompute
+    it): only a saved tensor without hooks accepts new ones, identity hooks here.
+    """
+    stack = [o.grad_fn for o in outputs if isinstance(o, torch.Tensor)]
+    visited: set[Any] = set()
+    total = 0
+    while stack:
+        node = stack.pop()
+        if node is None or node in visited:
+            continue
+        visited.add(node)
+        for name in dir(node):
+            try:
+                if name.startswith("_raw_saved_"):
+                    raw = getattr(node, name)
+                    for saved in raw if isinstance(raw, list | tuple) else [raw]:
+                        total += _unhooked_bytes(saved)
+                elif name.startswith("_saved_") and not hasattr(node, "_raw" + name):
+                    total += _number_bytes(getattr(node, name))
+            except RuntimeError:  # a graph already freed by backward
+                pass
+        stack.extend(fn for fn, _ in node.next_functions)
+    return total
+
+
+def _unhooked_bytes(saved: Any) -> int:
+    """Storage bytes of a saved tensor that no hook packed (a wrapped number); else 0."""
+    got: list[torch.Tensor] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        got.append(t)
+        return t
+
+    try:
+        saved.register_hooks(pack, _identity)
+    except RuntimeError:  # hooks already set (packed: counted as a tensor), or no value
+        return 0
+    return sum(t.untyped_storage().nbytes() for t in got)
+
+
+def _identity(t: torch.Tensor) -> torch.Tensor:
+    return t
 
 
 def _walk(nodes: Iterable[Any]) -> Iterator[Any]:
