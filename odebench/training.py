@@ -8,8 +8,10 @@ run decays at the same points of its course as the paper's (a fixed epoch 60 wou
 be reached by a run shorter than 60 epochs).
 
 Every iteration is logged (loss, NFE forward/backward, time of forward, backward and the
-optimiser update): the data behind the paper's Figure 3. A run interrupted between epochs
-resumes from its checkpoint (weights, optimiser, data order) to the same result.
+optimiser update): the data behind the paper's Figure 3. The test error is measured after
+every epoch (the curve; the headline figure stays the final model's, never the best
+epoch's, which would select on the test set). A run interrupted between epochs resumes
+from its checkpoint (weights, optimiser, data order, the curve so far) to the same result.
 """
 
 from __future__ import annotations
@@ -135,6 +137,9 @@ def batches(
         yield order[i * batch_size : (i + 1) * batch_size]
 
 
+#: Columns of the per-epoch curve (one row per finished epoch).
+EPOCH_FIELDS = ("model", "epoch", "iterations", "lr", "train_loss", "test_error", "train_time_s")
+
 LOG_FIELDS = (
     "model", "epoch", "iteration", "lr", "loss", "nfe_forward", "nfe_backward",
     "time_forward_s", "time_backward_s", "time_update_s",
@@ -143,9 +148,13 @@ LOG_FIELDS = (
 
 @dataclass
 class TrainResult:
-    """What training produced: per-iteration log rows, test error, wall time."""
+    """What training produced: per-iteration log rows, the per-epoch curve, test error, time.
+
+    ``test_error`` is the final model's (the last row of ``epochs``).
+    """
 
     log: list[dict[str, Any]] = field(default_factory=list)
+    epochs: list[dict[str, Any]] = field(default_factory=list)
     test_error: float = math.nan
     train_time_s: float = 0.0
     epochs_done: int = 0
@@ -217,12 +226,15 @@ def load_checkpoint(path: str | Path, model: nn.Module) -> dict[str, Any]:
     return ckpt["meta"]
 
 
-def write_log(path: str | Path, rows: list[dict[str, Any]]) -> None:
+def write_log(
+    path: str | Path, rows: list[dict[str, Any]], fields: tuple[str, ...] = LOG_FIELDS
+) -> None:
+    """Write ``rows`` as CSV atomically (a crash leaves the earlier file whole)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
     tmp.replace(path)
@@ -250,7 +262,10 @@ def _resume_state(
     for row in rows:
         for key in LOG_FIELDS[1:]:
             row[key] = int(row[key]) if key in _INT_FIELDS else float(row[key])
-    return {**ckpt, "log": rows, "epochs_done": done}
+    curve = list(ckpt["resume"].get("epochs", []))
+    if len(curve) != done:
+        return None  # a checkpoint from before the per-epoch curve: start afresh
+    return {**ckpt, "log": rows, "epochs_done": done, "epochs": curve}
 
 
 _INT_FIELDS = ("epoch", "iteration", "nfe_forward", "nfe_backward")
@@ -294,13 +309,16 @@ def train(
     evaluate_test: bool = True,
     resume: bool = True,
     progress: Callable[[str], None] | None = None,
+    epochs_path: str | Path | None = None,
 ) -> TrainResult:
-    """Train ``model`` on ``data`` with ``config``; log every iteration; test at the end.
+    """Train ``model`` on ``data`` with ``config``; log every iteration; test every epoch.
 
     The per-iteration log goes to ``log_path`` (CSV, rewritten after each epoch), the
-    weights to ``checkpoint_path`` after each epoch (with the budget, the optimiser and
-    the data-order generator, so that with ``resume`` an interrupted run carries on from
-    its last finished epoch; the final checkpoint adds the test error).
+    per-epoch curve (test error after each epoch) to ``epochs_path``, the weights to
+    ``checkpoint_path`` after each epoch (with the budget, the optimiser, the data-order
+    generator and the curve, so that with ``resume`` an interrupted run carries on from its
+    last finished epoch). The final checkpoint holds the weights and metadata only (the
+    final model's test error, the curve): small enough to commit.
     """
     device = check_device(config.device)
     model.to(device)
@@ -320,13 +338,16 @@ def train(
         optimizer.load_state_dict(state["resume"]["optimizer"])
         g.set_state(state["resume"]["generator"])
         result.log = state["log"]
+        result.epochs = state["epochs"]
         first_epoch = state["epochs_done"]
         previous_s = state["resume"]["train_time_s"]
         if progress is not None:
             progress(f"{name}: resuming after epoch {first_epoch} of {config.epochs}")
+    n_test = len(data.test_images) if config.test_subset is None else config.test_subset
     start = time.perf_counter()
     iteration = len(result.log)
     for epoch in range(first_epoch, config.epochs):
+        epoch_start = len(result.log)
         for batch in batches(indices, config.batch_size, g):
             lr = config.lr_at(iteration, total)
             for group in optimizer.param_groups:
@@ -352,9 +373,35 @@ def train(
                     f"NFE {row['nfe_forward']}/{row['nfe_backward']}"
                 )
         result.epochs_done = epoch + 1
-        elapsed = previous_s + time.perf_counter() - start
+        paused = time.perf_counter()
+        elapsed = previous_s + paused - start  # training only: testing and writing excluded
+        test_error = math.nan
+        if evaluate_test:
+            test_error = evaluate(
+                model,
+                data.test_images[:n_test],
+                data.test_labels[:n_test],
+                batch_size=config.test_batch_size,
+                device=device,
+            )
+            if progress is not None:
+                progress(f"{name}: epoch {epoch + 1}/{config.epochs} test error {test_error:.4f}")
+        epoch_rows = result.log[epoch_start:]
+        result.epochs.append(
+            {
+                "model": name,
+                "epoch": epoch + 1,
+                "iterations": len(result.log),
+                "lr": epoch_rows[-1]["lr"] if epoch_rows else math.nan,
+                "train_loss": sum(r["loss"] for r in epoch_rows) / max(len(epoch_rows), 1),
+                "test_error": test_error,
+                "train_time_s": elapsed,
+            }
+        )
         if log_path is not None:
             write_log(log_path, result.log)
+        if epochs_path is not None:
+            write_log(epochs_path, result.epochs, EPOCH_FIELDS)
         if checkpoint_path is not None:
             meta = {"name": name, "epochs_done": epoch + 1, "budget": config.budget()}
             resume_state = {
@@ -362,28 +409,23 @@ def train(
                 "generator": g.get_state(),
                 "iterations": len(result.log),
                 "train_time_s": elapsed,
+                "epochs": result.epochs,
             }
             save_checkpoint(checkpoint_path, model, meta, resume=resume_state)
+        start += time.perf_counter() - paused
     result.epochs_done = config.epochs
-    result.train_time_s = previous_s + time.perf_counter() - start
-    if evaluate_test:
-        n_test = len(data.test_images) if config.test_subset is None else config.test_subset
-        result.test_error = evaluate(
-            model,
-            data.test_images[:n_test],
-            data.test_labels[:n_test],
-            batch_size=config.test_batch_size,
-            device=device,
-        )
-        if checkpoint_path is not None:
-            meta = {
-                "name": name,
-                "epochs_done": result.epochs_done,
-                "budget": config.budget(),
-                "test_error": result.test_error,
-                "train_time_s": result.train_time_s,
-            }
-            save_checkpoint(checkpoint_path, model, meta)
+    result.train_time_s = result.epochs[-1]["train_time_s"] if result.epochs else previous_s
+    result.test_error = result.epochs[-1]["test_error"] if result.epochs else math.nan
+    if evaluate_test and checkpoint_path is not None:
+        meta = {
+            "name": name,
+            "epochs_done": result.epochs_done,
+            "budget": config.budget(),
+            "test_error": result.test_error,
+            "train_time_s": result.train_time_s,
+            "epochs": result.epochs,
+        }
+        save_checkpoint(checkpoint_path, model, meta)
     return result
 
 

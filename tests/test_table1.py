@@ -199,12 +199,10 @@ def test_a_run_resumes_into_another_length_only_where_its_past_schedule_agrees(
     assert not any("resuming" in m for m in said) and len(result.log) == 12
 
 
-def test_table1_measures_the_trained_models_as_cases_in_the_one_schema(tmp_path):
-    from odebench.results import COLUMNS, read_results
-
-    cfg = Table1Config(
+def tiny_config(out, **overrides) -> Table1Config:
+    fields = dict(
         train=TrainConfig(epochs=1, batch_size=4, train_subset=8, test_batch_size=16),
-        out=tmp_path,
+        out=out,
         measure_batch=2,
         depths=(1, 2),
         rk_steps=(1, 2),
@@ -215,9 +213,20 @@ def test_table1_measures_the_trained_models_as_cases_in_the_one_schema(tmp_path)
         error_tolerances=(1e-1, 1e-2),
         reference_rtol=1e-5,
         fig3c_batches=1,
+        test_tolerances=(1e-1, 1e-3),
+        single_images=3,
     )
+    fields.update(overrides)
+    return Table1Config(**fields)
+
+
+def test_table1_measures_the_trained_models_as_cases_in_the_one_schema(tmp_path):
+    from odebench.results import COLUMNS, read_results
+
+    out = tmp_path / "t1"
+    cfg = tiny_config(out)
     table = run(cfg, synthetic_mnist(), progress=False)
-    written = pd.read_csv(tmp_path / "table1.csv").set_index("model")
+    written = pd.read_csv(out / "table1.csv").set_index("model")
     assert list(written.index) == ["mlp", "resnet", "rknet", "odenet"]
     assert written.loc["resnet", "params"] == 601_482
     assert written.loc["odenet", "params"] == 232_970
@@ -227,47 +236,142 @@ def test_table1_measures_the_trained_models_as_cases_in_the_one_schema(tmp_path)
     assert written.loc["rknet", "nfe_forward"] == 16 and written.loc["rknet", "nfe_backward"] == 0
     assert written.loc["odenet", "nfe_backward"] > 0
     assert written.loc["rknet", "scaling_range"] == "1..4"  # steps 1, 2 and the row's own 4
-    results = read_results(tmp_path / "table1" / "results.csv")
-    assert list(pd.read_csv(tmp_path / "table1" / "results.csv").columns) == list(COLUMNS)
+    results = read_results(out / "results.csv")
+    assert list(pd.read_csv(out / "results.csv").columns) == list(COLUMNS)
     assert set(results["suite"]) == {"table1"}
     # mlp; resnet d1, d2 (untrained sweep) + trained d6; rknet n1, n2 + its own n4; odenet
-    # 1e-1, 1e-4 + its own 1e-3; then the trained ODE-Net under implicit Adams and LSODA
+    # 1e-1, 1e-4 + its own 1e-3; then the trained ODE-Net under LSODA and implicit Adams
     assert len(results) == 1 + 3 + 3 + 3 + 2
-    by_method = results.set_index("method")["status"]
-    assert by_method["implicit_adams"] == "ok"
-    # scipy's LSODA allocates an n x n Jacobian workspace: the adjoint's n (2 x 2 x 3,136
-    # states + 75,392 parameters) makes that 62 GB, so it fails, and the failure is a row
-    assert by_method["scipy_lsoda"] != "ok"
-    assert (results[~results["method"].isin(["scipy_lsoda"])]["status"] == "ok").all()
+    assert (results["status"] == "ok").all()
+    lsoda = results[results["method"] == "lsoda"].iloc[0]
+    assert lsoda["backend"] == "scipy_odeint" and lsoda["nfe_backward"] > 0
     trained = results[results["weights"].astype(str).str.endswith(".pt")]
     assert set(trained["model"]) == {"mlp", "resnet", "rknet", "odenet"}
+    assert set(trained["weights"]) == {str(out / "checkpoints" / f"{m}.pt")
+                                      for m in ("mlp", "resnet", "rknet", "odenet")}  # fmt: skip
     assert "time_step_s" not in written.columns  # one name, one meaning (update vs fwd+bwd)
-    assert (tmp_path / "table1" / "provenance.json").exists()
-    md = (tmp_path / "table1.md").read_text()
+    assert (out / "provenance.json").exists()
+    md = (out / "table1.md").read_text()
     assert "[0.41%]" in md and "[O(1)]" in md and "601,482" in md
     assert "[1.60%*]" in md and "LeCun et al. 1998" in md
-    logs = sorted(p.name for p in (tmp_path / "table1_logs").iterdir())
-    assert logs == [f"{m}_train_log.csv" for m in ("mlp", "odenet", "resnet", "rknet")]
-    errors = pd.read_csv(tmp_path / "table1" / "fig3a_block_error.csv")
+    assert "Test error after every epoch" in md and "no best-of-epochs" in md
+    logs = sorted(p.name for p in (out / "logs").iterdir())
+    assert logs == sorted(f"{m}_{k}.csv" for m in ("mlp", "odenet", "resnet", "rknet")
+                          for k in ("train_log", "epochs"))  # fmt: skip
+    curves = pd.read_csv(out / "epochs.csv")
+    assert list(curves["model"]) == ["mlp", "resnet", "rknet", "odenet"]  # 1 epoch each
+    assert list(curves["test_error"]) == list(written["test_error"])  # the final model's
+    errors = pd.read_csv(out / "fig3a_block_error.csv")
     assert list(errors["rtol"]) == [1e-1, 1e-2]
     assert errors["nfe_forward"].is_monotonic_increasing
-    fig3c = pd.read_csv(tmp_path / "table1" / "fig3c_nfe.csv")
-    assert list(fig3c["solver"]) == ["dopri5", "implicit_adams"]
+    fig3c = pd.read_csv(out / "fig3c_nfe.csv")
+    assert list(fig3c["solver"]) == ["dopri5", "dopri5-flat", "lsoda", "implicit_adams"]
     assert (fig3c["nfe_backward"] > 0).all()
-    failures = pd.read_csv(tmp_path / "table1" / "fig3c_failures.csv")
-    assert list(failures["solver"]) == ["scipy_lsoda"]
-    assert "MemoryError" in failures["error"].iloc[0]
-    drawn = sorted(p.name for p in (tmp_path / "plots").glob("fig3*.png"))
+    assert pd.read_csv(out / "fig3c_failures.csv").empty
+    tol = pd.read_csv(out / "test_tolerance.csv")
+    assert list(tol["rtol"]) == [1e-1, 1e-3] and (tol["test_images"] == 16).all()
+    single = pd.read_csv(out / "single_image_nfe.csv")
+    assert list(single["batch"]) == [1, 1, 1, 2, 3]  # 3 images alone, then batches 2 and 3
+    drawn = sorted(p.name for p in (out / "plots").glob("*.png"))
     assert drawn == [
         "fig3a_error_vs_nfe.png", "fig3b_time_vs_nfe.png", "fig3c_nfe_backward_vs_forward.png",
-        "fig3d_nfe_over_training.png",
+        "fig3d_nfe_over_training.png", "test_error_curve.png",
     ]  # fmt: skip
-    # a second run reuses the checkpoints and keeps the earlier measurement as a backup
+    # --resume continues the run: the checkpoints load, the measured cases are kept
+    before = (out / "results.csv").read_text()
     table2 = run(dataclasses.replace(cfg, models=("mlp", "rknet")), synthetic_mnist(),
-                 progress=False)  # fmt: skip
+                 progress=False, resume=True)  # fmt: skip
     assert (table2["weights"] == "loaded checkpoint").all()
     assert list(table2["test_error"]) == list(table["test_error"][[0, 2]])
-    assert len(list(tmp_path.glob("table1.backup-*"))) == 1
+    assert (out / "results.csv").read_text() == before
+    assert not list(tmp_path.glob("t1.backup-*"))
+
+
+def snapshot(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != ".odebench.lock"}  # fmt: skip
+
+
+def test_table1_refuses_a_folder_holding_a_run_and_changes_nothing(tmp_path, capsys):
+    # before: `odebench table1 --budget quick` replaced the committed results (18 tracked files)
+    out = tmp_path / "t1"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "odenet.pt").write_bytes(b"weights")
+    (out / "table1.csv").write_text("model,test_error\nodenet,0.01\n")
+    (out / "provenance.json").write_text("{}")
+    before = snapshot(out)
+    assert cli_main(["table1", "--budget", "quick", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert all(flag in err for flag in ("--out", "--force", "--resume")) and len(
+        err.strip().splitlines()) == 1  # fmt: skip
+    assert snapshot(out) == before
+    assert cli_main(["table1", "--train-only", "--out", str(out)]) == 2
+    assert snapshot(out) == before
+
+
+def test_the_default_folder_is_one_folder_of_its_own():
+    # the README's literal `odebench table1 --budget quick` runs into results/table1, which
+    # holds the committed run: it is refused (above) instead of written over
+    import argparse
+
+    from odebench.experiments.table1.cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["table1", "--budget", "quick"])
+    assert str(args.out) == "results/table1" and not args.force and not args.resume
+
+
+def test_force_moves_the_whole_earlier_run_to_a_backup_first(tmp_path):
+    out = tmp_path / "t1"
+    cfg = tiny_config(out, models=("mlp",))
+    run(cfg, synthetic_mnist(), progress=False)
+    before = snapshot(out)
+    assert {"checkpoints/mlp.pt", "logs/mlp_epochs.csv", "table1.csv", "table1.md",
+            "results.csv", "provenance.json"} <= set(before)  # fmt: skip
+    run(cfg, synthetic_mnist(), progress=False, force=True)
+    (backup,) = tmp_path.glob("t1.backup-*")
+    assert snapshot(backup) == before  # everything, checkpoints and plots included
+    assert (out / "checkpoints" / "mlp.pt").exists()  # retrained, not loaded
+
+
+def test_table1_exits_non_zero_when_a_case_is_not_ok(tmp_path, monkeypatch, capsys):
+    # before: `odebench table1` exited 0 with a case that failed
+    import importlib
+
+    table1_run = importlib.import_module("odebench.experiments.table1.run")
+    out = tmp_path / "t1"
+
+    def fake_run(cfg, data, **kwargs):
+        out.mkdir(parents=True)
+        rows = "case_id,repeat,status\nodenet-a,0,ok\nodenet-b,0,failed\n"
+        (out / "results.csv").write_text(rows)
+        return pd.DataFrame({"model": ["odenet"], "test_error": [0.01], "params": [1],
+                             "nfe_forward": [20], "nfe_backward": [20]})  # fmt: skip
+
+    monkeypatch.setattr(table1_run, "run", fake_run)
+    monkeypatch.setattr("odebench.experiments.table1.cli.load_mnist", lambda root: None)
+    assert cli_main(["table1", "--out", str(out)]) == 1
+    assert "odenet-b" in capsys.readouterr().err
+
+
+def test_trained_from_copies_finished_checkpoints_of_the_same_budget_only(tmp_path):
+    from odebench.experiments.table1.train import TrainedElsewhereError, check_trained_from
+
+    source = tmp_path / "trained"
+    cfg = tiny_config(source, models=("mlp",))
+    from odebench.experiments.table1.run import train_only
+
+    first = train_only(cfg, synthetic_mnist())
+    out = tmp_path / "t1"
+    table = run(tiny_config(out, models=("mlp",), trained_from=source), synthetic_mnist(),
+                progress=False)  # fmt: skip
+    assert table["weights"].tolist() == ["loaded checkpoint"]
+    assert table["test_error"].tolist() == [first["mlp"]["test_error"]]
+    other = tiny_config(out, models=("mlp",), trained_from=source,
+                        train=TrainConfig(epochs=2, batch_size=4, train_subset=8))  # fmt: skip
+    with pytest.raises(TrainedElsewhereError, match="no finished checkpoint"):
+        check_trained_from(other)
 
 
 def test_block_error_falls_as_the_tolerance_tightens():
@@ -291,3 +395,59 @@ def test_cli_reports_a_missing_gpu_as_an_error_exit(capsys):
 def test_cli_rejects_unknown_models(capsys):
     assert cli_main(["table1", "--models", "mlp,vgg"]) == 2
     assert "vgg" in capsys.readouterr().err
+
+
+def test_test_error_is_logged_after_every_epoch_and_survives_a_resume(tmp_path, monkeypatch):
+    import odebench.training as training
+    from odebench.training import EPOCH_FIELDS, evaluate
+
+    data = synthetic_mnist()
+    cfg = TrainConfig(epochs=3, batch_size=4, train_subset=8, test_batch_size=8)
+    torch.manual_seed(0)
+    whole = build_model("mlp")
+    paths = {"log_path": tmp_path / "a.csv", "checkpoint_path": tmp_path / "a.pt",
+             "epochs_path": tmp_path / "a_epochs.csv"}  # fmt: skip
+    result = train(whole, data, cfg, **paths)
+    curve = pd.read_csv(tmp_path / "a_epochs.csv")
+    assert list(curve.columns) == list(EPOCH_FIELDS)
+    assert list(curve["epoch"]) == [1, 2, 3] and list(curve["iterations"]) == [2, 4, 6]
+    # the last point is the final model's error, measured independently here
+    assert curve["test_error"].iloc[-1] == evaluate(whole, data.test_images, data.test_labels)
+    assert result.test_error == curve["test_error"].iloc[-1]
+    final = torch.load(tmp_path / "a.pt", weights_only=False)
+    assert "resume" not in final  # weights and metadata only: small enough to commit
+    assert [e["test_error"] for e in final["meta"]["epochs"]] == list(curve["test_error"])
+
+    calls = []
+    real = training.train_step
+
+    def dies_in_epoch_three(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train_step", dies_in_epoch_three)
+    torch.manual_seed(0)
+    other = {"log_path": tmp_path / "b.csv", "checkpoint_path": tmp_path / "b.pt",
+             "epochs_path": tmp_path / "b_epochs.csv"}  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        train(build_model("mlp"), data, cfg, **other)
+    monkeypatch.setattr(training, "train_step", real)
+    resumed = train(build_model("mlp"), data, cfg, **other)
+    again = pd.read_csv(tmp_path / "b_epochs.csv")
+    assert list(again["test_error"]) == list(curve["test_error"])
+    assert [e["epoch"] for e in resumed.epochs] == [1, 2, 3]
+
+
+def test_the_default_budget_keeps_the_initial_rate_for_half_the_run():
+    # before: 527 of 1,404 iterations at lr 0.1 (the paper's 60/160), the last 175 at 1e-4
+    from odebench.experiments.table1 import BUDGETS
+
+    b = BUDGETS["default"]
+    cfg = TrainConfig(epochs=b.epochs, lr_boundaries=b.lr_boundaries)
+    total = 3 * (60_000 // 128)  # 1,404
+    lrs = [cfg.lr_at(i, total) for i in range(total)]
+    assert lrs.count(0.1) == 702 >= total / 2
+    assert min(lrs) == pytest.approx(1e-3)
+    assert BUDGETS["paper"].lr_boundaries == (60 / 160, 100 / 160, 140 / 160)

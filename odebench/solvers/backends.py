@@ -20,6 +20,7 @@ from types import ModuleType
 BACKENDS: dict[str, str] = {
     "torchdiffeq": "odebench.solvers.torchdiffeq_backend",
     "torchode": "odebench.solvers.torchode_backend",
+    "scipy_odeint": "odebench.solvers.odeint_backend",
 }
 
 

@@ -65,7 +65,11 @@ class SolverConfig:
     ``gradient="adjoint"`` solves the adjoint
     equation backwards instead of backpropagating through the solver; its reverse solve may
     have its own ``adjoint_rtol``/``adjoint_atol``/``adjoint_method`` and may use the
-    seminorm (``seminorm=True``) where the backend supports them.
+    seminorm (``seminorm=True``) where the backend supports them. ``flat_norm=True``
+    (torchdiffeq, adjoint) controls the reverse solve's error with one RMS norm over the
+    whole augmented state [y, a, parameter gradients], as ODEPACK (scipy's LSODA) does,
+    instead of torchdiffeq's default: the maximum of the RMS norms of y, a and each
+    parameter tensor apart.
     """
 
     backend: str = "torchdiffeq"
@@ -79,6 +83,7 @@ class SolverConfig:
     adjoint_atol: float | None = None
     adjoint_method: str | None = None
     seminorm: bool = False
+    flat_norm: bool = False
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -110,6 +115,18 @@ class SolverConfig:
             raise SolverConfigError(
                 "adjoint options (adjoint_rtol, adjoint_atol, adjoint_method, seminorm) "
                 f"need gradient='adjoint' (this config has gradient={self.gradient!r})."
+            )
+        if self.flat_norm is not False and (
+            self.flat_norm is not True
+            or self.backend != "torchdiffeq"
+            or self.gradient != "adjoint"
+            or self.seminorm
+        ):
+            raise SolverConfigError(
+                "flat_norm=True (one RMS norm over the adjoint's augmented state) is an option of "
+                "backend='torchdiffeq' with gradient='adjoint' and without seminorm; "
+                f"this config has backend={self.backend!r}, gradient={self.gradient!r}, "
+                f"seminorm={self.seminorm!r}, flat_norm={self.flat_norm!r}."
             )
         if self.adaptive:
             if self.steps is not None or self.step_size is not None:

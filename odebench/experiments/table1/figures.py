@@ -1,0 +1,69 @@
+"""Table 1's figures: the paper's Figure 3 (drawn by :func:`odebench.plots.write_fig3`) and
+the test error after every epoch of each model's training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from odebench.experiments.table1.config import ROWS, Table1Config, plots_folder  # noqa: E402
+
+_RC: dict[str, object] = {"svg.hashsalt": "odebench", "svg.fonttype": "path"}
+
+
+def test_error_curve(curves: pd.DataFrame, paper: dict[str, float]) -> plt.Figure | None:
+    """Test error (%) after every epoch, one line per model; the paper's figure dotted.
+
+    The last point of each line is the table's figure (the final model's, not the best
+    epoch's).
+    """
+    if curves.empty or curves["test_error"].isna().all():
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
+    for i, (model, g) in enumerate(curves.groupby("model", sort=False)):
+        g = g.sort_values("epoch")
+        color = f"C{i}"
+        label = ROWS[model].label if model in ROWS else str(model)
+        ax.plot(
+            g["epoch"],
+            100 * g["test_error"],
+            "o-",
+            color=color,
+            label=f"{label}: {100 * g['test_error'].iloc[-1]:.2f}% after epoch "
+            f"{int(g['epoch'].iloc[-1])}",
+        )
+        if model in paper:
+            ax.axhline(100 * paper[model], color=color, ls=":", lw=1)
+    ax.set(yscale="log", xlabel="epoch", ylabel="test error (%)")
+    ax.set_xticks(sorted(curves["epoch"].unique()))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
+    ax.set_title(
+        "Table 1: test error after every epoch (dotted: the paper's figure,\n"
+        "after 160 epochs; the MLP's is LeCun et al. 1998)",
+        fontsize="medium",
+    )
+    ax.legend(fontsize="small", loc="upper right")
+    return fig
+
+
+def write_figures(cfg: Table1Config) -> list[Path]:
+    """Draw Figure 3a-3d and the test-error curve from the files in ``cfg.out``."""
+    from odebench.plots import save, write_fig3
+
+    out = plots_folder(cfg)
+    written = write_fig3(cfg.out, cfg.out / "logs", out)
+    curves_file = cfg.out / "epochs.csv"
+    if curves_file.exists() and curves_file.stat().st_size > 1:
+        curves = pd.read_csv(curves_file)
+        paper = {name: spec.paper_test_error for name, spec in ROWS.items()}
+        with plt.rc_context(_RC):
+            fig = test_error_curve(curves, paper)
+            if fig is not None:
+                written += save(fig, out, "test_error_curve")
+    return written
