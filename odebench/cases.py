@@ -11,10 +11,13 @@ import hashlib
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from odebench.models.mnist import MODEL_KINDS, SOLVER_MODELS
 from odebench.solvers import SolverConfig
+
+if TYPE_CHECKING:
+    import torch
 
 DTYPES: tuple[str, ...] = ("float32", "float64")
 METERS: tuple[str, ...] = ("nfe", "saved", "peak_alloc", "peak_rss", "time", "error")
@@ -65,6 +68,9 @@ class Case:
     inputs: str = "random"
     meters: tuple[str, ...] = ("nfe", "saved", "peak_alloc", "time", "error")
     timed_passes: int = 3
+    #: Output times of a problem's solve, equally spaced from t0 to t1: 2 puts the loss on
+    #: y(t1) alone; more puts it on the whole trajectory after y0 (as in fitting a series).
+    output_times: int = 2
 
     def __post_init__(self) -> None:
         if bool(self.problem) == bool(self.model):
@@ -107,6 +113,19 @@ class Case:
             or self.timed_passes < 1
         ):
             raise CaseError(f"timed_passes={self.timed_passes!r} must be an integer >= 1.")
+        if (
+            isinstance(self.output_times, bool)
+            or not isinstance(self.output_times, int)
+            or self.output_times < 2
+        ):
+            raise CaseError(
+                f"output_times={self.output_times!r} must be an integer >= 2 (t0 and t1 at least)."
+            )
+        if self.model and self.output_times != 2:
+            raise CaseError(
+                "output_times is for problem cases (a model's ODE block outputs y(t1) only): "
+                "drop it."
+            )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise CaseError(f"seed={self.seed!r} must be an integer >= 0.")
         if self.depth is not None and self.model != "resnet":
@@ -162,6 +181,11 @@ class Case:
     def subject(self) -> str:
         return self.model or self.problem
 
+    def loss_states(self, ys: torch.Tensor) -> torch.Tensor:
+        """The states the loss is on, from a solve's outputs ``ys``: y(t1) alone with 2
+        output times, else every output after y0 (the trajectory)."""
+        return ys[-1] if self.output_times == 2 else ys[1:]
+
     @property
     def case_id(self) -> str:
         """Stable, human-readable id: what varies, then a short hash of everything."""
@@ -178,6 +202,8 @@ class Case:
                 parts.append(f"h{self.step_size:g}")
             if self.seminorm:
                 parts.append("seminorm")
+            if self.output_times != 2:
+                parts.append(f"o{self.output_times}")
         if self.depth is not None:
             parts.append(f"d{self.depth}")
         if self.batch is not None:
@@ -194,7 +220,7 @@ class Case:
         d.pop("suite")
         if d["backend"] == "torchdiffeq":  # ids of cases from before the backend field stay
             d.pop("backend")
-        for name in ("weights", "inputs"):
+        for name in ("weights", "inputs", "output_times"):
             if d[name] == _DEFAULTS[name]:
                 d.pop(name)
         # renamed fields keep their old names in the hash: ids stay stable across the rename
@@ -433,6 +459,46 @@ def backends_suite() -> list[Case]:
     return atol_follows_rtol(cases)
 
 
+#: the gradient modes of each backend that the ``gradients`` suite compares
+GRADIENT_MODES: dict[str, tuple[str, ...]] = {
+    "torchdiffeq": ("backprop", "checkpoint", "aca", "adjoint"),
+    "torchode": ("adjoint", "adjoint_joint"),
+}
+FRONTIER_METERS = ("nfe", "saved", "peak_alloc", "time", "error")
+
+
+def gradients_suite() -> list[Case]:
+    """The memory / accuracy / time frontier of every gradient mode (issue 20).
+
+    Each problem (two trained fields and an exact linear system, float64, dopri5) runs every
+    mode at rtol = atol = 1e-3 / 1e-5 / 1e-7 with two losses: on y(t1) alone
+    (``output_times=2``) and on a trajectory of 11 outputs. torchode adds its two backsolve
+    adjoints (its backprop and checkpoint repeat torchdiffeq's computation in another
+    library: the ``backends`` suite compares libraries). The MNIST ODE-Net (random weights,
+    batch 4, float32) has no reference gradient: its rows give memory and time only, at
+    1e-3 and 1e-5 (at 1e-7 the adjoint's reverse solve took 1,844 NFE and 220 s for the one
+    case on 2 loaded cores: more than the rest of the suite's budget).
+    """
+    s = {"suite": "gradients", "dtype": "float64", "meters": FRONTIER_METERS, "timed_passes": 3}
+    tols = (1e-3, 1e-5, 1e-7)
+    cases: list[Case] = []
+    for problem in ("spiral_trained", "mlp_trained", "linear_batched"):
+        for backend, modes in GRADIENT_MODES.items():
+            cases += grid(
+                {**s, "problem": problem, "method": "dopri5", "backend": backend},
+                gradient=modes,
+                rtol=tols,
+                output_times=(2, 11),
+            )
+    odenet = {**s, "model": "odenet", "batch": 4, "dtype": "float32", "method": "dopri5"}
+    cases += grid(
+        {**odenet, "meters": ("nfe", "saved", "peak_alloc", "time"), "timed_passes": 2},
+        gradient=GRADIENT_MODES["torchdiffeq"],
+        rtol=(1e-3, 1e-5),
+    )
+    return atol_follows_rtol(cases)
+
+
 SUITES: dict[str, Callable[[], list[Case]]] = {
     "quick": quick_suite,
     "paper": paper_suite,
@@ -440,6 +506,7 @@ SUITES: dict[str, Callable[[], list[Case]]] = {
     "bench": bench_suite,
     "bench_slow": bench_slow_suite,
     "backends": backends_suite,
+    "gradients": gradients_suite,
 }
 
 
