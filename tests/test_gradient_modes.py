@@ -97,13 +97,27 @@ def test_checkpoint_saved_tensor_bytes_per_rk4_step() -> None:
     assert _saved("backprop", 2) - _saved("backprop", 1) > per_step
 
 
-@pytest.mark.xfail(reason="waits for the saved-bytes meter to count checkpoint's RNG states")
-def test_checkpoint_saved_bytes_include_rng_state() -> None:
-    """torch.utils.checkpoint also keeps the CPU RNG state of each call (to replay dropout):
-    a uint8 tensor of ``torch.get_rng_state().numel()`` bytes per call, 4 per rk4 step."""
+def _other(gradient: str, steps: int) -> int:
+    field = Field(width=32, dim=16, dtype=torch.float32)
+    y0 = torch.ones(64, 16).requires_grad_(True)
+    t = torch.tensor([0.0, 1.0])
+    config = SolverConfig(method="rk4", steps=steps, gradient=gradient)  # type: ignore[arg-type]
+    with SavedTensors(params=list(field.parameters())) as saved:
+        sol = solve(field, y0, t, config)
+        loss = sol.ys[-1].sum()
+    del loss
+    return saved.other_bytes
+
+
+def test_checkpoint_keeps_an_rng_state_per_call() -> None:
+    """torch.utils.checkpoint also keeps the CPU RNG state of each call (to replay dropout),
+    outside the saved-tensor hooks: a uint8 tensor of ``torch.get_rng_state().numel()``
+    bytes per call, 4 calls per rk4 step; its inputs (t, y) are tensors, so nothing else.
+    aca and backprop keep none."""
     rng = torch.get_rng_state().numel()
-    per_step = 4 * STATE + 4 * 4 + 4 * rng
-    assert _saved("checkpoint", 2) - _saved("checkpoint", 1) == per_step
+    slopes = {_other("checkpoint", n + 1) - _other("checkpoint", n) for n in (1, 2, 4)}
+    assert slopes == {4 * rng}
+    assert _other("aca", 3) == _other("backprop", 3) == 0
 
 
 def test_aca_saved_bytes_one_state_and_times_per_step() -> None:
