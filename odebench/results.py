@@ -41,6 +41,8 @@ EXTRA: tuple[str, ...] = (
     "steps_accepted", "steps_rejected", "time_forward_iqr_s", "time_backward_iqr_s", "wall_s",
     # bytes kept for backward outside saved_tensors_hooks (checkpoint's RNG states, numbers)
     "saved_other_bytes",
+    # how peak_rss_bytes was measured (kernel_vmhwm, sampled_5ms) or why not (refused_...)
+    "peak_rss_method",
 )  # fmt: skip
 COLUMNS: tuple[str, ...] = IDENTITY + FIGURES + EXTRA
 #: Columns renamed since older results files were written: old name -> new name.

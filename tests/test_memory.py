@@ -1,5 +1,8 @@
 """Memory meters against byte counts derived from tensor shapes."""
 
+import os
+
+import pytest
 import torch
 from torch import nn
 
@@ -186,3 +189,37 @@ def test_measure_reports_checkpoints_rng_states_in_their_own_column() -> None:
     rng_state = torch.get_rng_state().numel()
     per_step = {g: (other(g, 3) - other(g, 1)) / 2 for g in ("backprop", "checkpoint")}
     assert per_step["checkpoint"] - per_step["backprop"] == 4 * rng_state
+
+
+def test_the_kernel_rss_meter_catches_a_peak_far_shorter_than_a_sample() -> None:
+    # 64 MiB touched and freed in a few milliseconds (above glibc's largest mmap threshold,
+    # so it is mapped and unmapped: the RSS rises and falls by it). The kernel's mark reads
+    # it within its counter's resolution: per-CPU batches of 32 pages not yet summed.
+    from odebench.instruments.memory import RSS_KERNEL, peak_rss, rss_method
+
+    if rss_method() != RSS_KERNEL:
+        pytest.skip("no /proc/self/clear_refs here: the sampled meter is the fallback")
+    size = 64 * 2**20
+    slack = 32 * (os.cpu_count() or 1) * 4096 + 2**20  # the batches, and the interpreter's own
+
+    def spike() -> None:
+        x = torch.ones(size, dtype=torch.uint8)
+        del x
+
+    peak, _ = peak_rss(spike)
+    assert size - slack <= peak <= size + slack
+
+
+def test_the_rss_meter_refuses_a_process_that_measured_another_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from odebench import measure as measure_module
+
+    case = Case(problem="mlp_small", method="rk4", steps=2, meters=("peak_rss",))
+    monkeypatch.setattr(measure_module, "_MEASURED", [1])  # as after one case inline
+    rec = measure_module.measure(case)
+    assert rec["peak_rss_method"] == "refused_not_fresh"
+    assert "peak_rss_bytes" not in rec
+    monkeypatch.setattr(measure_module, "_MEASURED", [0])  # a fresh worker
+    rec = measure_module.measure(case)
+    assert rec["peak_rss_method"] in ("kernel_vmhwm", "sampled_5ms") and rec["peak_rss_bytes"] >= 0
