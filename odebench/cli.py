@@ -167,6 +167,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_device(args.device)
     if args.device != "cpu":
         cases = [c.with_(device=args.device) for c in cases]
+    for device in sorted({c.device for c in cases} - {"cpu"}):  # a suite file may name one
+        try:
+            _check_device(device)
+        except UsageError:
+            raise UsageError(
+                f"{args.suite} asks for device {device!r}, which this machine does not have; "
+                'set device = "cpu" in its [[grid]], or run it where that device is.'
+            ) from None
     all_cases = cases
     if args.match:
         cases = [c for c in cases if args.match in c.case_id]
@@ -279,7 +287,15 @@ def cmd_profile(args: argparse.Namespace) -> int:
     search = (str(Path.cwd()),)
     if search[0] not in sys.path:  # the target's module is found from here, as in workers
         sys.path.insert(0, search[0])
-    built = profile.validate(target)  # one clear error before anything is written
+    try:
+        built = profile.validate(target)  # one clear error before anything is written
+    except Exception as exc:  # the user's factory raised: what and where, in one line
+        if type(exc).__module__.startswith("odebench."):  # typed: main prints it
+            raise
+        raise UsageError(
+            f"{args.target} raised {type(exc).__name__} ({exc}); fix the factory so it "
+            "returns the field, (field, y0[, (t0, t1)]) or a Problem."
+        ) from None
     batch = int(built[1].shape[0])
     name = profile.register(target, built)
     backends = profile.available_backends() if args.backends == "all" else ("torchdiffeq",)

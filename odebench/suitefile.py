@@ -51,6 +51,12 @@ _MINIMUM: dict[str, tuple[float, bool]] = {
     "seed": (0, True),
     "timed_passes": (1, True),
 }
+#: The most steps a fixed grid may take (a grid of 10**9 float32 times is 4 GB).
+MAX_STEPS = 10**9
+#: Keys that configure an ODE solve: meaningless on a model without one (resnet, mlp).
+SOLVER_KEYS: tuple[str, ...] = (
+    "method", "gradient", "backend", "seminorm", "rtol", "atol", "steps", "step_size",
+)  # fmt: skip
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -106,6 +112,13 @@ def _value_error(key: str, value: Any) -> str | None:
         if isinstance(value, bool) or not isinstance(value, number):
             what = "an integer" if kind == "int" else "a number"
             return f"{key} must be {what}, not {value!r}"
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            return f"{key} = {value} does not fit in 64 bits (TOML's integers); give a smaller one"
+        if key == "steps" and value > MAX_STEPS:
+            return (
+                f"steps = {value} is above {MAX_STEPS:,}: its grid alone would not fit in "
+                "memory and the run would take days; give fewer steps"
+            )
         if isinstance(value, float) and not math.isfinite(value):
             return f"{key} must be finite, not {value!r}"
         if key in _MINIMUM:
@@ -138,6 +151,11 @@ def read_suite_file(path: str | Path) -> SuiteFile:
         ) from None
     except OSError as exc:
         raise SuiteFileError(f"{path}: cannot read it ({exc.strerror}).") from None
+    if text.startswith("\ufeff"):
+        raise SuiteFileError(
+            f"{path} starts with a byte-order mark (BOM, U+FEFF), which TOML does not allow; "
+            "save it as UTF-8 without BOM."
+        )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -197,8 +215,13 @@ def read_suite_file(path: str | Path) -> SuiteFile:
         if not isinstance(grid, dict):
             raise SuiteFileError(f"{where}: write each grid as a [[grid]] table of key = value.")
         _check_keys(where, grid, GRID_KEYS)
+        tied = grid.get("atol") == "rtol"  # atol = "rtol": each case's atol is its rtol
+        if tied and "rtol" not in grid:
+            raise SuiteFileError(f'{where}: atol = "rtol" ties atol to rtol; give rtol too.')
         axes: dict[str, list[Any]] = {}
         for key, value in grid.items():
+            if key == "atol" and tied:
+                continue
             key_line = _line_of(text, rf"\s*{re.escape(key)}\s*=", line) if found else None
             at = f"{path}:{key_line}" if key_line else where
             values = [value] if _kind(key) == "list" or not isinstance(value, list) else value
@@ -218,10 +241,14 @@ def read_suite_file(path: str | Path) -> SuiteFile:
             axes[key] = [tuple(v) if isinstance(v, list) else v for v in values]
         keys = list(axes)
         for combo in itertools.product(*(axes[k] for k in keys)):
+            fields = dict(zip(keys, combo, strict=True))
+            if tied:
+                fields["atol"] = fields["rtol"]
             try:
-                case = Case(suite=name, **dict(zip(keys, combo, strict=True)))
+                case = Case(suite=name, **fields)
             except (ValueError, TypeError) as exc:
                 raise SuiteFileError(f"{where}: {exc}") from None
+            _check_case(where, case, grid)
             if "timed_passes" in grid and "time" not in case.meters:
                 raise SuiteFileError(
                     f'{where}: timed_passes counts timed passes, but meters has no "time": '
@@ -235,6 +262,30 @@ def read_suite_file(path: str | Path) -> SuiteFile:
             seen[case.case_id] = f"[[grid]] #{i + 1}"
             cases.append(case)
     return SuiteFile(name=name, cases=cases, imports=imports, search=search)
+
+
+def _check_case(where: str, case: Case, grid: dict[str, Any]) -> None:
+    """What a Case accepts but cannot measure as written: refused before anything runs."""
+    import torch
+
+    if not case.uses_solver:
+        given = [k for k in SOLVER_KEYS if k in grid]
+        if given:
+            raise SuiteFileError(
+                f"{where}: model {case.model!r} has no ODE solve, so {', '.join(given)} would "
+                "be ignored; drop it (solver options apply to rknet, odenet and problems)."
+            )
+    tolerances = [v for v in (case.rtol, case.atol) if v is not None]
+    if tolerances:
+        eps = torch.finfo(getattr(torch, case.dtype)).eps
+        if max(tolerances) < eps**2:
+            # measured: dopri5 in float32 at rtol = atol = 1e-14 finishes (43k evaluations);
+            # far below eps**2 the error test cannot pass and steps shrink until they underflow
+            raise SuiteFileError(
+                f"{where}: rtol/atol {max(tolerances):g} is below {case.dtype}'s eps squared "
+                f"({eps**2:.1e}; eps {eps:.1e}): no step can meet it. Loosen the tolerance"
+                + (" or use dtype = \"float64\"." if case.dtype == "float32" else ".")
+            )
 
 
 def load_suite_file(path: str | Path) -> list[Case]:
