@@ -428,6 +428,62 @@ def nfe_over_training(log: pd.DataFrame) -> plt.Figure | None:
     return fig
 
 
+# --- gradient modes: the frontier (odebench.frontier) --------------------------------------
+
+
+def gradient_frontier(df: pd.DataFrame) -> dict[str, plt.Figure]:
+    """Per problem, ``gradient_frontier_<problem>``: gradient error against memory kept for
+    backward, peak allocated, and forward+backward time; one line per mode, the tolerance
+    along it (annotated); one row per loss shape. Problems without a gradient error (a model
+    case) or with a single mode get none."""
+    from odebench.frontier import frontier_rows
+
+    rows = frontier_rows(df)
+    figures: dict[str, plt.Figure] = {}
+    if rows.empty:
+        return figures
+    rows = rows[rows["grad_error"] > 0]
+    axes_x = (("memory_bytes", "kept for backward"), ("peak_alloc_bytes", "peak allocated"),
+              ("time_s", "forward + backward time"))  # fmt: skip
+    for subject, data in rows.groupby("subject", sort=True):
+        if data["mode"].nunique() < 2:
+            continue
+        losses = list(dict.fromkeys(data["loss"]))
+        fig, grid_axes = plt.subplots(len(losses), 3, figsize=(15, 4.2 * len(losses)),
+                                      layout="constrained", squeeze=False)  # fmt: skip
+        modes = list(dict.fromkeys(data["mode"]))
+        palette = dict(zip(modes, sns.color_palette(n_colors=len(modes)), strict=False))
+        for r, loss in enumerate(losses):
+            part = data[data["loss"] == loss]
+            for c, (x, label) in enumerate(axes_x):
+                ax = grid_axes[r, c]
+                for mode, g in part.groupby("mode", sort=False):
+                    g = g[g[x].notna()].sort_values("rtol", ascending=False)
+                    if g.empty:
+                        continue
+                    st = _style(str(mode).split(" ")[-1])
+                    ax.plot(g[x], g["grad_error"], color=palette[mode], ls=st["ls"],
+                            marker=st["marker"], ms=float(st["ms"]),
+                            mfc=st["mfc"] or palette[mode], lw=1.6, label=mode)  # fmt: skip
+                    for _, p in g.iterrows():
+                        ax.annotate(f"{p['rtol']:g}", (p[x], p["grad_error"]), fontsize=7,
+                                    xytext=(3, 3), textcoords="offset points")  # fmt: skip
+                ax.set_xscale("log")
+                ax.set_yscale("log")
+                if x == "time_s":
+                    ax.set_xlabel("forward + backward time (s)")
+                else:
+                    ax.xaxis.set_major_formatter(FuncFormatter(_bytes_label))
+                    ax.set_xlabel(f"{label} (bytes)")
+                ax.set_ylabel("gradient error (rel. L2)")
+                ax.set_title(f"{subject}, {loss}", fontsize="medium")
+        fig.suptitle(f"{subject}: gradient modes, error against memory and time "
+                     "(labels: rtol; down-left is better)")  # fmt: skip
+        _legend(fig, grid_axes[0, 0], title="mode")
+        figures[f"gradient_frontier_{subject}"] = fig
+    return figures
+
+
 # --- files ----------------------------------------------------------------------------------
 
 
@@ -459,6 +515,8 @@ def draw_all(df: pd.DataFrame, out_dir: str | Path) -> dict[str, list[Path]]:
             fig = plot(df)
             if fig is not None:
                 written[name] = save(fig, out_dir, name)
+        for name, fig in gradient_frontier(df).items():
+            written[name] = save(fig, out_dir, name)
     return written
 
 

@@ -404,6 +404,17 @@ def headline(df: pd.DataFrame) -> Headline:
                         "Gradient error of the adjoint against backprop's at equal tolerance "
                         f"(above 1: the adjoint's is larger): {'; '.join(parts)}."
                     )
+    # the gradient-mode frontier (odebench.frontier), where more modes than backprop and the
+    # adjoint ran: the cheapest mode in time and in memory reaching each gradient error
+    from odebench.frontier import cheapest, frontier_rows, summary_lines
+
+    modes = frontier_rows(df)
+    if not modes.empty and not set(modes["mode"]) <= {"backprop", "adjoint"}:
+        best = cheapest(modes)
+        if not best.empty:
+            tables.append(("Cheapest gradient mode reaching each gradient error (time: forward "
+                           "+ backward; memory: bytes kept for backward)", best))  # fmt: skip
+            sentences += summary_lines(df)
     return Headline(sentences, tables)
 
 
