@@ -157,9 +157,22 @@ def _check_device(device: str) -> None:
         raise UsageError(str(exc)) from None
 
 
+def _check_slurm(executor: str) -> None:
+    """Refuse --executor slurm where there is no Slurm (submitit would run local processes)."""
+    from odebench.runner import slurm_available
+
+    if executor == "slurm" and not slurm_available():
+        raise UsageError(
+            "--executor slurm: no Slurm on this machine (no srun on PATH), so the cases would "
+            "run as local processes; pass --executor local to run them here, or run on a "
+            "Slurm login node."
+        )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if args.slurm_partition and args.executor != "slurm":
         raise UsageError("--slurm-partition applies only with --executor slurm; add it.")
+    _check_slurm(args.executor)
     # everything is checked before the disk is touched: the suite, the device, the folder
     name, cases, imports, search = _load_cases(args.suite, args.imports)
     if not cases:
@@ -284,6 +297,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     target = profile.Target(spec=spec, y0_shape=args.y0_shape, seed=args.seed,
                             t_span=args.t_span)  # fmt: skip
     _check_device(args.device)
+    _check_slurm(args.executor)
     search = (str(Path.cwd()),)
     if search[0] not in sys.path:  # the target's module is found from here, as in workers
         sys.path.insert(0, search[0])

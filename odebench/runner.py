@@ -417,6 +417,13 @@ def slurm_minutes(timeout: float) -> int:
     return max(1, math.ceil(timeout / 60)) + 1
 
 
+def slurm_available() -> bool:
+    """Whether submitit would submit to Slurm here (its own test: ``srun`` on PATH)."""
+    import shutil
+
+    return shutil.which("srun") is not None
+
+
 def _run_submitit(
     jobs: Sequence[Job],
     timeout: float,
@@ -557,6 +564,11 @@ def run_cases(
     """
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}.")
+    if executor == "slurm" and cluster is None and not slurm_available():
+        raise ValueError(  # submitit would silently run local processes instead
+            "executor='slurm': no Slurm here (no srun on PATH); use executor='local', or "
+            "cluster='local' for submitit's local processes."
+        )
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats={repeats!r} must be an integer >= 1.")
     if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):

@@ -146,3 +146,22 @@ def test_user_problems_reach_every_worker_from_the_suite_file_and_import(tmp_pat
     step = 1 - 0.5 + 0.125 - 1 / 48 + 1 / 384
     assert 0 < df.loc["my_decay", "state_error"] < 10 * abs(step**4 - math.exp(-2))
     assert read_provenance(out)["imports"][0] == str(extra)
+
+
+def test_executor_slurm_without_slurm_refuses_instead_of_running_locally(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # before: submitit silently ran local processes (4x slower) and ignored the partition
+    from odebench.cases import get_suite
+    from odebench.runner import run_cases
+
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # no srun anywhere
+    out = tmp_path / "out"
+    args = ["run", "--suite", "smoke", "--out", str(out), "--executor", "slurm"]
+    assert main([*args, "--slurm-partition", "gpu"]) == 2
+    err = capsys.readouterr().err
+    assert "no Slurm" in err and "--executor local" in err
+    assert not out.exists()
+    with pytest.raises(ValueError, match="cluster='local'"):
+        run_cases(get_suite("smoke")[:1], out / "results.csv", executor="slurm", progress=False)
+    assert not out.exists()
