@@ -73,3 +73,16 @@ def test_command_prints_the_table_and_refuses_nothing_to_show(
     out = capsys.readouterr().out
     assert "checkpoint" in out and "0.001" not in out
     assert main([str(path), "--subject", "nope"]) == 2
+
+
+def test_profile_runs_every_mode_and_prints_the_frontier() -> None:
+    from odebench.experiments.profile import battery, summary
+
+    cases = battery("mlp_small", batch=4)
+    assert len({c.case_id for c in cases}) == len(cases)
+    dopri5 = [c for c in cases if c.method == "dopri5" and c.backend == "torchdiffeq"]
+    for mode in ("backprop", "checkpoint", "aca", "adjoint"):
+        metered = [c for c in dopri5 if c.gradient == mode and "saved" in c.meters]
+        assert {c.rtol for c in metered} == {1e-3, 1e-5, 1e-7}, mode
+    lines = summary(_table())
+    assert any(line.startswith("p, loss on y(t1): gradient error <= 0.01") for line in lines)

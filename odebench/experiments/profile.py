@@ -282,6 +282,12 @@ def battery(
         cases += grid(adaptive, gradient=("backprop", "adjoint"), rtol=tols)
         if backend == "torchdiffeq":  # the seminorm is torchdiffeq's option
             cases += grid({**adaptive, "gradient": "adjoint", "seminorm": True}, rtol=tols)
+            # the gradient-mode frontier (odebench.frontier): memory of every mode, and the
+            # recomputing modes' error and time
+            frontier = {**adaptive, "meters": ("nfe", "saved", "peak_alloc")}
+            cases += grid(frontier, gradient=("backprop", "adjoint"), rtol=tols)
+            cases += grid({**adaptive, "meters": ("nfe", "saved", "peak_alloc", "error", "time")},
+                          gradient=("checkpoint", "aca"), rtol=tols)  # fmt: skip
     cases += grid(
         {**s, "method": "dopri5", "rtol": DEFAULT_SUMMARY_RTOL, "meters": ("nfe", "time")},
         gradient=("backprop", "adjoint"),
@@ -359,6 +365,9 @@ def summary(df, *, rtol: float = DEFAULT_SUMMARY_RTOL) -> list[str]:  # type: ig
                 f"measured: the adjoint saves {_mib(saved)} of activations per step; its "
                 f"gradient error is {errs}."
             )
+    from odebench.frontier import summary_lines as frontier_lines
+
+    lines += frontier_lines(df)  # the cheapest gradient mode reaching each error
     failed = df[df["status"] != "ok"]
     if len(failed):
         lines.append(
