@@ -246,3 +246,13 @@ def test_torchode_checkpoint_is_its_backprop_and_adjoints_are_counted() -> None:
         assert sol.field.nfe_forward == sol.stats.library_nfe
         assert sol.field.nfe_backward > 0
         assert _rel(g, g_b) < 1e-5  # both reverse solves at 1e-8
+
+
+def test_aca_and_backprop_differ_by_the_first_steps_derivative_alone() -> None:
+    from odebench.solvers.gradients import step_size_derivative
+
+    y0 = torch.linspace(-1, 1, 24, dtype=torch.float64).reshape(8, 3)
+    t = torch.linspace(0.0, 1.5, 4, dtype=torch.float64)
+    diff, held = step_size_derivative(Field(), y0, t, rtol=1e-4, atol=1e-4)
+    assert diff > 1e-12  # backprop differentiates the automatic first step
+    assert held <= 1e-12  # with that step a constant, nothing else differs

@@ -242,3 +242,46 @@ def aca_odeint(
 def _accumulate(total: list[torch.Tensor | None], new: tuple[torch.Tensor, ...]) -> None:
     for n, g in enumerate(new):
         total[n] = g if total[n] is None else total[n] + g
+
+
+def step_size_derivative(
+    field: nn.Module,
+    y0: torch.Tensor,
+    t: torch.Tensor,
+    *,
+    method: str = "dopri5",
+    rtol: float,
+    atol: float,
+) -> tuple[float, float]:
+    """How far aca's gradient is from backprop's, and why: (relative difference at default
+    options, relative difference once backprop is given the first step it chose itself).
+
+    torchdiffeq picks the first step from y0 and f(t0, y0) with a graph (every later step
+    size is computed under no_grad, but the later step times inherit the first one's), so
+    its backprop differentiates that choice; aca holds the steps fixed. Given that same first
+    step as a constant, the two differentiate one computation: the second figure is rounding.
+    The loss is 0.5 * sum(ys[1:] ** 2); gradients with respect to y0 and the parameters.
+    """
+    from torchdiffeq import odeint
+    from torchdiffeq._impl.misc import _rms_norm, _select_initial_step
+
+    params = tuple(p for p in field.parameters() if p.requires_grad)
+
+    def grad(solve: Any) -> torch.Tensor:
+        y = y0.detach().clone().requires_grad_(True)
+        ys = solve(y)
+        got = torch.autograd.grad(0.5 * (ys[1:] ** 2).sum(), (y, *params))
+        return torch.cat([g.flatten() for g in got])
+
+    opts = {"method": method, "rtol": rtol, "atol": atol}
+    with torch.no_grad():
+        t0 = t[0].to(torch.promote_types(torch.float64, y0.dtype))
+        order = SOLVERS[method].order
+        first = _select_initial_step(field, t0, y0, order - 1, rtol, atol, _rms_norm)
+    aca = grad(lambda y: aca_odeint(field, y, t, params, **opts))  # type: ignore[arg-type]
+    backprop = grad(lambda y: odeint(field, y, t, **opts))
+    fixed = grad(lambda y: odeint(field, y, t, **opts, options={"first_step": float(first)}))
+    return (
+        float((aca - backprop).norm() / backprop.norm()),
+        float((aca - fixed).norm() / fixed.norm()),
+    )
