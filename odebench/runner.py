@@ -1,21 +1,21 @@
 """Running cases: isolation, timeouts, failures as records, appending, resuming, progress.
 
-Every case runs in a child process: memory cases (``peak_rss``/``peak_alloc`` meters)
-each in a fresh one, with ``MALLOC_MMAP_THRESHOLD_`` set so RSS repeats; the others
-share a long-lived worker that is replaced if it dies or hangs. A case that raises,
-diverges, runs out of memory, crashes its process or passes its timeout becomes a
+Every case runs in a child process (:mod:`odebench.workers`): memory cases
+(``peak_rss``/``peak_alloc`` meters) each in a fresh one forked from a fork server that
+imported odebench and ran nothing (``MALLOC_MMAP_THRESHOLD_`` set, so RSS repeats); the
+others share a long-lived spawned worker that is replaced if it dies or hangs. A case that
+raises, diverges, runs out of memory, crashes its process or passes its timeout becomes a
 record with ``status`` and ``error``; the sweep goes on. Records are appended to the
 results file as they arrive, so an interrupted run keeps everything it finished.
 
-Workers die with the parent (Linux: ``PR_SET_PDEATHSIG``; elsewhere a watchdog thread),
-measure with the parent's torch thread count, and import the user's modules (``imports``)
-before the first case, so problems registered there exist in them too.
+With ``jobs > 1`` (:mod:`odebench.parallel`) the exact meters run side by side and what is
+timed or measures RSS runs alone. The load average before and after a run goes into the
+folder's provenance: a timing taken on a busy machine says so.
 """
 
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 import os
 import signal
 import sys
@@ -23,20 +23,22 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from odebench.cases import Case
 from odebench.instruments.memory import RSS_ENV
 from odebench.results import (
+    PROVENANCE_FILE,
     append_record,
     case_columns,
     completed_keys,
     drop_torn_tail,
     locked_folder,
+    read_provenance,
+    write_provenance,
 )
+from odebench.workers import Setup, WorkerStartError, _prepare, environment, failure, fork_server
 
 Record = dict[str, Any]
 EXECUTORS: tuple[str, ...] = ("local", "inline", "slurm")
@@ -59,10 +61,6 @@ def classify(exc: BaseException) -> str:
 
 class CaseTimeout(Exception):
     """Raised inside an inline case when its time is up (``SIGALRM``)."""
-
-
-class WorkerStartError(RuntimeError):
-    """A worker process died or hung before it was ready to measure."""
 
 
 def _allocation_failed(exc: BaseException) -> bool:
@@ -128,275 +126,65 @@ def _execute_job(
     return execute(case, repeat)
 
 
-def _prepare(threads: int | None, imports: Sequence[str], search: Sequence[str]) -> None:
-    if imports:
-        from odebench.usermodules import import_modules
-
-        import_modules(imports, search=search)
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
-def _failure(case: Case, repeat: int, status: str, error: str, wall: float) -> Record:
-    record = case_columns(case, repeat)
-    record.update(status=status, error=error, wall_s=wall)
-    return record
-
-
-# --- child processes ------------------------------------------------------------------------
-
-
-def _die_with_parent(parent: int) -> None:
-    """Make this process end when ``parent`` does (an orphan must not run on unattended)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        # PR_SET_PDEATHSIG: the kernel kills this process when its parent dies
-        armed = libc.prctl(1, signal.SIGKILL) == 0
-    except (OSError, AttributeError):
-        armed = False
-    if os.getppid() != parent:  # the parent died before the line above took effect
-        os._exit(1)
-    if armed:
-        return
-
-    def watch() -> None:  # where prctl does not exist
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
-def _serve(
-    conn: Connection,
-    log: str | None = None,
-    parent: int | None = None,
-    threads: int | None = None,
-    imports: Sequence[str] = (),
-    search: Sequence[str] = (),
-) -> None:
-    """Child loop: receive (case, repeat), send back the record, until told to stop.
-
-    The child's stdout and stderr (torch's C++ messages included) go to ``log``, so
-    they never break the parent's progress bar.
-    """
-    if parent is not None:
-        _die_with_parent(parent)
-    if log:
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.close(fd)
-    try:
-        import odebench.measure  # noqa: F401  (import torch etc. before the first timed case)
-
-        _prepare(threads, imports, search)
-    except Exception as exc:
-        conn.send(("error", " ".join(f"{type(exc).__name__}: {exc}".split())[:2000]))
-        return
-    conn.send("ready")
-    while True:
-        try:
-            job = conn.recv()
-        except EOFError:
-            return
-        if job is None:
-            return
-        conn.send(execute(*job))
-
-
-@contextmanager
-def _environment(extra: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _oom_kills() -> int | None:
-    """The kernel's count of OOM kills (system-wide, ``/proc/vmstat``); None where unknown."""
-    try:
-        with open("/proc/vmstat") as fh:
-            for line in fh:
-                if line.startswith("oom_kill "):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-#: Seconds between samples of a busy worker's memory (reported if it dies).
-RSS_SAMPLE_S = 1.0
-
-
-def _rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and its children (0 where unknown)."""
-    try:
-        import psutil
-
-        proc = psutil.Process(pid)
-        return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
-    except Exception:  # the process is gone, or psutil cannot read it
-        return 0
-
-
-def _death(code: int | None, oom_before: int | None) -> tuple[str, str]:
-    """Status and message for a worker that died with exit ``code`` while measuring."""
-    if code is not None and code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        oom_after = _oom_kills()
-        if oom_before is not None and oom_after is not None and oom_after > oom_before:
-            return "oom", f"worker process killed by {name}: the kernel's OOM killer ran"
-        why = (
-            "not by the kernel's OOM killer, whose count did not move"
-            if oom_before is not None and oom_after is not None
-            else "whether for lack of memory cannot be told here"
-        )
-        return "crashed", f"worker process killed by {name} ({why})"
-    return "crashed", f"worker process died, exit code {code}"
-
-
-class Worker:
-    """A child process that measures cases sent to it; killed on timeout."""
-
-    STARTUP_TIMEOUT = 300.0  # importing torch on a loaded machine can take a while
-
-    def __init__(
-        self,
-        env: dict[str, str] | None = None,
-        log: Path | None = None,
-        *,
-        threads: int | None = None,
-        imports: Sequence[str] = (),
-        search: Sequence[str] = (),
-    ):
-        ctx = mp.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        args = (child, str(log) if log else None, os.getpid(), threads, tuple(imports),
-                tuple(search))  # fmt: skip
-        with _environment(env or {}):
-            # not a daemon: memory-profiler starts a process of its own inside it
-            self.process = ctx.Process(target=_serve, args=args, daemon=False)
-            self.process.start()
-        child.close()
-        # the case timeout starts once the child is ready, not while it imports
-        try:
-            ready = self.conn.recv() if self.conn.poll(self.STARTUP_TIMEOUT) else None
-        except (EOFError, OSError):
-            ready = None
-        if ready != "ready":
-            self.kill()
-            if isinstance(ready, tuple):
-                why = f"it failed to start: {ready[1]}"
-            elif ready is None and self.process.exitcode is not None:
-                why = f"it died while starting, exit code {self.process.exitcode}"
-            else:
-                why = f"it was not ready within {self.STARTUP_TIMEOUT:g} s"
-            raise WorkerStartError(f"worker process did not start: {why}")
-
-    def run(self, case: Case, repeat: int, timeout: float) -> Record:
-        start = time.perf_counter()
-        oom_before = _oom_kills()
-        rss = 0
-        try:
-            self.conn.send((case, repeat))
-            deadline = start + timeout
-            while True:  # wait in slices, noting the worker's memory for a death report
-                left = deadline - time.perf_counter()
-                finished = self.conn.poll(max(0.0, min(RSS_SAMPLE_S, left)))
-                if finished or left <= 0:
-                    break
-                rss = _rss(self.process.pid) or rss
-        except (EOFError, OSError, BrokenPipeError):
-            finished = True  # the worker is gone; recv below says so
-        if not finished:
-            self.kill()
-            return _failure(case, repeat, "timeout", f"exceeded the {timeout:g} s timeout",
-                            time.perf_counter() - start)  # fmt: skip
-        try:
-            return self.conn.recv()
-        except (EOFError, OSError):
-            self.process.join(5)
-            status, error = _death(self.process.exitcode, oom_before)
-            if rss:
-                error += f"; its last sampled memory (RSS): {rss / 2**20:.0f} MiB"
-            return _failure(case, repeat, status, error, time.perf_counter() - start)
-
-    @property
-    def alive(self) -> bool:
-        return self.process.is_alive()
-
-    def close(self) -> None:
-        if self.process.is_alive():
-            try:
-                self.conn.send(None)
-            except (OSError, BrokenPipeError):
-                pass
-            self.process.join(5)
-        self.kill()
-
-    def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(5)
-        self.conn.close()
-
-
-@dataclass(frozen=True)
-class Setup:
-    """What every worker needs before its first case: torch threads and user modules."""
-
-    threads: int | None = None
-    imports: tuple[str, ...] = ()
-    search: tuple[str, ...] = ()
-
-
 # --- executors ------------------------------------------------------------------------------
 
 
 Job = tuple[Case, int]
 
 
+def fresh_process(case: Case) -> bool:
+    """Whether ``case`` needs a clean process of its own (a memory meter)."""
+    return bool(ISOLATED_METERS & set(case.meters))
+
+
 def _run_local(
     jobs: Sequence[Job],
     timeout: float,
     emit: Callable[[Record], None],
-    log: Path | None = None,
     setup: Setup = Setup(),
+    parallel: int = 1,
 ) -> None:
-    def start(env: dict[str, str] | None = None) -> Worker:
-        return Worker(env=env, log=log, threads=setup.threads, imports=setup.imports,
-                      search=setup.search)  # fmt: skip
+    """Each case in a worker: memory cases in a fresh forked one, the others in a shared one.
 
-    shared: Worker | None = None
+    Both kinds of worker are started before the first case (the fork server imports while
+    the shared worker does), so nothing starts while a case is measured.
+    """
+    if parallel > 1:
+        from odebench.parallel import run_parallel
+
+        run_parallel(jobs, timeout, emit, setup=setup, jobs_n=parallel)
+        return
+    shared = None
     try:
+        if any(fresh_process(c) for c, _ in jobs):
+            try:
+                fork_server(wait=False)
+            except (OSError, RuntimeError):
+                pass  # each memory case records why its worker did not start
+        if any(not fresh_process(c) for c, _ in jobs):
+            try:
+                shared = setup.start(forked=False)
+            except WorkerStartError:
+                pass  # recorded against the first case that needs it, below
+        if any(fresh_process(c) for c, _ in jobs):
+            try:
+                fork_server(wait=True)
+            except (OSError, RuntimeError):
+                pass
         for case, repeat in jobs:
             began = time.perf_counter()
             try:
-                if ISOLATED_METERS & set(case.meters):
-                    worker = start(RSS_ENV)
+                if fresh_process(case):
+                    worker = setup.start(forked=True)
                     try:
                         emit(worker.run(case, repeat, timeout))
                     finally:
                         worker.close()
                     continue
                 if shared is None or not shared.alive:
-                    shared = start()
+                    shared = setup.start(forked=False)
             except WorkerStartError as exc:  # record it and go on: the next case gets a new one
-                emit(_failure(case, repeat, "crashed", str(exc), time.perf_counter() - began))
+                emit(failure(case, repeat, "crashed", str(exc), time.perf_counter() - began))
                 continue
             record = shared.run(case, repeat, timeout)
             if record["status"] in ("timeout", "crashed", "oom") and not shared.alive:
@@ -452,7 +240,7 @@ def _run_submitit(
     parallel = max_parallel or (64 if executor.cluster == "slurm" else 1)
     pending: list[tuple[Job, Any, float]] = []
     queue = list(jobs)
-    with _environment(RSS_ENV):
+    with environment(RSS_ENV):
         while queue or pending:
             while queue and len(pending) < parallel:
                 case, repeat = queue.pop(0)
@@ -467,7 +255,7 @@ def _run_submitit(
                 try:
                     emit(handle.result())
                 except Exception as exc:  # the job itself died (timeout, node failure)
-                    emit(_failure(case, repeat, "crashed", f"{type(exc).__name__}: {exc}"[:2000],
+                    emit(failure(case, repeat, "crashed", f"{type(exc).__name__}: {exc}"[:2000],
                                   time.perf_counter() - started))  # fmt: skip
             time.sleep(0.2)
 
@@ -535,6 +323,37 @@ class _Progress:
             self.bar.close()
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the system has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def note_load(
+    folder: Path, before: list[float] | None, after: list[float] | None, *, resume: bool = False
+) -> None:
+    """Add the load averages around a run to the folder's provenance (if it has one).
+
+    ``before`` is read just before the first case, ``after`` just after the last; the
+    run's own processes count in ``after`` (a serial run adds about 1). A resumed run
+    notes them in its own entry of ``resumed`` (:func:`odebench.results.record_run`).
+    """
+    if not (folder / PROVENANCE_FILE).is_file():
+        return
+    info = read_provenance(folder)
+    if not info:
+        return
+    entry = {"before": before, "after": after, "cpus": os.cpu_count()}
+    resumed = info.get("resumed")
+    if resume and isinstance(resumed, list) and resumed and isinstance(resumed[-1], dict):
+        resumed[-1]["load_average"] = entry
+    else:
+        info["load_average"] = entry
+    write_provenance(folder, info)
+
+
 def run_cases(
     cases: Sequence[Case],
     results_path: str | Path,
@@ -550,6 +369,7 @@ def run_cases(
     threads: int | None = None,
     imports: Sequence[str] = (),
     search: Sequence[str] = (),
+    jobs: int = 1,
 ) -> list[Record]:
     """Run every (case, repeat) not yet in ``results_path``; append each record as it arrives.
 
@@ -560,7 +380,9 @@ def run_cases(
     ``resume``) runs again the cases whose latest row is failed, timeout or crashed; the
     new row is appended and the table reads the latest. ``threads`` sets torch's threads
     in every worker (inline: in this process); ``imports`` are user modules imported in
-    every worker (see :mod:`odebench.usermodules`). Returns the records of this call.
+    every worker (see :mod:`odebench.usermodules`). ``jobs`` (local executor): how many
+    workers measure exact meters side by side (:mod:`odebench.parallel`); the rows are
+    those of a serial run, in its order. Returns the records of this call.
     """
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}.")
@@ -576,15 +398,23 @@ def run_cases(
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
                                 or threads < 1):  # fmt: skip
         raise ValueError(f"threads={threads!r} must be an integer >= 1.")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs={jobs!r} must be an integer >= 1.")
+    if jobs > 1 and executor != "local":
+        raise ValueError(f"jobs={jobs} applies to the local executor only; drop it with "
+                         f"executor={executor!r}.")  # fmt: skip
     results_path = Path(results_path)
     with locked_folder(results_path.parent):  # one run at a time per folder (re-entrant)
         if resume:
             drop_torn_tail(results_path)  # kept aside by results.drop_torn_tail
-        return _run_cases(
+        before = load_average()
+        records = _run_cases(
             cases, results_path, repeats=repeats, timeout=timeout, executor=executor,
             resume=resume, retry_failed=retry_failed, progress=progress, slurm=slurm,
-            cluster=cluster, threads=threads, imports=imports, search=search,
+            cluster=cluster, threads=threads, imports=imports, search=search, jobs=jobs,
         )  # fmt: skip
+        note_load(results_path.parent, before, load_average(), resume=resume)
+        return records
 
 
 def _run_cases(
@@ -602,12 +432,14 @@ def _run_cases(
     threads: int | None,
     imports: Sequence[str],
     search: Sequence[str],
+    jobs: int,
 ) -> list[Record]:
-    jobs = pending_jobs(cases, results_path, repeats=repeats, resume=resume,
-                        retry_failed=retry_failed)  # fmt: skip
-    setup = Setup(threads=threads, imports=tuple(imports), search=tuple(search))
+    pending = pending_jobs(cases, results_path, repeats=repeats, resume=resume,
+                           retry_failed=retry_failed)  # fmt: skip
+    setup = Setup(threads=threads, imports=tuple(imports), search=tuple(search),
+                  log=results_path.parent / "worker.log")  # fmt: skip
     records: list[Record] = []
-    bar = _Progress(jobs, enabled=progress)
+    bar = _Progress(pending, enabled=progress)
 
     def emit(record: Record) -> None:
         append_record(results_path, record)
@@ -620,12 +452,12 @@ def _run_cases(
                 import torch
 
                 torch.set_num_threads(threads)
-            _run_inline(jobs, timeout, emit)
+            _run_inline(pending, timeout, emit)
         elif executor == "local":
-            _run_local(jobs, timeout, emit, log=results_path.parent / "worker.log", setup=setup)
+            _run_local(pending, timeout, emit, setup=setup, parallel=jobs)
         else:
             folder = results_path.parent / "submitit"
-            _run_submitit(jobs, timeout, emit, folder=folder, cluster=cluster, slurm=slurm,
+            _run_submitit(pending, timeout, emit, folder=folder, cluster=cluster, slurm=slurm,
                           setup=setup)  # fmt: skip
     finally:
         bar.close()
