@@ -239,3 +239,30 @@ ResNetDepth = family_class(
 #: suite, and that no parameter combination is missing).
 FAMILIES: tuple[type, ...] = (FieldFixedGrid, FieldAdaptive, ExactProblem, MnistModels,
                               MnistSolverModels, ResNetDepth)  # fmt: skip
+
+
+class SolveOverhead:
+    """odebench's ``solve()`` over a bare ``torchdiffeq`` call: the ratio of median CPU times of
+    forward + backward, timed alternately in one process (MLP field 64, dopri5 rtol = atol =
+    1e-5, one thread); 1.01 is 1 % overhead. See :mod:`odebench.instruments.overhead`."""
+
+    param_names = ["gradient", "batch"]
+    params = [["backprop", "adjoint"], [128, 8]]
+    timeout = 600.0
+    repeat = 1
+    number = 1
+
+    def setup(self, gradient: str, batch: int) -> None:
+        if _IMPORT_ERROR is not None:
+            raise NotImplementedError(_IMPORT_ERROR)
+        try:
+            from odebench.instruments.overhead import solve_overhead
+        except ImportError as exc:  # a commit before the overhead instrument
+            raise NotImplementedError(str(exc)) from None
+        torch.set_num_threads(int(os.environ.get(THREADS_ENV, "1")))
+        self.solve_overhead = solve_overhead
+
+    @_with_unit("ratio")
+    def track_overhead_ratio(self, gradient: str, batch: int) -> float:
+        """Median CPU time of solve() over bare torchdiffeq's (1.0: no overhead)."""
+        return float(f"{self.solve_overhead(gradient, batch).ratio:.4f}")

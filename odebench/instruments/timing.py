@@ -72,3 +72,46 @@ class Stopwatch:
     def __exit__(self, *exc: object) -> None:
         synchronize(self.device)
         self.seconds = time.perf_counter() - self._start
+
+
+@dataclass(frozen=True)
+class Interleaved:
+    """Two functions timed alternately in one process: their timings and the ratio of medians."""
+
+    a: Timing
+    b: Timing
+
+    @property
+    def ratio(self) -> float:
+        """median(b) / median(a): how much slower ``b`` is than ``a`` (1.0: as fast)."""
+        return self.b.median / self.a.median
+
+
+def time_interleaved(
+    a: Callable[[], Any],
+    b: Callable[[], Any],
+    *,
+    warmup: int = 3,
+    repeat: int = 50,
+    device: str | torch.device = "cpu",
+    clock: Callable[[], float] = time.perf_counter,
+) -> Interleaved:
+    """Time ``a`` and ``b`` alternately (``a b b a a b ...``), so that a load that comes and
+    goes on a shared machine falls on both alike; compare their medians, not single runs.
+    ``clock``: ``time.process_time`` counts only this process's CPU time (on a CPU, one
+    thread: the work done, not the waits for a core)."""
+    if repeat < 1 or warmup < 0:
+        raise ValueError("repeat must be >= 1 and warmup >= 0.")
+    for _ in range(warmup):
+        a()
+        b()
+    times: dict[int, list[float]] = {0: [], 1: []}
+    for i in range(repeat):
+        for which in ((0, 1) if i % 2 == 0 else (1, 0)):
+            fn = a if which == 0 else b
+            synchronize(device)
+            start = clock()
+            fn()
+            synchronize(device)
+            times[which].append(clock() - start)
+    return Interleaved(Timing(tuple(times[0])), Timing(tuple(times[1])))
