@@ -592,6 +592,15 @@ def provenance(
         "suite": suite,
         "command": " ".join(argv if argv is not None else sys.argv),
         "imports": list(imports),
+        # cuDNN's choices move GPU peaks (workspace) and results: recorded, on any device
+        "cudnn": {
+            "available": torch.backends.cudnn.is_available(),
+            "version": torch.backends.cudnn.version() if torch.backends.cudnn.is_available()
+            else None,
+            "enabled": torch.backends.cudnn.enabled,
+            "benchmark": torch.backends.cudnn.benchmark,
+            "deterministic": torch.backends.cudnn.deterministic,
+        },  # fmt: skip
     }
 
 
