@@ -18,10 +18,10 @@ from odebench.claims import (
     Finding,
     Sources,
     _device_text,
-    _ok,
     _paper_budget,
     _train_text,
 )
+from odebench.claims_table1 import _ok
 
 #: The solver of the paper's MNIST runs (scipy's odeint, LSODA; torchdiffeq issue #97).
 PAPER_SOLVER = "lsoda"

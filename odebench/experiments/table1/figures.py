@@ -17,7 +17,7 @@ _RC: dict[str, object] = {"svg.hashsalt": "odebench", "svg.fonttype": "path"}
 
 
 def test_error_curve(curves: pd.DataFrame, paper: dict[str, float]) -> plt.Figure | None:
-    """Test error (%) after every epoch, one line per model; the paper's figure dotted.
+    """Test error (%) after every epoch, one line per model; the paper's Table 1 dotted.
 
     The last point of each line is the table's figure (the final model's, not the best
     epoch's).
@@ -44,8 +44,8 @@ def test_error_curve(curves: pd.DataFrame, paper: dict[str, float]) -> plt.Figur
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
     ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
     ax.set_title(
-        "Table 1: test error after every epoch (dotted: the paper's figure,\n"
-        "after 160 epochs; the MLP's is LeCun et al. 1998)",
+        "Table 1: test error after every epoch (dotted: the paper's Table 1 figure,\n"
+        "its training budget unstated; the MLP's is LeCun et al. 1998)",
         fontsize="medium",
     )
     ax.legend(fontsize="small", loc="upper right")
