@@ -300,7 +300,7 @@ def _harmonic_oscillator() -> Problem:
         y0=torch.tensor([x0, v0], dtype=torch.float64),
         t1=2 * math.pi,
         exact=exact,
-        description="x'' = -4 x, one full period",
+        description="x'' = -4 x (omega 2, period pi), two full periods on [0, 2 pi]",
     )
 
 

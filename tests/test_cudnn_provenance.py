@@ -8,14 +8,14 @@ import torch
 from odebench.results import provenance
 
 
-@pytest.mark.parametrize("benchmark", [False, True])
+@pytest.mark.parametrize("fast", [False, True])
 def test_the_provenance_records_cudnns_settings(
-    monkeypatch: pytest.MonkeyPatch, benchmark: bool
+    monkeypatch: pytest.MonkeyPatch, fast: bool
 ) -> None:
-    monkeypatch.setattr(torch.backends.cudnn, "benchmark", benchmark)
-    monkeypatch.setattr(torch.backends.cudnn, "deterministic", not benchmark)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", fast)
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", not fast)
     cudnn = provenance(suite="smoke")["cudnn"]
-    assert cudnn["benchmark"] is benchmark
-    assert cudnn["deterministic"] is (not benchmark)
+    assert cudnn["benchmark"] is fast
+    assert cudnn["deterministic"] is (not fast)
     assert cudnn["enabled"] is torch.backends.cudnn.enabled
     assert cudnn["available"] is torch.backends.cudnn.is_available()

@@ -147,3 +147,18 @@ def test_every_call_of_a_factory_problems_field_gives_the_same_field(factory) ->
     case = Case(problem="user_random", method="dopri5", rtol=1e-9, atol=1e-9, dtype="float64",
                 meters=("nfe", "error"), seed=3)  # fmt: skip
     assert measure(case)["state_error"] < 1e-7
+
+
+def test_the_oscillators_description_counts_its_periods() -> None:
+    # x'' = -w^2 x with w^2 = 4: period 2 pi / w = pi, so [0, 2 pi] holds two full periods
+    import math
+
+    problem = get_problem("harmonic_oscillator")
+    f = problem.field()
+    w = math.sqrt(-float(f(torch.tensor(0.0), torch.tensor([1.0, 0.0]))[1]))
+    periods = (problem.t1 - problem.t0) / (2 * math.pi / w)
+    assert periods == pytest.approx(2.0)
+    assert "two full periods" in problem.description
+    # a whole number of periods brings the state back to y0
+    end = problem.exact(torch.tensor([problem.t1], dtype=torch.float64))[0]  # type: ignore[misc]
+    assert torch.allclose(end, problem.y0, atol=1e-12)
