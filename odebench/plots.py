@@ -431,12 +431,22 @@ def nfe_over_training(log: pd.DataFrame) -> plt.Figure | None:
 # --- gradient modes: the frontier (odebench.frontier) --------------------------------------
 
 
+#: the recomputing modes and torchode's joint adjoint, apart from backprop's and the adjoint's
+FRONTIER_STYLE: dict[str, dict[str, object]] = {
+    "checkpoint": {"ls": "-.", "marker": "^", "ms": 7, "mfc": None},
+    "aca": {"ls": ":", "marker": "D", "ms": 6, "mfc": None},
+    "adjoint_joint": {"ls": "--", "marker": "v", "ms": 7, "mfc": None},
+}
+
+
 def gradient_frontier(df: pd.DataFrame) -> dict[str, plt.Figure]:
     """Per problem, ``gradient_frontier_<problem>``: gradient error against memory kept for
     backward, peak allocated, and forward+backward time; one line per mode, the tolerance
     along it (annotated); one row per loss shape. Problems without a gradient error (a model
     case) or with a single mode get none."""
-    from odebench.frontier import frontier_rows
+    from matplotlib.ticker import LogLocator
+
+    from odebench.frontier import MODE_ORDER, frontier_rows
 
     rows = frontier_rows(df)
     figures: dict[str, plt.Figure] = {}
@@ -448,11 +458,11 @@ def gradient_frontier(df: pd.DataFrame) -> dict[str, plt.Figure]:
     for subject, data in rows.groupby("subject", sort=True):
         if data["mode"].nunique() < 2:
             continue
-        losses = list(dict.fromkeys(data["loss"]))
+        losses = sorted(dict.fromkeys(data["loss"]), key=lambda v: "y(t1)" not in v)
         fig, grid_axes = plt.subplots(len(losses), 3, figsize=(15, 4.2 * len(losses)),
                                       layout="constrained", squeeze=False)  # fmt: skip
-        modes = list(dict.fromkeys(data["mode"]))
-        palette = dict(zip(modes, sns.color_palette(n_colors=len(modes)), strict=False))
+        palette = dict(zip(MODE_ORDER, sns.color_palette(n_colors=len(MODE_ORDER)), strict=True))
+        labelled: dict[str, Any] = {}
         for r, loss in enumerate(losses):
             part = data[data["loss"] == loss]
             for c, (x, label) in enumerate(axes_x):
@@ -461,10 +471,12 @@ def gradient_frontier(df: pd.DataFrame) -> dict[str, plt.Figure]:
                     g = g[g[x].notna()].sort_values("rtol", ascending=False)
                     if g.empty:
                         continue
-                    st = _style(str(mode).split(" ")[-1])
-                    ax.plot(g[x], g["grad_error"], color=palette[mode], ls=st["ls"],
-                            marker=st["marker"], ms=float(st["ms"]),
-                            mfc=st["mfc"] or palette[mode], lw=1.6, label=mode)  # fmt: skip
+                    st = FRONTIER_STYLE.get(str(mode).split(" ")[-1]) or _style(str(mode))
+                    color = palette.get(str(mode), "black")
+                    (line,) = ax.plot(g[x], g["grad_error"], color=color, ls=st["ls"],
+                                      marker=st["marker"], ms=float(st["ms"]),
+                                      mfc=st["mfc"] or color, lw=1.6, label=mode)  # fmt: skip
+                    labelled.setdefault(str(mode), line)
                     for _, p in g.iterrows():
                         ax.annotate(f"{p['rtol']:g}", (p[x], p["grad_error"]), fontsize=7,
                                     xytext=(3, 3), textcoords="offset points")  # fmt: skip
@@ -473,13 +485,18 @@ def gradient_frontier(df: pd.DataFrame) -> dict[str, plt.Figure]:
                 if x == "time_s":
                     ax.set_xlabel("forward + backward time (s)")
                 else:
+                    ax.set_xscale("log", base=2)
+                    ax.xaxis.set_major_locator(LogLocator(base=4))
                     ax.xaxis.set_major_formatter(FuncFormatter(_bytes_label))
-                    ax.set_xlabel(f"{label} (bytes)")
+                    ax.set_xlabel(label)
                 ax.set_ylabel("gradient error (rel. L2)")
                 ax.set_title(f"{subject}, {loss}", fontsize="medium")
         fig.suptitle(f"{subject}: gradient modes, error against memory and time "
                      "(labels: rtol; down-left is better)")  # fmt: skip
-        _legend(fig, grid_axes[0, 0], title="mode")
+        order = [m for m in MODE_ORDER if m in labelled]
+        order += [m for m in labelled if m not in MODE_ORDER]
+        fig.legend([labelled[m] for m in order], order, loc="outside right center", frameon=False,
+                   fontsize="small", title="mode", title_fontsize="small")  # fmt: skip
         figures[f"gradient_frontier_{subject}"] = fig
     return figures
 
