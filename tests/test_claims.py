@@ -337,3 +337,30 @@ def test_an_unreadable_source_is_an_error_that_names_the_file(tmp_path: Path, ba
     (tmp_path / "table2").mkdir()
     (tmp_path / "table2" / "table2.csv").write_text(bad)
     assert cli_main(["claims", "--results", str(tmp_path)]) == 2
+
+
+def test_odenet_measurements_come_from_a_labelled_short_run_when_table1_predates_them(
+    tmp_path: Path,
+):
+    (tmp_path / "table1").mkdir()
+    table1().to_csv(tmp_path / "table1" / "table1.csv", index=False)
+    (tmp_path / "table1" / "provenance.json").write_text(json.dumps({"budget": PAPER_BUDGET}))
+    old = pd.DataFrame({"solver": ["dopri5"], "nfe_forward": [26], "nfe_backward": [26]})
+    old.to_csv(tmp_path / "table1" / "fig3c_nfe.csv", index=False)
+    short = tmp_path / "table1_short"
+    short.mkdir()
+    budget = {"budget": {"epochs": 1, "train_subset": 8192}}
+    (short / "provenance.json").write_text(json.dumps(budget))
+    pd.DataFrame({"solver": ["lsoda"], "norm": "flat", "nfe_forward": [40],
+                  "nfe_backward": [20]}).to_csv(short / "fig3c_nfe.csv", index=False)  # fmt: skip
+    pd.DataFrame({"rtol": [1e-1, 1e-3], "trained_rtol": 1e-3, "test_images": 100,
+                  "test_error": [0.1, 0.1], "nfe_forward_per_batch": [14.0, 20.0]}).to_csv(
+        short / "test_tolerance.csv", index=False)  # fmt: skip
+    from odebench.claims import load_sources
+
+    rows = by_id(evaluate(load_sources(tmp_path)))
+    assert rows["fig3c"]["source"] == "results/table1_short/fig3c_nfe.csv"
+    assert "8,192" in rows["fig3c"]["conditions"]  # the short run's budget, not Table 1's
+    assert rows["fig3c"]["verdict"] == "measured under other conditions"
+    assert rows["test-tolerance"]["source"] == "results/table1_short/test_tolerance.csv"
+    assert rows["params-odenet"]["source"] == "results/table1/table1.csv"
