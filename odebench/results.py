@@ -54,7 +54,7 @@ SOLVER_FIELDS: tuple[str, ...] = ("backend", "method", "gradient")
 NUMERIC: tuple[str, ...] = (
     *(f.name for f in dataclasses.fields(Case)
       if f.name != "seminorm" and ("int" in str(f.type) or "float" in str(f.type))),
-    "repeat", *(c for c in FIGURES + EXTRA if c not in ("status", "error")),
+    "repeat", *(c for c in FIGURES + EXTRA if c not in ("status", "error", "peak_rss_method")),
 )  # fmt: skip
 
 STATUSES: tuple[str, ...] = ("ok", "failed", "diverged", "oom", "timeout", "crashed")

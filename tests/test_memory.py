@@ -223,3 +223,19 @@ def test_the_rss_meter_refuses_a_process_that_measured_another_case(
     monkeypatch.setattr(measure_module, "_MEASURED", [0])  # a fresh worker
     rec = measure_module.measure(case)
     assert rec["peak_rss_method"] in ("kernel_vmhwm", "sampled_5ms") and rec["peak_rss_bytes"] >= 0
+
+
+def test_a_results_file_with_the_rss_method_column_reads_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # peak_rss_method is text: the results reader must not refuse it as "not a number"
+    from odebench.results import append_record, read_results
+
+    rows = [
+        {"case_id": "a", "repeat": 0, "status": "ok", "peak_rss_bytes": 4096,
+         "peak_rss_method": "kernel_vmhwm"},
+        {"case_id": "b", "repeat": 0, "status": "ok", "peak_rss_method": "refused_not_fresh"},
+    ]  # fmt: skip
+    for row in rows:
+        append_record(tmp_path / "results.csv", row)
+    df = read_results(tmp_path)
+    assert list(df["peak_rss_method"]) == ["kernel_vmhwm", "refused_not_fresh"]
+    assert df["peak_rss_bytes"].iloc[0] == 4096
