@@ -101,6 +101,58 @@ def constant(df: pd.DataFrame, columns: list[str] | None = None) -> dict[str, ob
     return out
 
 
+def determined(df: pd.DataFrame, column: str, by: list[str]) -> bool:
+    """Whether ``column`` holds one value for each combination of ``by`` (``atol = "rtol"``:
+    atol is determined by rtol, so it names no line of its own)."""
+    by = [c for c in by if c in df and c != column]
+    if not by or column not in df:
+        return False
+    counts = df.groupby(by, dropna=False)[column].nunique(dropna=False)
+    return bool((counts <= 1).all())
+
+
+def line_key(
+    df: pd.DataFrame,
+    sweep: tuple[str, ...],
+    *,
+    always: tuple[str, ...] = ("subject", "method"),
+    drop: tuple[str, ...] = (),
+) -> list[str]:
+    """The columns that split a figure's points into lines, as the report's tables group rows.
+
+    ``always`` (where present), then every identity column that varies in ``df``
+    (:func:`varying`), less the ``sweep`` along each line, less ``drop`` (shown another way,
+    e.g. the gradient mode as line style), less any size the sweep determines (an atol tied
+    to rtol). A size that varies on its own (atol crossed with rtol) splits the lines, so
+    no line joins points of different cases at one sweep value.
+    """
+    sweep_present = [c for c in sweep if c in df]
+    out = [c for c in always if c in df and c not in drop]
+    for c in varying(df):
+        if c in out or c in sweep or c in drop:
+            continue
+        if c in SIZES and determined(df, c, sweep_present):
+            continue
+        out.append(c)
+    return out
+
+
+def fmt_value(v: Any) -> str:
+    """An identity value as text: floats in %g, missing as ''."""
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return ""
+    if isinstance(v, float | np.floating):
+        return f"{v:g}"
+    return str(v)
+
+
+def describe(row: Any, key: list[str], *, always: tuple[str, ...] = ("subject", "method")) -> str:
+    """A line's name from its key: "harmonic_oscillator / dopri5, atol 1e-06"."""
+    named = [fmt_value(row[c]) for c in key if c in always and fmt_value(row[c])]
+    other = [f"{c} {fmt_value(row[c])}" for c in key if c not in always and fmt_value(row[c])]
+    return " / ".join(named) + "".join(f", {o}" for o in other)
+
+
 def sort_rows(df: pd.DataFrame) -> pd.DataFrame:
     """One order for every table: by identity column, sizes coarse to fine."""
     keys = [c for c in identity_columns(df) if c in df.columns]
