@@ -86,3 +86,13 @@ def test_profile_runs_every_mode_and_prints_the_frontier() -> None:
         assert {c.rtol for c in metered} == {1e-3, 1e-5, 1e-7}, mode
     lines = summary(_table())
     assert any(line.startswith("p, loss on y(t1): gradient error <= 0.01") for line in lines)
+
+
+def test_no_frontier_where_only_backprop_and_the_adjoint_ran() -> None:
+    from odebench.plots import gradient_frontier
+    from odebench.report import headline
+
+    table = _table()
+    table.loc[table["gradient"] != "backprop", "gradient"] = "adjoint"
+    assert gradient_frontier(table) == {}
+    assert not any("Cheapest" in title for title, _ in headline(table).tables)
