@@ -228,6 +228,9 @@ def _run_suite(
     from odebench.runner import pending_jobs, run_cases
 
     resume = args.resume or args.retry_failed
+    if getattr(args, "jobs", 1) > 1 and args.executor != "local":
+        raise UsageError(f"--jobs {args.jobs} runs cases side by side in local workers; drop "
+                         "it, or use --executor local.")  # fmt: skip
     path = folder / RESULTS_FILE
     check_folder(folder, resume=resume, force=args.force)
     if resume:
@@ -263,12 +266,14 @@ def _run_suite(
               file=sys.stderr)  # fmt: skip
         slurm = {"partition": args.slurm_partition} if args.slurm_partition else None
         start = time.perf_counter()
-        run_cases(
+        records = run_cases(
             cases, path, repeats=args.repeats, timeout=args.timeout, executor=args.executor,
             resume=resume, retry_failed=args.retry_failed, progress=not args.quiet, slurm=slurm,
             threads=args.threads, imports=imports, search=search,
+            jobs=getattr(args, "jobs", 1),
         )  # fmt: skip
         wall = time.perf_counter() - start
+        case_s = sum(float(r.get("wall_s") or 0.0) for r in records)
         report = None
         if not args.no_report and path.exists():
             try:
@@ -283,7 +288,8 @@ def _run_suite(
         df = read_results(path)
     keys = {(c.case_id, r) for c in cases for r in range(args.repeats)}
     mine = df[[(c, int(r)) in keys for c, r in zip(df["case_id"], df["repeat"], strict=True)]]
-    return _print_summary(mine, wall=wall, ran=len(jobs), report=report, folder=folder)
+    return _print_summary(mine, wall=wall, ran=len(jobs), report=report, folder=folder,
+                          case_s=case_s)  # fmt: skip
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -357,7 +363,8 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def _print_summary(df: Any, *, wall: float, ran: int, report: Path | None, folder: Path) -> int:
+def _print_summary(df: Any, *, wall: float, ran: int, report: Path | None, folder: Path,
+                   case_s: float | None = None) -> int:  # fmt: skip
     """The headline figures, the statuses, the wall time and where the report is.
 
     Returns the exit status: 0 when every case of the run finished ok, 1 otherwise.
@@ -365,6 +372,9 @@ def _print_summary(df: Any, *, wall: float, ran: int, report: Path | None, folde
     counts = df["status"].value_counts()
     statuses = ", ".join(f"{n} {s}" for s, n in counts.items())
     lines = [f"odebench run: {len(df)} rows ({statuses}); ran {ran} in {_duration(wall)}."]
+    if case_s:  # the cases' own wall_s against the run's: what start-up and waiting cost
+        lines[0] = lines[0][:-1] + (f" (the cases' own time: {case_s:.1f} s; wall {wall:.1f} s "
+                                    f"= {wall / case_s:.2f}x).")  # fmt: skip
     try:
         from odebench import report as report_module
 
@@ -519,6 +529,9 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", type=_device, default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--threads", type=_positive_int,
                      help="torch threads in every worker (default: torch's own)")  # fmt: skip
+    parser.add_argument("--jobs", type=_positive_int, default=1,
+                     help="workers measuring exact meters (NFE, saved bytes, errors) side by "
+                     "side; timed and RSS meters still run alone (local executor)")  # fmt: skip
     parser.add_argument("--no-report", action="store_true", help="skip the report and plots")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
