@@ -612,6 +612,10 @@ def build_parser(experiments: Sequence[str] | None = None) -> argparse.ArgumentP
     _run_options(prof)
     prof.set_defaults(func=cmd_profile, repeats=1, match=None, imports=[])
 
+    from odebench import compare  # light: pandas loads only when a comparison runs
+
+    compare.register(sub)
+
     for name in EXPERIMENTS:
         if experiments is not None and name not in experiments:
             sub.add_parser(name, help=_experiment_help(name), add_help=False)
