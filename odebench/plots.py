@@ -31,9 +31,15 @@ from odebench.analysis import (  # noqa: E402
     MEMORY_METERS,
     SEMINORM,
     backends,
+    describe,
+    determined,
     fmt_bytes,
+    fmt_value,
+    line_key,
     linear_fit,
     ok_rows,
+    sort_rows,
+    varying,
 )
 from odebench.results import read_results  # noqa: E402
 
@@ -84,27 +90,57 @@ def _base2_steps(ax: plt.Axes, values: pd.Series) -> None:
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
 
 
-def _hue(data: pd.DataFrame, base: str) -> tuple[pd.DataFrame, str]:
-    """``base`` as the hue column, with the backend appended where the table holds several
-    (the gradient mode, when it is the base, is left to the line style)."""
-    if len(backends(data)) < 2:
-        return data, base
-    if base == "gradient":
-        return data.assign(hue=data["backend"]), "hue"
-    return data.assign(hue=data[base].astype(str) + " · " + data["backend"]), "hue"
+#: The swept columns along a line of a tolerance or grid sweep.
+SWEEP: tuple[str, ...] = ("rtol", "steps", "step_size")
+
+
+def _variants(
+    data: pd.DataFrame, sweep: tuple[str, ...], *, drop: tuple[str, ...] = ("gradient",)
+) -> tuple[pd.DataFrame, list[str]]:
+    """``data`` with a ``variant`` column naming each line, and the key it was built from:
+    the identity columns that vary (:func:`odebench.analysis.line_key`), as in the report."""
+    key = line_key(data, sweep, drop=drop)
+    names = [describe(row, key) for _, row in data[key].iterrows()] if len(data) else []
+    return data.assign(variant=names), key
+
+
+def _one_mode(rows: pd.DataFrame, y: str, by: list[str]) -> pd.DataFrame:
+    """The rows of one gradient mode where every mode reads the same ``y`` at each point of
+    each line (the state of a solve does not depend on how its gradient is taken); all rows
+    where the modes differ, so a difference is drawn, never hidden."""
+    keep = []
+    for _, part in rows.groupby("variant", sort=False):
+        per_point = part.groupby(by, dropna=False)[y].nunique(dropna=False)
+        if part["gradient"].nunique() > 1 and (per_point <= 1).all():
+            part = part[part["gradient"] == part["gradient"].iloc[0]]
+        keep.append(part)
+    return pd.concat(keep) if keep else rows
+
+
+def _palette(names: pd.Series) -> dict[Any, Any]:
+    """One colour per name, the same in every panel of a figure (a panel drawing fewer
+    lines must not shift the colours of the others)."""
+    order = list(dict.fromkeys(names))
+    return dict(zip(order, sns.color_palette(n_colors=max(len(order), 1)), strict=False))
 
 
 def _lines(ax: plt.Axes, data: pd.DataFrame, x: str, y: str, hue: str, *,
-           xerr: str | None = None) -> None:  # fmt: skip
-    """One line per (hue, gradient), coloured by hue, styled by gradient mode; sorted by x."""
-    names = list(dict.fromkeys(data[hue]))
-    palette = dict(zip(names, sns.color_palette(n_colors=max(len(names), 1)), strict=False))
+           xerr: str | None = None, by: list[str] | None = None,
+           palette: dict[Any, Any] | None = None) -> None:  # fmt: skip
+    """One line per (hue, gradient), coloured by hue, styled by gradient mode; sorted by x.
+
+    The points are the medians over the rows of each value of ``by`` (default ``x``): over
+    the repeats of one case when ``by`` names the sweep.
+    """
+    palette = palette or _palette(data[hue])
     # markers shrink from one backend to the next: equal lines of two libraries stay visible
     libs = backends(data)
     grow = {b: 2.5 * (len(libs) - 1 - i) for i, b in enumerate(libs)} if len(libs) > 1 else {}
     for (h, gradient), g in data.groupby([hue, "gradient"], sort=False):
         extra = grow.get(str(g["backend"].iloc[0]), 0.0) if grow else 0.0
-        g = g.groupby(x, as_index=False).median(numeric_only=True).sort_values(x)
+        cols = [c for c in (x, y, xerr) if c and c in g]
+        g = g.groupby(by or [x], dropna=False)[cols].median().reset_index(drop=by is None)
+        g = g.dropna(subset=[x, y]).sort_values(x, kind="stable")
         st = _style(str(gradient))
         several = data["gradient"].nunique() > 1 and hue != "gradient"
         label = f"{h} · {gradient}" if several else str(h)
@@ -125,6 +161,20 @@ def _legend(fig: plt.Figure, ax: plt.Axes, title: str | None = None) -> None:
                    title=title, title_fontsize="small")  # fmt: skip
 
 
+def _key_title(key: list[str]) -> str:
+    """The legend's title: what its entries tell apart (line style: the gradient mode)."""
+    return "lines: " + ", ".join(key) if key else "lines"
+
+
+def _by(data: pd.DataFrame) -> list[str]:
+    """The sweep columns of ``data`` that hold values: one point per value along a line."""
+    return [c for c in SWEEP if c in data and data[c].notna().any()]
+
+
+#: Short names of identity columns in tick labels.
+TICK_NAMES: dict[str, str] = {"step_size": "h", "gradient": "", "method": ""}
+
+
 # --- memory ---------------------------------------------------------------------------------
 
 
@@ -136,10 +186,11 @@ def memory_vs_steps(df: pd.DataFrame) -> plt.Figure | None:
     data = data[(data[meters] > 0).any(axis=1)] if meters else data.iloc[:0]
     if data.empty or data["steps"].nunique() < 2:
         return None
-    data, hue = _hue(data, "subject" if data["subject"].nunique() > 1 else "gradient")
+    data, key = _variants(data, ("steps",))
     fig, axes = _figure(len(meters), sharey=True)
     for ax, meter in zip(axes, meters, strict=True):
-        _lines(ax, data[data[meter] > 0], "steps", meter, hue)
+        _lines(ax, data[data[meter] > 0], "steps", meter, "variant",
+               palette=_palette(data["variant"]))
         _base2_steps(ax, data["steps"])
         _bytes_axis(ax, log=True)
         ax.set(
@@ -148,7 +199,7 @@ def memory_vs_steps(df: pd.DataFrame) -> plt.Figure | None:
         )
     axes[0].set_ylabel("bytes")
     fig.suptitle("Memory against steps: backprop grows with every step, the adjoint does not")
-    _legend(fig, axes[0])
+    _legend(fig, axes[0], _key_title(key))
     return fig
 
 
@@ -212,17 +263,16 @@ def nfe_forward_backward(df: pd.DataFrame) -> plt.Figure | None:
     data = data[data["nfe_forward"].notna() & data["gradient"].str.startswith("adjoint")]
     if data.empty:
         return None
-    data = data.assign(variant=data["subject"] + " / " + data["method"])
-    data, hue = _hue(data, "variant")
+    data, key = _variants(data, SWEEP)
     fig, axes = _figure()
     ax = axes[0]
-    _lines(ax, data, "nfe_forward", "nfe_backward", hue)
+    _lines(ax, data, "nfe_forward", "nfe_backward", "variant", by=_by(data))
     top = float(max(data["nfe_forward"].max(), data["nfe_backward"].max())) * 1.05
     ax.plot([0, top], [0, top], ls="--", c="grey", lw=1, label="NFE-B = NFE-F")
     ax.plot([0, top], [0, top / 2], ls=":", c="grey", lw=1, label="NFE-B = NFE-F / 2 (paper)")
     ax.set(xlabel="NFE forward (calls of f)", ylabel="NFE backward (calls of f)")
     fig.suptitle("Adjoint: backward against forward evaluations (tighter tolerance: right)")
-    _legend(fig, ax)
+    _legend(fig, ax, _key_title(key))
     return fig
 
 
@@ -232,23 +282,24 @@ def error_vs_tolerance(df: pd.DataFrame) -> plt.Figure | None:
     data = data[data["rtol"].notna() & data["state_error"].notna()]
     if data.empty:
         return None
-    data = data.assign(variant=data["subject"] + " / " + data["method"])
-    data, hue = _hue(data, "variant")
+    data, key = _variants(data, ("rtol",))
+    tied = bool((data["atol"] == data["rtol"]).all())
     panels = [("state_error", "state y(t1)")]
     if data["grad_error"].notna().any():
         panels.append(("grad_error", "gradient of the loss"))
     fig, axes = _figure(len(panels), sharey=True)
     for ax, (col, what) in zip(axes, panels, strict=True):
         rows = data[data[col] > 0]
-        if col == "state_error":  # the state does not depend on the gradient mode
-            rows = rows.drop_duplicates([hue, "rtol"]).assign(gradient="backprop")
-        _lines(ax, rows, "rtol", col, hue)
-        ax.set(xscale="log", yscale="log", xlabel="tolerance (rtol = atol)",
+        if col == "state_error":  # one line where every gradient mode reads the same state
+            rows = _one_mode(rows, col, ["rtol"])
+        _lines(ax, rows, "rtol", col, "variant", palette=_palette(data["variant"]))
+        ax.set(xscale="log", yscale="log", xlabel="tolerance (rtol = atol)" if tied else "rtol",
                title=f"error of the {what}")  # fmt: skip
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide in a decade
         ax.invert_xaxis()
     axes[0].set_ylabel("relative L2 error")
-    fig.suptitle("Error against tolerance (the state is the same for every gradient mode)")
-    _legend(fig, axes[-1])
+    fig.suptitle("Error against tolerance (one state line where the gradient modes agree)")
+    _legend(fig, axes[-1], _key_title(key))
     return fig
 
 
@@ -268,26 +319,28 @@ def _work_precision(df: pd.DataFrame, *, time: bool) -> plt.Figure | None:
     data = data[data["x_state"].notna()]
     if data.empty:
         return None
-    data = data.assign(solver=data["subject"] + " / " + data["method"])
     what = "seconds" if time else "calls of f"
     panels = [("x_state", "state_error", f"forward ({what})", "state y(t1)")]
     if data["grad_error"].notna().any():
         panels.append(("x_grad", "grad_error", f"forward + backward ({what})", "gradient"))
     if len(backends(data)) > 1:
         return _work_precision_by_solver(data, panels, time=time)
-    data, hue = _hue(data, "solver")
+    data, key = _variants(data, SWEEP)
+    by = _by(data)
     fig, axes = _figure(len(panels), sharey=True)
     for ax, (x, y, xlabel, title) in zip(axes, panels, strict=True):
         rows = data[data[y].notna() & (data[y] > 0) & data[x].notna()]
         if y == "state_error":
-            rows = rows.drop_duplicates([hue, "rtol", "steps"]).assign(gradient="backprop")
-        _lines(ax, rows, x, y, hue, xerr=f"{x}_iqr" if time else None)
+            rows = _one_mode(rows, y, by)
+        _lines(ax, rows, x, y, "variant", xerr=f"{x}_iqr" if time else None, by=by,
+               palette=_palette(data["variant"]))
         ax.set(xscale="log", yscale="log", xlabel=xlabel, title=f"error of the {title}")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide in a decade
     axes[0].set_ylabel("relative L2 error")
     fig.suptitle("Work-precision: error against " + (
         "time (bars: IQR of the timed passes, summed for forward + backward)" if time
         else "function evaluations"))  # fmt: skip
-    _legend(fig, axes[-1])
+    _legend(fig, axes[-1], _key_title(key))
     return fig
 
 
@@ -299,18 +352,22 @@ def _work_precision_by_solver(
     Overlaid in one panel, every (problem, method, library, mode) line needs a legend entry
     of its own and the comparison drowns; side by side per solver it is read at a glance.
     """
+    data = data.assign(solver=data["subject"] + " / " + data["method"])
+    key = line_key(data, SWEEP, always=(), drop=("gradient", "subject", "method"))
+    data = data.assign(library=[describe(r, key, always=("backend",))
+                                for _, r in data[key].iterrows()])  # fmt: skip
+    by = _by(data)
     solvers = list(dict.fromkeys(data.sort_values(["subject", "method"])["solver"]))
     fig, axes = plt.subplots(len(solvers), len(panels), figsize=(4.6 * len(panels) + 1.8,
                              2.5 * len(solvers)), layout="constrained", squeeze=False)  # fmt: skip
     for row, solver in zip(axes, solvers, strict=True):
-        sub = data[data["solver"] == solver].assign(library=lambda d: d["backend"].astype(str))
+        sub = data[data["solver"] == solver].assign(variant=lambda d: d["library"])
         for ax, (x, y, _, title) in zip(row, panels, strict=True):
             rows = sub[sub[y].notna() & (sub[y] > 0) & sub[x].notna()]
             if y == "state_error":
-                rows = rows.drop_duplicates(["library", "rtol", "steps"]).assign(
-                    gradient="backprop"
-                )
-            _lines(ax, rows, x, y, "library", xerr=f"{x}_iqr" if time else None)
+                rows = _one_mode(rows, y, by)
+            _lines(ax, rows, x, y, "library", xerr=f"{x}_iqr" if time else None, by=by,
+                   palette=_palette(data["library"]))
             ax.set(xscale="log", yscale="log", title=f"{solver}: {title}")
             ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide in a decade
             ax.title.set_fontsize("small")
@@ -347,12 +404,25 @@ def time_per_model(df: pd.DataFrame) -> plt.Figure | None:
     data = data[(data["model"] != "") & data["time_forward_s"].notna()]
     if data.empty:
         return None
-    med = data.groupby("subject", sort=False)[
-        ["time_forward_s", "time_forward_iqr_s", "time_backward_s", "time_backward_iqr_s"]
-    ].median()
-    order = [m for m in ("mlp", "resnet", "rknet", "odenet") if m in med.index]
-    med = med.loc[order + [m for m in med.index if m not in order]]
-    fig, axes = _figure()
+    times = ["time_forward_s", "time_forward_iqr_s", "time_backward_s", "time_backward_iqr_s"]
+    # one bar per case (the median over its repeats), named by what varies within its model
+    med = data.groupby("case_id", sort=False)[times].median()
+    first = data.drop_duplicates("case_id").set_index("case_id")
+    med = med.join(first.drop(columns=times))
+    order = {m: i for i, m in enumerate(("mlp", "resnet", "rknet", "odenet"))}
+    med = sort_rows(med.reset_index()).sort_values(
+        "subject", key=lambda s: s.map(lambda m: order.get(m, len(order))), kind="stable"
+    )
+    labels = []
+    for _, row in med.iterrows():
+        own = data[data["subject"] == row["subject"]]
+        shown = [c for c in varying(own) if c not in ("subject", "backend")
+                 and not (c == "atol" and determined(own, "atol", ["rtol"]))]  # fmt: skip
+        parts = [f"{TICK_NAMES.get(c, c)} {fmt_value(row[c])}".strip() for c in shown
+                 if fmt_value(row[c])]  # fmt: skip
+        labels.append("\n".join([str(row["subject"]), *parts]))
+    med = med.set_index(pd.Index(labels))
+    fig, axes = _figure(width=max(8.0, 0.9 * len(med) + 2.5))
     ax = axes[0]
     x = np.arange(len(med))
     for i, (col, label) in enumerate(
@@ -363,8 +433,8 @@ def time_per_model(df: pd.DataFrame) -> plt.Figure | None:
                yerr=iqr / 2, capsize=4, error_kw={"lw": 1})  # fmt: skip
     ax.set_xticks(x, med.index)
     batch = ", ".join(f"{b:g}" for b in sorted(data["batch"].dropna().unique()))
-    ax.set(xlabel="model", ylabel="seconds per pass",
-           title=f"Time per training step (batch {batch}; whiskers: IQR)")  # fmt: skip
+    ax.set(xlabel="case (model, and what varies among its cases)", ylabel="seconds per pass",
+           title=f"Time per training step, one bar per case (batch {batch}; whiskers: IQR)")
     _legend(fig, ax)
     return fig
 
@@ -378,16 +448,15 @@ def time_vs_batch(df: pd.DataFrame) -> plt.Figure | None:
     data = data.assign(
         time_total_s=data["time_forward_s"] + data["time_backward_s"].fillna(0),
         time_total_iqr_s=data["time_forward_iqr_s"] + data["time_backward_iqr_s"].fillna(0),
-        variant=data["subject"] + " / " + data["method"],
     )
-    data, hue = _hue(data, "variant")
+    data, key = _variants(data, ("batch",))
     fig, axes = _figure()
     ax = axes[0]
-    _lines(ax, data, "batch", "time_total_s", hue)
+    _lines(ax, data, "batch", "time_total_s", "variant")
     _base2_steps(ax, data["batch"])
     ax.set(yscale="log", xlabel="batch size", ylabel="forward + backward seconds",
            title="Time against batch size")  # fmt: skip
-    _legend(fig, ax)
+    _legend(fig, ax, _key_title(key))
     return fig
 
 
