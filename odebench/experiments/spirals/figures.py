@@ -100,7 +100,7 @@ def plot_curves(curves: pd.DataFrame, folder: Path) -> list[Path]:
     """Training loss per observed point and the test readings against iteration, one column
     per observation count: mean over seeds, the range of the seeds shaded."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+    from matplotlib.ticker import FormatStrFormatter, LogLocator
 
     from odebench import plots
 
@@ -131,7 +131,9 @@ def plot_curves(curves: pd.DataFrame, folder: Path) -> list[Path]:
                 if (sub[key] > 0).all():  # a log axis shows whether the tail is flat
                     ax.set_yscale("log")
                     ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
-                    ax.yaxis.set_minor_formatter(NullFormatter())
+                    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+                    ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
+                    ax.tick_params(axis="y", which="minor", labelsize=6)
                 if r == 0:
                     ax.set_title(f"{n_obs} observations", fontsize=10)
                 if c == 0:
