@@ -219,14 +219,29 @@ def work_precision(df: pd.DataFrame) -> pd.DataFrame:
     return _median_by_case(data, cols)
 
 
+#: A timing whose IQR exceeds this fraction of its median is marked unstable.
+UNSTABLE_SPREAD = 0.25
+
+
 def time_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Wall time per case: median forward/backward seconds and their IQR over timed passes."""
+    """Wall time per case: median forward/backward seconds and their IQR over timed passes;
+    ``unstable`` where a row of the case has a spread (IQR/median) above 25 %."""
+    from odebench.compare import unstable_rows
+
     data = ok_rows(df)
     data = data[data["time_forward_s"].notna()]
     if data.empty:
         return pd.DataFrame()
     cols = ["time_forward_s", "time_forward_iqr_s", "time_backward_s", "time_backward_iqr_s"]
-    return _median_by_case(data, cols)
+    out = _median_by_case(data, cols)
+    key = _key(data)
+    marks = (data.assign(unstable=unstable_rows(data, UNSTABLE_SPREAD))
+             .groupby(key, dropna=False, sort=False)["unstable"].max().reset_index())  # fmt: skip
+    same = out.attrs.get("same", {})
+    out = out.merge(marks, on=key, how="left", sort=False)
+    out["unstable"] = out["unstable"].astype("boolean").fillna(False).astype(bool)
+    out.attrs["same"] = same
+    return out
 
 
 def status_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -404,6 +419,11 @@ def headline(df: pd.DataFrame) -> Headline:
                         "Gradient error of the adjoint against backprop's at equal tolerance "
                         f"(above 1: the adjoint's is larger): {'; '.join(parts)}."
                     )
+    times = time_table(df)
+    if not times.empty and times["unstable"].any():
+        sentences.append(f"Timings of {int(times['unstable'].sum())} of {len(times)} timed cases "
+                         f"spread by more than {UNSTABLE_SPREAD:.0%} (IQR/median): marked "
+                         "unstable in the Wall time table, not to be trusted.")  # fmt: skip
     # the gradient-mode frontier (odebench.frontier), where more modes than backprop and the
     # adjoint ran: the cheapest mode in time and in memory reaching each gradient error
     from odebench.frontier import cheapest, frontier_rows, summary_lines
@@ -576,7 +596,9 @@ def sections(df: pd.DataFrame) -> list[Section]:
                 ("error_vs_tolerance", "work_precision_nfe", "work_precision_time")),
         Section("Wall time",
                 "Seconds per forward and backward pass: median, and the interquartile range "
-                "over the timed passes (after a warm-up pass; no meter on).",
+                "over the timed passes (after a warm-up pass; no meter on). 'unstable': a "
+                f"spread (IQR/median) above {UNSTABLE_SPREAD:.0%} in a row of the case, a "
+                "timing not to be trusted (see the load average under Provenance).",
                 time_table(df), ("time_per_model", "time_vs_batch")),
     ]  # fmt: skip
     if len(backends(ok_rows(df))) >= 2:
@@ -665,7 +687,7 @@ def _html_table(table: pd.DataFrame) -> str:
 
 _TEXT_HEADERS = {"subject", "method", "gradient", "meter", "per", "status", "error", "case_id",
                  "dtype", "device", "backend", "backends", "loss", "fitted apart",
-                 "fitted over", "adjoint fitted over", "suite"}  # fmt: skip
+                 "fitted over", "adjoint fitted over", "suite", "unstable"}  # fmt: skip
 
 
 def _md_table(table: pd.DataFrame) -> str:
