@@ -42,13 +42,13 @@ def test_error_curve(curves: pd.DataFrame, paper: dict[str, float]) -> plt.Figur
     ax.set(yscale="log", xlabel="epoch", ylabel="test error (%)")
     ax.set_xticks(sorted(curves["epoch"].unique()))
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # they collide below 1
     ax.set_title(
         "Table 1: test error after every epoch (dotted: the paper's Table 1 figure,\n"
         "its training budget unstated; the MLP's is LeCun et al. 1998)",
         fontsize="medium",
     )
-    ax.legend(fontsize="small", loc="upper right")
+    ax.legend(fontsize="small", loc="best")
     return fig
 
 
