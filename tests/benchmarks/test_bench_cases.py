@@ -28,6 +28,12 @@ def _record(benchmark, case: Case, figures: Figures) -> None:  # type: ignore[no
     benchmark.extra_info.update({"case_id": case.case_id, **figures})
 
 
+def _group(benchmark, case: Case) -> None:  # type: ignore[no-untyped-def]
+    """One table per case (its forward and its forward+backward side by side), not one
+    table of every benchmark whose ratios compare unrelated cases."""
+    benchmark.group = case.case_id
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.case_id)
 def test_exact_figures_match_the_baseline(case: Case, gate: Callable[[Case], Figures]) -> None:
     gate(case)
@@ -35,6 +41,7 @@ def test_exact_figures_match_the_baseline(case: Case, gate: Callable[[Case], Fig
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.case_id)
 def test_forward(benchmark, case: Case, figures: Callable[[Case], Figures]) -> None:  # type: ignore[no-untyped-def]
+    _group(benchmark, case)
     workload = build_workload(case)
     workload.step()  # warm-up
     benchmark(workload.forward)
@@ -43,6 +50,7 @@ def test_forward(benchmark, case: Case, figures: Callable[[Case], Figures]) -> N
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.case_id)
 def test_forward_backward(benchmark, case: Case, figures: Callable[[Case], Figures]) -> None:  # type: ignore[no-untyped-def]
+    _group(benchmark, case)
     workload = build_workload(case)
     workload.step()  # warm-up
     loss = benchmark(workload.step)
