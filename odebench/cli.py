@@ -13,6 +13,7 @@ import errno
 import importlib
 import importlib.util
 import math
+import os
 import re
 import sys
 import time
@@ -655,6 +656,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished cases are kept; continue with --resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `odebench list --suite x | head`: the reader has what it wanted
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (closed at exit)
+        return 141
     except (CaseError, DeviceUnavailableError, ProfileError, ResultsError, SolverConfigError,
             UserModuleError, UsageError, FileNotFoundError) as exc:  # fmt: skip
         print(f"odebench: error: {' '.join(str(exc).split())}", file=sys.stderr)

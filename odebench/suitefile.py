@@ -278,12 +278,14 @@ def _check_case(where: str, case: Case, grid: dict[str, Any]) -> None:
     tolerances = [v for v in (case.rtol, case.atol) if v is not None]
     if tolerances:
         eps = torch.finfo(getattr(torch, case.dtype)).eps
-        if max(tolerances) < eps**2:
-            # measured: dopri5 in float32 at rtol = atol = 1e-14 finishes (43k evaluations);
-            # far below eps**2 the error test cannot pass and steps shrink until they underflow
+        if max(tolerances) < eps:
+            # the state carries no more digits than eps: a tighter tolerance only makes the
+            # steps shrink until the error estimate rounds to zero or the step underflows
+            # (measured: float64 dopri5 at rtol = atol = 1e-30 ran 5 minutes without ending;
+            # float32 at 1e-300 underflows at once)
             raise SuiteFileError(
-                f"{where}: rtol/atol {max(tolerances):g} is below {case.dtype}'s eps squared "
-                f"({eps**2:.1e}; eps {eps:.1e}): no step can meet it. Loosen the tolerance"
+                f"{where}: rtol and atol ({max(tolerances):g} at most) are below {case.dtype}'s "
+                f"resolution (eps {eps:.1e}), which no solve can meet. Loosen the tolerance"
                 + (" or use dtype = \"float64\"." if case.dtype == "float32" else ".")
             )
 

@@ -70,6 +70,10 @@ SUITES: dict[str, str | bytes] = {
     "steps_days.toml": GRID.replace("steps = 2", "steps = 10000000000"),
     "tol_tiny.toml": GRID.replace('method = "rk4"\nsteps = 2', 'method = "dopri5"\nrtol = 1e-300')
     + "atol = 1e-300\n",
+    "tol_below_float64.toml": GRID.replace(
+        'method = "rk4"\nsteps = 2', 'method = "dopri5"\nrtol = 1e-30'
+    )
+    + 'atol = 1e-30\ndtype = "float64"\n',
     "method_resnet.toml": '[[grid]]\nmodel = "resnet"\ndepth = 2\nmethod = "rk4"\n'
     'meters = ["nfe"]\n',
     "device_cuda.toml": GRID + 'device = "cuda"\n',
@@ -221,6 +225,7 @@ BAD: list[tuple[str, list[str], str]] = [
             ("steps_huge.toml", "does not fit in 64 bits"),
             ("steps_days.toml", "give fewer steps"),
             ("tol_tiny.toml", "Loosen the tolerance"),
+            ("tol_below_float64.toml", "resolution (eps 2.2e-16)"),
             ("method_resnet.toml", "drop it"),
             ("device_cuda.toml", 'set device = "cpu"'),
             ("bom.toml", "without BOM"),
@@ -356,4 +361,4 @@ def test_bad_input_gets_one_line_naming_the_fix_and_changes_nothing(
 
 
 def test_the_bad_inputs_are_counted() -> None:
-    assert len(BAD) == len({name for name, _, _ in BAD}) == 113
+    assert len(BAD) == len({name for name, _, _ in BAD}) == 114

@@ -85,9 +85,16 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_a_run_with_a_case_not_ok_exits_1_and_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # y' = y^2 from 1 blows up at t = 1: the step size underflows (a tolerance too tight to
+    # meet, the old way to make a case diverge, is now refused before anything runs)
+    (tmp_path / "blowup.py").write_text(
+        "import torch\nfrom odebench.problems import register_problem\n"
+        "register_problem('blowup', lambda t, y: y * y, torch.ones(1, 1), t_span=(0.0, 2.0),"
+        " overwrite=True)\n"
+    )
     suite = tmp_path / "s.toml"
-    suite.write_text('[[grid]]\nproblem = "exponential_decay"\nmethod = "dopri5"\n'
-                     'rtol = 1e-300\natol = 1e-300\nmeters = ["nfe"]\n')  # fmt: skip
+    suite.write_text('problems = ["blowup.py"]\n[[grid]]\nproblem = "blowup"\n'
+                     'method = "dopri5"\nrtol = 1e-6\natol = 1e-6\nmeters = ["nfe"]\n')  # fmt: skip
     out = tmp_path / "out"
     assert main(["run", "--suite", str(suite), "--out", str(out), "--executor", "inline",
                  "--quiet", "--no-report"]) == 1  # fmt: skip
