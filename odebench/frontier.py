@@ -8,8 +8,9 @@ and ``odebench profile``; nothing here runs a model. Rules, stated once:
   *per step* divides it by the accepted steps; *peak* is ``peak_alloc_bytes``;
 * a row's *time* is forward + backward (medians of the timed passes);
 * the *cheapest mode reaching an error* ``e``: among the rows of one problem and loss shape
-  whose ``grad_error <= e``, the one with the least time (or memory); ties go to the first
-  in mode order. A mode reaching ``e`` at no tolerance is not a candidate.
+  whose ``grad_error <= e``, the one with the least time, the lowest peak, the fewest bytes
+  kept (:data:`CRITERIA`); ties go to the first in mode order. A mode reaching ``e`` at no
+  tolerance is not a candidate.
 
 ``python -m odebench.frontier RESULTS [--subject S] [--rtol R]`` prints the frontier table.
 """
@@ -26,6 +27,13 @@ from odebench.analysis import fmt_bytes, ok_rows
 
 #: Error levels the headline asks the cheapest mode for.
 TARGETS: tuple[float, ...] = (1e-2, 1e-4, 1e-6)
+#: What "cheapest" is judged on: the least time, the lowest peak allocated over forward and
+#: backward (the reverse solve's allocations included), the fewest bytes kept for backward.
+CRITERIA: dict[str, str] = {
+    "fastest": "time_s",
+    "lowest peak": "peak_alloc_bytes",
+    "least kept": "memory_bytes",
+}
 #: The order modes are listed in (ties go to the earlier).
 MODE_ORDER: tuple[str, ...] = (
     "backprop", "checkpoint", "aca", "adjoint", "torchode adjoint", "torchode adjoint_joint",
@@ -79,7 +87,7 @@ def frontier_rows(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def cheapest(rows: pd.DataFrame, targets: Sequence[float] = TARGETS) -> pd.DataFrame:
-    """Per subject, loss and target error: the fastest and the smallest row reaching it."""
+    """Per subject, loss and target error: the cheapest row reaching it by each criterion."""
     found = []
     if rows.empty:
         return pd.DataFrame()
@@ -88,14 +96,13 @@ def cheapest(rows: pd.DataFrame, targets: Sequence[float] = TARGETS) -> pd.DataF
         for target in targets:
             ok = g[g["grad_error"] <= target]
             entry: dict[str, object] = {"subject": subject, "loss": loss, "target": target}
-            for what, col in (("time", "time_s"), ("memory", "memory_bytes")):
+            for label, col in CRITERIA.items():
                 cand = ok[ok[col].notna()]
                 if cand.empty:
-                    entry["fastest" if what == "time" else "smallest"] = "none reaches it"
+                    entry[label] = "none reaches it"
                     continue
                 best = cand.loc[cand[col].idxmin()]
-                value = f"{best[col] * 1e3:.3g} ms" if what == "time" else fmt_bytes(best[col])
-                label = "fastest" if what == "time" else "smallest"
+                value = f"{best[col] * 1e3:.3g} ms" if col == "time_s" else fmt_bytes(best[col])
                 entry[label] = f"{best['mode']} at rtol {best['rtol']:g} ({value})"
             found.append(entry)
     return pd.DataFrame(found)
@@ -108,7 +115,8 @@ def summary_lines(df: pd.DataFrame, targets: Sequence[float] = TARGETS) -> list[
     for _, r in best.iterrows():
         lines.append(
             f"{r['subject']}, {r['loss']}: gradient error <= {r['target']:g}: fastest "
-            f"{r['fastest']}; smallest memory {r['smallest']}."
+            f"{r['fastest']}; lowest peak {r['lowest peak']}; least kept for backward "
+            f"{r['least kept']}."
         )
     return lines
 

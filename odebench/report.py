@@ -433,7 +433,8 @@ def headline(df: pd.DataFrame) -> Headline:
         best = cheapest(modes)
         if not best.empty:
             tables.append(("Cheapest gradient mode reaching each gradient error (time: forward "
-                           "+ backward; memory: bytes kept for backward)", best))  # fmt: skip
+                           "+ backward; peak: allocated over both; kept: bytes kept for "
+                           "backward)", best))  # fmt: skip
             sentences += summary_lines(df)
     return Headline(sentences, tables)
 

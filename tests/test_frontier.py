@@ -45,10 +45,12 @@ def test_cheapest_mode_per_target() -> None:
     best = cheapest(frontier_rows(_table()), targets=(1e-2, 1e-4, 1e-6)).set_index("target")
     # 1e-2: every row reaches it; fastest backprop 1e-3 (20 ms), smallest aca 1e-3 (1000 B)
     assert best.loc[1e-2, "fastest"].startswith("backprop at rtol 0.001")
-    assert best.loc[1e-2, "smallest"].startswith("aca at rtol 0.001")
+    assert best.loc[1e-2, "least kept"].startswith("aca at rtol 0.001")
+    assert best.loc[1e-2, "lowest peak"].startswith("aca at rtol 0.001")
     # 1e-4: backprop 1e-5 (40 ms), aca 1e-5 (60 ms) and checkpoint (80 ms) reach it
     assert best.loc[1e-4, "fastest"].startswith("backprop at rtol 1e-05")
-    assert best.loc[1e-4, "smallest"].startswith("aca at rtol 1e-05")
+    assert best.loc[1e-4, "least kept"].startswith("aca at rtol 1e-05")
+    assert best.loc[1e-4, "lowest peak"].startswith("aca at rtol 1e-05")
     assert best.loc[1e-6, "fastest"] == "none reaches it"
     assert len(summary_lines(_table())) == 3
 
