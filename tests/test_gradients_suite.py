@@ -24,6 +24,7 @@ def test_gradients_suite_covers_every_mode_tolerance_and_loss_shape() -> None:
             for g in modes
             for tol in (1e-3, 1e-5, 1e-7)
             for n in (2, 11)
+            if problem != "mlp_trained" or b == "torchdiffeq" or (g, tol) == ("adjoint", 1e-3)
         }
         assert rows == want
     odenet = {(c.gradient, c.rtol) for c in cases if c.model == "odenet"}
