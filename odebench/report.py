@@ -659,9 +659,17 @@ def _figure_assets(df: pd.DataFrame, out_dir: Path) -> dict[str, dict[str, str]]
             "png": f"plots/{png.name}",
             "wide": width > 1100,
             "base64": base64.b64encode(data).decode("ascii"),
-            "title": (PLOTS[name].__doc__ or name).strip().splitlines()[0],
+            "title": _figure_title(name, PLOTS),
         }
     return assets
+
+
+def _figure_title(name: str, plots: Mapping[str, Any]) -> str:
+    """The first line of the drawing function's docstring; a figure drawn under a name of
+    its own (``gradient_frontier_<problem>``, one per problem) gets its name in words."""
+    plot = plots.get(name)
+    doc = (plot.__doc__ or "") if plot is not None else ""
+    return doc.strip().splitlines()[0] if doc.strip() else name.replace("_", " ")
 
 
 def _template(name: str):  # type: ignore[no-untyped-def]
