@@ -32,7 +32,8 @@ if TYPE_CHECKING:  # pandas and the results module load only when a comparison r
 #: Figures that are equal in any two runs of the same case on the same software.
 EXACT_FIGURES: tuple[str, ...] = (
     "status", "params", "nfe_forward", "nfe_backward", "steps_accepted", "steps_rejected",
-    "saved_bytes", "peak_alloc_bytes", "state_error", "grad_error", "loss", "accuracy",
+    "saved_bytes", "saved_other_bytes", "peak_alloc_bytes", "state_error", "grad_error",
+    "loss", "accuracy",
 )  # fmt: skip
 #: Timed figures and the column holding each one's spread (IQR over the timed passes).
 TIMINGS: dict[str, str] = {

@@ -116,7 +116,10 @@ class _SidePool:
                     shared = self.setup.start(forked=True)
                 return shared.run(part.case, repeat, self.timeout)
             finally:
-                self.idle.put(shared if shared is not None and shared.alive else None)
+                if shared is not None and not shared.alive:
+                    shared.kill()  # its pipe closed; the next part starts a new one
+                    shared = None
+                self.idle.put(shared)
         except WorkerStartError as exc:
             return failure(part.case, repeat, "crashed", str(exc), time.perf_counter() - began)
 
@@ -125,7 +128,7 @@ class _SidePool:
         return list(self.threads.map(lambda item: self._run(*item), parts))
 
     def close(self) -> None:
-        self.threads.shutdown(wait=True)
+        self.threads.shutdown(wait=True, cancel_futures=True)
         while not self.idle.empty():
             worker = self.idle.get()
             if worker is not None:
@@ -183,4 +186,7 @@ def _run_alone(
     except WorkerStartError as exc:
         return failure(part.case, repeat, "crashed", str(exc), time.perf_counter() - began), shared
     record = shared.run(part.case, repeat, timeout)
-    return record, shared if shared.alive else None
+    if not shared.alive:
+        shared.kill()
+        return record, None
+    return record, shared

@@ -107,3 +107,38 @@ def test_the_cli_refuses_jobs_with_another_executor_before_writing(
     err = capsys.readouterr().err.strip()
     assert err.startswith("odebench: error:") and "--jobs" in err and "\n" not in err
     assert not out.exists()
+
+
+KILLER = """
+import os
+import signal
+
+import torch
+
+from odebench.problems import register_problem
+
+
+def kill_self(t, y):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+register_problem("t_kill_side", kill_self, torch.ones(2), overwrite=True)
+"""
+
+
+def test_a_side_worker_killed_mid_case_is_a_crashed_row_and_the_next_gets_a_new_one(
+    tmp_path: Path,
+) -> None:
+    from odebench.usermodules import import_modules, normalize
+
+    module = tmp_path / "killer.py"
+    module.write_text(KILLER)
+    (spec,) = normalize([str(module)])
+    import_modules([spec])
+    kill = Case(problem="t_kill_side", method="rk4", steps=1, meters=("nfe",))
+    ok = Case(problem="exponential_decay", method="rk4", steps=4, meters=("nfe",))
+    records = run_cases([kill, ok, kill.with_(steps=2), ok.with_(steps=8)], tmp_path / "r.csv",
+                        progress=False, imports=[spec], jobs=2)  # fmt: skip
+    assert [r["status"] for r in records] == ["crashed", "ok", "crashed", "ok"]
+    assert "SIGKILL" in records[0]["error"]
+    assert [r["nfe_forward"] for r in records[1::2]] == [16, 32]  # rk4: 4 per step
