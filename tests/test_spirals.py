@@ -395,3 +395,15 @@ def test_a_job_gives_the_same_model_inline_after_another_and_in_a_worker(tmp_pat
         assert torch.equal(got["losses"], ref["losses"])
         for key, value in ref["state_dict"].items():
             assert torch.equal(got["state_dict"][key], value), key
+
+
+def test_models_taken_from_an_unfinished_run_say_so(tiny_run: Path, tmp_path: Path) -> None:
+    source = tmp_path / "unfinished"
+    shutil.copytree(tiny_run, source)
+    info = json.loads((source / "provenance.json").read_text())
+    info.update(status="training", training=[])  # as written when training starts
+    (source / "provenance.json").write_text(json.dumps(info))
+    out = tmp_path / "taken"
+    assert cli.main([*TINY, "--seeds", "0", "--rescore-from", str(source), "--out", str(out)]) == 0
+    md = (out / "table2.md").read_text()
+    assert "**unfinished** (status training)" in md and "**1 seed(s) only (0)" in md

@@ -67,7 +67,7 @@ def plot_examples(examples: pd.DataFrame, folder: Path, *, n_obs: int) -> list[P
     spirals = sorted(examples["spiral"].unique())
     with plots._theme():
         fig, axes = plt.subplots(len(names), len(spirals), squeeze=False,
-                                 figsize=(3.6 * len(spirals), 3.3 * len(names)))  # fmt: skip
+                                 figsize=(3.6 * len(spirals), 3.3 * len(names) + 1.2))  # fmt: skip
         for c, i in enumerate(spirals):
             ex = examples[examples.spiral == i]
             truth, obs = ex[ex.kind == "truth"], ex[ex.kind == "observed"]
@@ -92,7 +92,8 @@ def plot_examples(examples: pd.DataFrame, folder: Path, *, n_obs: int) -> list[P
         fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
         fig.suptitle(f"{n_obs} of 100 points observed; prediction in the window and 100 "
                      "points beyond it (seed 0)", fontsize=11)  # fmt: skip
-        fig.tight_layout(rect=(0, 0.06, 1, 0.97))
+        height = fig.get_size_inches()[1]
+        fig.tight_layout(rect=(0, 0.75 / height, 1, 1 - 0.45 / height))  # legend, title
         return plots.save(fig, Path(folder), FIGURE)
 
 

@@ -25,6 +25,7 @@ from odebench.experiments.spirals.settings import (
     PROVENANCE_FILE,
     ROW_FILE,
     SHORT_EXTRAP,
+    Settings,
     SpiralsError,
 )
 
@@ -233,34 +234,42 @@ def main_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _training_text(r: dict[str, Any]) -> str:
+    """One training run of the provenance, finished or taken while unfinished."""
+    how = f"{r.get('workers')} worker(s) x {r.get('threads')} thread(s)"
+    where = f"at commit {r.get('commit')} ({r.get('date')}; `{r.get('command')}`)"
+    if r.get("wall_s") is None:
+        so_far = r.get("unfinished_s")
+        took = f"{so_far / 60:.0f} min" if isinstance(so_far, int | float) else "an unknown time"
+        return (f"**unfinished** (status {r.get('status')}) when its saved models were taken, "
+                f"after {took}, with {how} {where}")  # fmt: skip
+    return f"{r['jobs']} models in {r['wall_s'] / 60:.1f} min with {how} {where}"
+
+
 def _provenance_line(info: dict[str, Any]) -> str:
     if not info:
         return "Provenance: none recorded."
     s = info.get("settings", {})
-    solver = (
-        f"{s.get('method')} ({s.get('gradient')}, {s.get('steps')} steps)"
-        if s.get("steps") is not None
-        else f"{s.get('method')} ({s.get('gradient')}, rtol {s.get('rtol') or 'default'}, "
-        f"atol {s.get('atol') or 'default'})"
-    )
-    runs = info.get("training", [])
-    wall = sum(r.get("wall_s", 0.0) for r in runs)
-    training = (
-        "; ".join(
-            f"{r['jobs']} models in {r['wall_s'] / 60:.1f} min with {r['workers']} "
-            f"worker(s) x {r['threads']} thread(s) at commit {r['commit']} "
-            f"({r['date']}; `{r['command']}`)"
-            for r in runs
+    try:
+        config = Settings(**s).solver()
+        solver = f"{config.method} ({config.gradient}, " + (
+            f"{config.steps} steps)"
+            if config.steps
+            else f"rtol {config.rtol:g}, atol {config.atol:g})"
         )
-        if runs
-        else "not recorded"
-    )
+    except (TypeError, ValueError):
+        solver = str(s.get("method"))
+    runs = info.get("training", [])
+    wall = sum(r.get("wall_s") or 0.0 for r in runs)
+    training = "; ".join(_training_text(r) for r in runs) if runs else "not recorded"
     return (
         f"Settings: {s.get('n_spirals')} spirals ({s.get('test_fraction')} of them test), "
         f"{s.get('n_points')} points + {s.get('n_extrap')} extrapolated, noise sd "
         f"{s.get('noise_std')}, models {', '.join(s.get('models', []))}, latent ODE solver "
         f"{solver}, dynamics hidden layers {s.get('dynamics_layers')}, lr {s.get('lr')}. "
-        f"Training: {training}; total {wall / 60:.1f} min. Scored and rendered by "
+        f"Training: {training}"
+        + (f"; total {wall / 60:.1f} min" if runs and all(r.get("wall_s") for r in runs) else "")
+        + ". Scored and rendered by "
         f"`{info.get('command')}` at commit {info.get('commit')} ({info.get('date')}; "
         f"scoring {info.get('score_wall_s', '?')} s). torch {info.get('torch')}, torchdiffeq "
         f"{info.get('torchdiffeq')}, Python {info.get('python')}, {info.get('cpu')} "
@@ -301,10 +310,27 @@ def render(out: Path) -> Path:
             + (" Both RNN variants agree." if match["agree"] and len(best) > 1 else ""),
             "",
         ]
+    few = (
+        f"**{len(seeds)} seed(s) only ({', '.join(str(s) for s in seeds)}): no spread over "
+        "seeds, and the rankings below cannot be judged beyond it.** "
+        if len(seeds) < 3
+        else ""
+    )
+    trained = ok[ok["iters"] > 0]
+    per_model = "; ".join(
+        f"{LABELS[m]} {g['train_time_s'].min() / 60:.0f}-{g['train_time_s'].max() / 60:.0f} min"
+        for m, g in trained.groupby("model", sort=False)
+    )
     lines += [
-        f"Mean ± sample sd over seeds {', '.join(str(s) for s in seeds)}; {iters} full-batch "
+        few + f"Mean ± sample sd over seeds {', '.join(str(s) for s in seeds)}; {iters} full-batch "
         f"Adam iterations per model, count and seed (budget {settings.get('budget', '?')}). "
-        + plateau_note(df),
+        + plateau_note(df)
+        + (
+            f" Training time per model (sum of its iterations' wall time on this shared "
+            f"machine): {per_model}."
+            if per_model
+            else ""
+        ),
         "",
         main_table(df).to_markdown(index=False, disable_numparse=True),
         "",

@@ -43,6 +43,27 @@ def _write_provenance(folder: Path, info: dict[str, Any]) -> None:
     write_provenance(folder, info)
 
 
+def _unfinished(source: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training record of a run still training (or killed) when its models are taken:
+    its start, commit and command, and the time it had run by then."""
+    import datetime as dt
+
+    if not source:
+        return []
+    try:
+        start = dt.datetime.fromisoformat(source["date"])
+        so_far = (dt.datetime.now(dt.timezone.utc) - start).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        so_far = None
+    settings = source.get("settings", {})
+    return [{
+        "jobs": None, "failed": None, "workers": settings.get("workers"),
+        "threads": settings.get("threads"), "wall_s": None, "unfinished_s": so_far,
+        "status": source.get("status", "?"), "commit": source.get("commit"),
+        "date": source.get("date"), "command": source.get("command"),
+    }]  # fmt: skip
+
+
 def check_source(source: Path, settings: Settings) -> None:
     """``--rescore-from``: the folder must hold a trained model for every job of ``settings``."""
     if not (source / MODELS_DIR).is_dir():
@@ -105,7 +126,7 @@ def run_table2(
         if rescore_from is not None:
             source = _read_provenance(rescore_from)
             shutil.copytree(rescore_from / MODELS_DIR, out / MODELS_DIR, dirs_exist_ok=True)
-            history = list(source.get("training", []))
+            history = list(source.get("training", [])) or _unfinished(source)
             todo = []
         info["training"] = history
         info["status"] = "training"
