@@ -93,6 +93,8 @@ def cheapest(rows: pd.DataFrame, targets: Sequence[float] = TARGETS) -> pd.DataF
         return pd.DataFrame()
     for (subject, loss), g in rows.groupby(["subject", "loss"], sort=False):
         g = g[g["grad_error"].notna()]
+        if g.empty:  # no gradient error measured (a model case): nothing to rank on it
+            continue
         for target in targets:
             ok = g[g["grad_error"] <= target]
             entry: dict[str, object] = {"subject": subject, "loss": loss, "target": target}

@@ -98,3 +98,10 @@ def test_no_frontier_where_only_backprop_and_the_adjoint_ran() -> None:
     table.loc[table["gradient"] != "backprop", "gradient"] = "adjoint"
     assert gradient_frontier(table) == {}
     assert not any("Cheapest" in title for title, _ in headline(table).tables)
+
+
+def test_a_subject_without_gradient_error_is_not_ranked() -> None:
+    table = _table()
+    extra = table.iloc[:1].assign(problem="", model="odenet", grad_error=float("nan"))
+    best = cheapest(frontier_rows(pd.concat([table, extra], ignore_index=True)))
+    assert set(best["subject"]) == {"p"}
