@@ -76,8 +76,11 @@ class Workload:
         return self.inputs + self.parameters()
 
     def kept(self) -> list[torch.Tensor]:
-        """Tensors that live beyond a pass, wherever the field keeps them: not activations."""
-        return [*self.module.parameters(), *self.module.buffers(), *self.hidden, *self.constants]
+        """Tensors that live beyond a pass, wherever the field keeps them: not activations.
+
+        A model case's buffers are not among them (the ODE-Net's integration times are a
+        buffer its adjoint saves, counted as its 8 bytes of times since the baselines)."""
+        return [*self.module.parameters(), *self.hidden, *self.constants]
 
     def zero_grad(self) -> None:
         for p in self.wrt():
@@ -149,7 +152,8 @@ def _problem_workload(case: Case, dtype: torch.dtype, device: torch.device) -> W
     own = {id(p) for p in module.parameters()}
     workload = Workload(
         module=module, loss=lambda: torch.zeros(()), inputs=[y0], problem=problem, t=t,
-        hidden=[p for p in use.leaves if id(p) not in own], constants=use.constants,
+        hidden=[p for p in use.leaves if id(p) not in own],
+        constants=[*use.constants, *module.buffers()],  # a field's buffers, used or not
     )  # fmt: skip
 
     def loss() -> torch.Tensor:
