@@ -273,3 +273,19 @@ def test_an_adjoint_reverse_solve_failing_in_backward_gets_a_status_too() -> Non
     assert failure_status(AssertionError("underflow in dt 1e-17")) == Status.STEP_SIZE_UNDERFLOW
     assert failure_status(AssertionError("something else")) is None
     assert failure_status(ValueError("underflow in dt 1e-17")) is None
+
+
+def test_failure_status_skips_a_loaded_backend_without_a_classifier(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the backend contract needs no failure_status (a library that raises nothing of its own);
+    # with such a backend loaded, an unrelated error was an AttributeError instead of None
+    import sys
+    import types
+
+    from odebench.solvers import BACKENDS
+
+    monkeypatch.setitem(BACKENDS, "bare", "odebench_test_bare_backend")
+    monkeypatch.setitem(sys.modules, "odebench_test_bare_backend", types.ModuleType("bare"))
+    assert failure_status(ValueError("no nan here")) is None
+    assert failure_status(AssertionError("underflow in dt nan")) == Status.NON_FINITE

@@ -314,7 +314,9 @@ def failure_status(exc: BaseException) -> Status | None:
         return exc.status
     for module in BACKENDS.values():
         loaded = sys.modules.get(module)  # a library's error implies its backend was loaded
-        status = loaded.failure_status(exc) if loaded is not None else None
+        # a backend whose library raises nothing of its own needs no ``failure_status``
+        classify = getattr(loaded, "failure_status", None)
+        status = classify(exc) if classify is not None else None
         if status is not None:
             return status
     return None
