@@ -128,14 +128,13 @@ def _serve(
             os.environ.clear()
             os.environ.update(environ)
         import odebench.measure  # noqa: F401  (import torch etc. before the first timed case)
+        from odebench.runner import execute  # (and pandas, through results, before it too)
 
         _prepare(threads, imports, search)
     except Exception as exc:
         conn.send(("error", " ".join(f"{type(exc).__name__}: {exc}".split())[:2000]))
         return
     conn.send("ready")
-    from odebench.runner import execute
-
     while True:
         try:
             job = conn.recv()
