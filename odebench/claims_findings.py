@@ -370,9 +370,14 @@ def checkpoint_equals_backprop(src: Sources) -> Finding | None:
     e_cp, e_bp = wide[("grad_error", "checkpoint")], wide[("grad_error", "backprop")]
     s_cp, s_bp = wide[("saved_bytes", "checkpoint")], wide[("saved_bytes", "backprop")]
     same = ((e_cp - e_bp).abs() <= 1e-9 * e_bp.abs().clip(lower=1e-300)).mean()
+    ratio = s_cp / s_bp
+    per = "; ".join(
+        f"{p} {ratio.xs(p, level='problem').min():.2f}-{ratio.xs(p, level='problem').max():.2f}x"
+        for p in ratio.index.get_level_values("problem").unique()
+    )
     return Finding(
         measured=f"checkpoint's gradient error equals backprop's in {same:.0%} of "
-        f"{len(e_cp)} cases; saved bytes {(s_cp / s_bp).median():.2f}x backprop's (median)",
+        f"{len(e_cp)} cases; saved bytes over backprop's: {per}",
         holds=bool(same == 1 and (s_cp <= s_bp).all()),
         conditions="gradients suite, float64, dopri5",
         same_conditions=True,
