@@ -428,7 +428,7 @@ def _check_training_log(path: str) -> None:
     if missing and not ("case_id" in header and "status" in header):
         raise UsageError(
             f"{path} is not a training log (no column {', '.join(missing)}); pass a log CSV "
-            "that table1 wrote (results/runs/table1/*_train_log.csv)."
+            "that table1 wrote (results/table1/logs/*_train_log.csv)."
         )
     if "case_id" in header and "status" in header:
         raise UsageError(
@@ -574,7 +574,7 @@ def build_parser(experiments: Sequence[str] | None = None) -> argparse.ArgumentP
                       help="output folder (default <results>/plots; results/plots for a "
                       "training log alone)")  # fmt: skip
     plot.add_argument("--training-log", type=_nonempty,
-                      help="a training log CSV (table1 writes them in results/runs/table1/): "
+                      help="a training log CSV (table1 writes them in results/table1/logs/): "
                       "NFE over it")  # fmt: skip
     plot.set_defaults(func=cmd_plot)
 
