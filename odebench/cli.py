@@ -259,7 +259,7 @@ def _run_suite(
                             retry_failed=args.retry_failed)  # fmt: skip
         total = len(cases) * args.repeats
         info = provenance(suite=label, device=args.device, argv=sys.argv, threads=threads,
-                          imports=imports)  # fmt: skip
+                          imports=imports, out=folder)  # fmt: skip
         record_run(folder, info, resume=resume)
         done = total - len(jobs)
         print(f"odebench run: {len(cases)} cases x {args.repeats} repeat(s) -> {path}"

@@ -556,6 +556,18 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def _outside(folder: str | Path | None) -> list[str]:
+    """A git pathspec for the whole tree except ``folder`` (nothing if it lies outside it)."""
+    top = _git("rev-parse", "--show-toplevel")
+    if folder is None or not top:
+        return []
+    try:
+        rel = Path(folder).resolve().relative_to(Path(top).resolve())
+    except ValueError:
+        return []
+    return ["--", ":/", f":(top,exclude){rel.as_posix()}"]
+
+
 def provenance(
     *,
     suite: str,
@@ -563,17 +575,20 @@ def provenance(
     argv: Iterable[str] | None = None,
     threads: int | None = None,
     imports: Sequence[str] = (),
+    out: str | Path | None = None,
 ) -> dict:
     """Where and with what a run was made: commit, versions, hardware, threads, date.
 
     ``threads``: the torch threads the cases measure with (default: this process's);
-    ``imports``: user modules loaded into every worker.
+    ``imports``: user modules loaded into every worker; ``out``: the results folder being
+    written, left out of the "-dirty" check (``--force`` has just moved its committed files
+    away, which says nothing about the code that measures).
     """
     import torch
     import torchdiffeq
 
     commit = _git("rev-parse", "HEAD")
-    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no", *_outside(out)))
     gpu = ""
     if device.startswith("cuda") and torch.cuda.is_available():
         gpu = torch.cuda.get_device_name(torch.device(device))

@@ -120,7 +120,7 @@ def run_table2(
         else:
             todo = jobs(settings)
         info = provenance(suite="table2", device=settings.device, argv=argv,
-                          threads=settings.threads)  # fmt: skip
+                          threads=settings.threads, out=out)  # fmt: skip
         info["settings"] = asdict(settings)
         history = list(before.get("training", []))
         if rescore_from is not None:

@@ -121,6 +121,7 @@ def _info(cfg: Table1Config) -> dict[str, Any]:
         device=cfg.train.device,
         argv=shlex.split(cfg.command) or sys.argv,
         threads=cfg.threads,
+        out=cfg.out,
     )
     info["budget"] = cfg.train.budget()
     if cfg.trained_from is not None:
