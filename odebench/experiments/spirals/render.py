@@ -311,8 +311,8 @@ def render(out: Path) -> Path:
             "",
         ]
     few = (
-        f"**{len(seeds)} seed(s) only ({', '.join(str(s) for s in seeds)}): no spread over "
-        "seeds, and the rankings below cannot be judged beyond it.** "
+        f"**{len(seeds)} seed(s) only ({', '.join(str(s) for s in seeds)}), fewer than the "
+        "3 asked for: read the spread and the rankings below with that in mind.** "
         if len(seeds) < 3
         else ""
     )
