@@ -61,7 +61,8 @@ def measure(results: Path, *, force: bool = False) -> Path:
         if claim.backup:
             print(f"odebench claims: the earlier measurement moved to {claim.backup}",
                   file=sys.stderr)  # fmt: skip
-        record_run(folder, provenance(suite="claims_measured", argv=sys.argv, threads=1))
+        record_run(folder, provenance(suite="claims_measured", argv=sys.argv, threads=1,
+                                      out=folder))  # fmt: skip
         path = folder / "reconstruction.csv"
         reconstruction_points().to_csv(path, index=False)
     return path
