@@ -558,8 +558,10 @@ def _cpu_name() -> str:
 
 def _outside(folder: str | Path | None) -> list[str]:
     """A git pathspec for the whole tree except ``folder`` (nothing if it lies outside it)."""
+    if folder is None:
+        return []
     top = _git("rev-parse", "--show-toplevel")
-    if folder is None or not top:
+    if not top:
         return []
     try:
         rel = Path(folder).resolve().relative_to(Path(top).resolve())
