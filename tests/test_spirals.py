@@ -175,6 +175,32 @@ def test_plateau_compares_the_last_twentieth_with_the_one_ending_at_three_quarte
     assert math.isnan(score.plateau_change([3.0, 2.0, 1.0]))  # too short: no crash, no figure
 
 
+def test_cosine_schedule_runs_from_lr_to_a_hundredth_and_constant_stays() -> None:
+    rate = train.learning_rate
+    # 5 iterations: cos(pi * k / 4) for k = 0..4 is 1, sqrt(1/2), 0, -sqrt(1/2), -1
+    got = [rate(it, lr=0.01, iters=5, schedule="cosine") for it in range(1, 6)]
+    half = (0.01 + 1e-4) / 2
+    amp = (0.01 - 1e-4) / 2
+    want = [0.01, half + amp * 0.5**0.5, half, half - amp * 0.5**0.5, 1e-4]
+    assert got == pytest.approx(want, rel=1e-12)
+    assert [rate(it, lr=0.01, iters=5, schedule="constant") for it in (1, 3, 5)] == [0.01] * 3
+    assert rate(1, lr=0.5, iters=1, schedule="cosine") == 0.5  # one iteration: lr itself
+
+
+def test_training_applies_the_schedule_and_saves_the_rates(tmp_path: Path) -> None:
+    s = settings.Settings(
+        iters=3, n_spirals=20, n_extrap=5, method="rk4", steps=3, eval_every=2, obs=(20,),
+        figure_obs=20, seeds=(0,), lr=0.02,
+    )  # fmt: skip
+    assert s.lr_schedule == "cosine"  # the default: the loss settles at the end
+    train.train_job(s, "rnn", 20, 0, str(tmp_path))
+    saved = train.load_checkpoint(train.checkpoint_path(tmp_path, "rnn", 20, 0))
+    assert saved["lrs"].tolist() == pytest.approx([0.02, (0.02 + 2e-4) / 2, 2e-4], rel=1e-12)
+    assert saved["training"]["lr_schedule"] == "cosine"
+    with pytest.raises(settings.SpiralsError, match="lr_schedule"):
+        settings.Settings(iters=3, lr_schedule="step").check()
+
+
 def test_verdict_asks_whether_the_gap_exceeds_the_spread() -> None:
     ode = pd.Series([1.0, 1.1, 0.9])  # mean 1.0, sd 0.1
     rnn = pd.Series([2.0, 2.2, 1.8])  # mean 2.0, sd 0.2

@@ -12,6 +12,8 @@ from odebench.experiments.spirals.settings import (
     BACKPROP_RTOL,
     BUDGETS,
     DEFAULT_SEEDS,
+    LR_FLOOR,
+    LR_SCHEDULES,
     MODELS,
     NOISE_STD,
     PAPER_MODELS,
@@ -103,7 +105,14 @@ def register(subparsers: argparse._SubParsersAction, description: str = "") -> N
         default=100,
         help="points beyond the window scored by the extrapolation readings",
     )
-    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--lr", type=float, default=0.01, help="Adam's learning rate at the start")
+    p.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        default="cosine",
+        help=f"cosine: annealed to lr x {LR_FLOOR:g} at the last iteration, so the loss "
+        "settles; constant: torchdiffeq's example",
+    )
     p.add_argument(
         "--eval-every",
         type=int,
@@ -176,6 +185,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         steps=args.steps,
         dynamics_layers=args.dynamics_layers,
         lr=args.lr,
+        lr_schedule=args.lr_schedule,
         n_spirals=args.n_spirals,
         n_extrap=args.n_extrap,
         noise_std=args.noise_std,

@@ -19,6 +19,7 @@ from odebench.experiments.spirals.settings import (
     CURVES_FILE,
     EXAMPLES_FILE,
     LABELS,
+    LR_FLOOR,
     MD_FILE,
     PAPER_RMSE,
     PLATEAU,
@@ -262,11 +263,15 @@ def _provenance_line(info: dict[str, Any]) -> str:
     runs = info.get("training", [])
     wall = sum(r.get("wall_s") or 0.0 for r in runs)
     training = "; ".join(_training_text(r) for r in runs) if runs else "not recorded"
+    schedule = s.get("lr_schedule", "constant")  # runs before the schedule had none
+    if schedule == "cosine" and isinstance(s.get("lr"), float):
+        schedule = f"cosine to {s['lr'] * LR_FLOOR:g} at the last iteration"
     return (
         f"Settings: {s.get('n_spirals')} spirals ({s.get('test_fraction')} of them test), "
         f"{s.get('n_points')} points + {s.get('n_extrap')} extrapolated, noise sd "
         f"{s.get('noise_std')}, models {', '.join(s.get('models', []))}, latent ODE solver "
-        f"{solver}, dynamics hidden layers {s.get('dynamics_layers')}, lr {s.get('lr')}. "
+        f"{solver}, dynamics hidden layers {s.get('dynamics_layers')}, "
+        f"lr {s.get('lr')} ({schedule}). "
         f"Training: {training}"
         + (f"; total {wall / 60:.1f} min" if runs and all(r.get("wall_s") for r in runs) else "")
         + ". Scored and rendered by "

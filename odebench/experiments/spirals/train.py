@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from odebench.experiments.spirals.settings import (
+    LR_FLOOR,
     MODELS,
     MODELS_DIR,
     Settings,
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
 #: they all match (``--resume``).
 TRAINING_FIELDS: tuple[str, ...] = (
     "iters", "method", "gradient", "rtol", "atol", "steps", "dynamics_layers", "lr",
-    "n_spirals", "n_points", "n_extrap", "noise_std", "test_fraction", "eval_every", "device",
+    "lr_schedule", "n_spirals", "n_points", "n_extrap", "noise_std", "test_fraction",
+    "eval_every", "device",
 )  # fmt: skip
 
 
@@ -103,11 +105,23 @@ class TrainLog:
     seconds: list[float] = field(default_factory=list)
     nfe_forward: list[int] = field(default_factory=list)
     nfe_backward: list[int] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)
     evals: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def iters(self) -> int:
         return len(self.losses)
+
+
+def learning_rate(it: int, *, lr: float, iters: int, schedule: str) -> float:
+    """Adam's learning rate at iteration ``it`` (1-based): ``lr`` throughout (constant), or
+    a half cosine from ``lr`` at the first iteration to ``lr * LR_FLOOR`` at the last."""
+    if schedule == "constant" or iters == 1:
+        return lr
+    if schedule != "cosine":
+        raise SpiralsError(f"lr_schedule={schedule!r}: choose cosine or constant.")
+    floor = lr * LR_FLOOR
+    return floor + (lr - floor) * 0.5 * (1.0 + math.cos(math.pi * (it - 1) / (iters - 1)))
 
 
 def train(
@@ -117,11 +131,13 @@ def train(
     iters: int,
     lr: float,
     device: str,
+    lr_schedule: str = "constant",
     eval_every: int = 0,
     evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TrainLog:
-    """Full-batch Adam on ``model.loss`` for exactly ``iters`` iterations.
+    """Full-batch Adam on ``model.loss`` for exactly ``iters`` iterations, its learning
+    rate set by :func:`learning_rate` before each step.
 
     Each iteration is timed and its NFE split into forward and backward; ``evaluate``
     (test readings) runs outside the timed region every ``eval_every`` iterations and at
@@ -136,6 +152,9 @@ def train(
     times, values = split.train.times.to(device), split.train.noisy.to(device)
     mask = split.train_mask.to(device)
     for it in range(1, iters + 1):
+        rate = learning_rate(it, lr=lr, iters=iters, schedule=lr_schedule)
+        for group in opt.param_groups:
+            group["lr"] = rate
         reset_nfe(model)
         with Stopwatch(device) as sw:
             opt.zero_grad()
@@ -147,6 +166,7 @@ def train(
         if not math.isfinite(value):
             raise TrainingFailed(f"the training loss became {value} at iteration {it}")
         log.losses.append(value)
+        log.lrs.append(rate)
         log.seconds.append(sw.seconds)
         log.nfe_forward.append(nfe(model, "forward"))
         log.nfe_backward.append(nfe(model, "backward"))
@@ -189,7 +209,8 @@ def train_job(settings: Settings, name: str, n_obs: int, seed: int, folder: str)
     start = time.perf_counter()
     try:
         log = train(model, split, iters=settings.iters, lr=settings.lr, device=settings.device,
-                    eval_every=settings.eval_every, evaluate=evaluate)  # fmt: skip
+                    lr_schedule=settings.lr_schedule, eval_every=settings.eval_every,
+                    evaluate=evaluate)  # fmt: skip
     except Exception as exc:  # a job's failure is a row, not the end of the run
         return {"model": name, "n_obs": n_obs, "seed": seed, "status": "failed",
                 "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]}  # fmt: skip
@@ -203,6 +224,7 @@ def train_job(settings: Settings, name: str, n_obs: int, seed: int, folder: str)
         "seconds": torch.tensor(log.seconds, dtype=torch.float64),
         "nfe_forward": torch.tensor(log.nfe_forward),
         "nfe_backward": torch.tensor(log.nfe_backward),
+        "lrs": torch.tensor(log.lrs, dtype=torch.float64),
         "evals": {k: [e[k] for e in log.evals] for k in (log.evals[0] if log.evals else {})},
         "wall_s": time.perf_counter() - start, "pid": os.getpid(),
     }  # fmt: skip
