@@ -185,6 +185,19 @@ def backends(df: pd.DataFrame) -> list[str]:
     return sorted(v for v in values.unique() if v)
 
 
+def fmt_seconds(v: Any) -> str:
+    if v is None or pd.isna(v):
+        return ""
+    v = float(v)
+    if v == 0:
+        return "0"
+    if abs(v) < 1e-3:
+        return f"{v * 1e6:.3g} µs"
+    if abs(v) < 1:
+        return f"{v * 1e3:.3g} ms"
+    return f"{v:.3g} s"
+
+
 def fmt_bytes(v: Any) -> str:
     """Bytes in B, KiB, MiB or GiB (binary units), 4 significant digits; '' for missing."""
     if v is None or (isinstance(v, float) and math.isnan(v)):

@@ -233,7 +233,7 @@ def tables(result: Comparison) -> dict[str, pd.DataFrame]:
     """The comparison's tables as strings for display."""
     import pandas as pd
 
-    from odebench.report import fmt_seconds
+    from odebench.analysis import fmt_seconds
 
     exact = pd.DataFrame({
         "case": result.exact["case_id"], "figure": result.exact["figure"],

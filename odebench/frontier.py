@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from odebench.analysis import fmt_bytes, ok_rows
+from odebench.analysis import fmt_bytes, fmt_seconds, ok_rows
 
 #: Error levels the headline asks the cheapest mode for.
 TARGETS: tuple[float, ...] = (1e-2, 1e-4, 1e-6)
@@ -86,6 +86,14 @@ def frontier_rows(df: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns="_order").reset_index(drop=True)
 
 
+def beyond_the_papers_modes(rows: pd.DataFrame) -> bool:
+    """Whether a mode other than the paper's two (backprop, torchdiffeq's adjoint, with or
+    without an option such as the seminorm) ran: only then is there a frontier to draw."""
+    if rows.empty:
+        return False
+    return not {str(m).split(" (")[0] for m in rows["mode"]} <= {"backprop", "adjoint"}
+
+
 def cheapest(rows: pd.DataFrame, targets: Sequence[float] = TARGETS) -> pd.DataFrame:
     """Per subject, loss and target error: the cheapest row reaching it by each criterion."""
     found = []
@@ -104,7 +112,7 @@ def cheapest(rows: pd.DataFrame, targets: Sequence[float] = TARGETS) -> pd.DataF
                     entry[label] = "none reaches it"
                     continue
                 best = cand.loc[cand[col].idxmin()]
-                value = f"{best[col] * 1e3:.3g} ms" if col == "time_s" else fmt_bytes(best[col])
+                value = fmt_seconds(best[col]) if col == "time_s" else fmt_bytes(best[col])
                 entry[label] = f"{best['mode']} at rtol {best['rtol']:g} ({value})"
             found.append(entry)
     return pd.DataFrame(found)
@@ -136,7 +144,7 @@ def format_rows(rows: pd.DataFrame) -> pd.DataFrame:
             "saved": rows["memory_bytes"].map(fmt_bytes),
             "saved/step": rows["bytes_per_step"].map(fmt_bytes),
             "peak": rows["peak_alloc_bytes"].map(fmt_bytes),
-            "time": rows["time_s"].map(lambda v: f"{v * 1e3:.3g} ms" if pd.notna(v) else ""),
+            "time": rows["time_s"].map(fmt_seconds),
             "grad error": rows["grad_error"].map(lambda v: f"{v:.3g}" if pd.notna(v) else ""),
             "NFE-F/B": [
                 f"{int(f)}/{int(b)}" if pd.notna(f) and pd.notna(b) else ""

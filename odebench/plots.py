@@ -515,11 +515,11 @@ def gradient_frontier(df: pd.DataFrame) -> dict[str, plt.Figure]:
     adjoint ran; problems without a gradient error (a model case) or with one mode get none."""
     from matplotlib.ticker import LogLocator
 
-    from odebench.frontier import MODE_ORDER, frontier_rows
+    from odebench.frontier import MODE_ORDER, beyond_the_papers_modes, frontier_rows
 
     rows = frontier_rows(df)
     figures: dict[str, plt.Figure] = {}
-    if rows.empty or set(rows["mode"]) <= {"backprop", "adjoint"}:
+    if not beyond_the_papers_modes(rows):
         return figures  # the report's headline rule: only where more modes ran
     rows = rows[rows["grad_error"] > 0]
     axes_x = (("memory_bytes", "kept for backward"), ("peak_alloc_bytes", "peak allocated"),

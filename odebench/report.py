@@ -32,6 +32,7 @@ from odebench.analysis import (
     backends,
     constant,
     fmt_bytes,
+    fmt_seconds,
     identity_columns,
     linear_fit,
     ok_rows,
@@ -40,6 +41,7 @@ from odebench.analysis import (
     varying,
 )
 from odebench.results import read_provenance, read_results
+from odebench.solvers.config import GRADIENTS
 
 __all__ = [
     "MEMORY_METERS", "backend_table", "format_table", "headline", "linear_fit",
@@ -426,10 +428,10 @@ def headline(df: pd.DataFrame) -> Headline:
                          "unstable in the Wall time table, not to be trusted.")  # fmt: skip
     # the gradient-mode frontier (odebench.frontier), where more modes than backprop and the
     # adjoint ran: the cheapest mode in time and in memory reaching each gradient error
-    from odebench.frontier import cheapest, frontier_rows, summary_lines
+    from odebench.frontier import beyond_the_papers_modes, cheapest, frontier_rows, summary_lines
 
     modes = frontier_rows(df)
-    if not modes.empty and not set(modes["mode"]) <= {"backprop", "adjoint"}:
+    if beyond_the_papers_modes(modes):
         best = cheapest(modes)
         if not best.empty:
             tables.append(("Cheapest gradient mode reaching each gradient error (time: forward "
@@ -444,19 +446,6 @@ def _tolerance_headers(wide: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- formatting -----------------------------------------------------------------------------
-
-
-def fmt_seconds(v: Any) -> str:
-    if v is None or pd.isna(v):
-        return ""
-    v = float(v)
-    if v == 0:
-        return "0"
-    if abs(v) < 1e-3:
-        return f"{v * 1e6:.3g} µs"
-    if abs(v) < 1:
-        return f"{v * 1e3:.3g} ms"
-    return f"{v:.3g} s"
 
 
 def fmt_ratio(v: Any) -> str:
@@ -483,7 +472,8 @@ def _formatter(col: str) -> Callable[[Any], str]:
         return fmt_bytes
     if col.endswith("_s"):
         return fmt_seconds
-    if col.endswith("_error") or col in ("backprop", "adjoint") or col.startswith("adjoint ("):
+    # a column named after a gradient mode holds that mode's gradient error (the pivot above)
+    if col.endswith("_error") or col.split(" (")[0] in GRADIENTS:
         return lambda v: "" if pd.isna(v) else f"{float(v):.2e}"
     if col.endswith("ratio") or col.startswith("rtol ") or "ratio" in col:
         return fmt_ratio

@@ -98,6 +98,11 @@ def test_no_frontier_where_only_backprop_and_the_adjoint_ran() -> None:
     table.loc[table["gradient"] != "backprop", "gradient"] = "adjoint"
     assert gradient_frontier(table) == {}
     assert not any("Cheapest" in title for title, _ in headline(table).tables)
+    # the seminorm is an option of the adjoint, not a third mode (the quick suite runs it)
+    table.loc[table["case_id"] == "aca-1e-05", "seminorm"] = True
+    assert set(frontier_rows(table)["mode"]) == {"backprop", "adjoint", "adjoint (seminorm)"}
+    assert gradient_frontier(table) == {}
+    assert not any("Cheapest" in title for title, _ in headline(table).tables)
 
 
 def test_a_subject_without_gradient_error_is_not_ranked() -> None:
