@@ -247,6 +247,15 @@ def _training_text(r: dict[str, Any]) -> str:
     return f"{r['jobs']} models in {r['wall_s'] / 60:.1f} min with {how} {where}"
 
 
+def _schedule_text(settings: dict[str, Any]) -> str:
+    """E.g. "0.01, cosine to 0.0001 at the last iteration"; a run older than the schedules
+    recorded none and trained at a constant rate."""
+    lr, schedule = settings.get("lr"), settings.get("lr_schedule", "constant")
+    if schedule == "cosine" and isinstance(lr, int | float):
+        return f"{lr:g}, cosine to {lr * LR_FLOOR:g} at the last iteration"
+    return f"{lr} ({schedule})"
+
+
 def _provenance_line(info: dict[str, Any]) -> str:
     if not info:
         return "Provenance: none recorded."
@@ -263,15 +272,13 @@ def _provenance_line(info: dict[str, Any]) -> str:
     runs = info.get("training", [])
     wall = sum(r.get("wall_s") or 0.0 for r in runs)
     training = "; ".join(_training_text(r) for r in runs) if runs else "not recorded"
-    schedule = s.get("lr_schedule", "constant")  # runs before the schedule had none
-    if schedule == "cosine" and isinstance(s.get("lr"), float):
-        schedule = f"cosine to {s['lr'] * LR_FLOOR:g} at the last iteration"
+    schedule = _schedule_text(s)
     return (
         f"Settings: {s.get('n_spirals')} spirals ({s.get('test_fraction')} of them test), "
         f"{s.get('n_points')} points + {s.get('n_extrap')} extrapolated, noise sd "
         f"{s.get('noise_std')}, models {', '.join(s.get('models', []))}, latent ODE solver "
         f"{solver}, dynamics hidden layers {s.get('dynamics_layers')}, "
-        f"lr {s.get('lr')} ({schedule}). "
+        f"lr {schedule}. "
         f"Training: {training}"
         + (f"; total {wall / 60:.1f} min" if runs and all(r.get("wall_s") for r in runs) else "")
         + ". Scored and rendered by "
@@ -328,7 +335,8 @@ def render(out: Path) -> Path:
     )
     lines += [
         few + f"Mean ± sample sd over seeds {', '.join(str(s) for s in seeds)}; {iters} full-batch "
-        f"Adam iterations per model, count and seed (budget {settings.get('budget', '?')}). "
+        f"Adam iterations per model, count and seed (budget {settings.get('budget', '?')}; "
+        f"learning rate {_schedule_text(settings)}). "
         + plateau_note(df)
         + (
             f" Training time per model (sum of its iterations' wall time on this shared "

@@ -65,8 +65,9 @@ def _common(settings: Settings, split: Split) -> dict[str, Any]:
     return {
         "noise_std": settings.noise_std, "n_points": settings.n_points,
         "n_extrap": settings.n_extrap, "n_train": len(split.train), "n_test": len(split.test),
-        "n_test_in_range": int(split.in_range.sum()), "lr": settings.lr, "dtype": "float32",
-        "device": settings.device, "threads": settings.threads,
+        "n_test_in_range": int(split.in_range.sum()), "lr": settings.lr,
+        "lr_schedule": settings.lr_schedule, "dtype": "float32", "device": settings.device,
+        "threads": settings.threads,
     }  # fmt: skip
 
 
