@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -199,6 +200,21 @@ def test_training_applies_the_schedule_and_saves_the_rates(tmp_path: Path) -> No
     assert saved["training"]["lr_schedule"] == "cosine"
     with pytest.raises(settings.SpiralsError, match="lr_schedule"):
         settings.Settings(iters=3, lr_schedule="step").check()
+
+
+def test_a_model_saved_before_the_schedule_counts_as_trained_at_a_constant_rate(tmp_path):
+    s = settings.Settings(
+        iters=2, n_spirals=20, n_extrap=5, method="rk4", steps=3, eval_every=2, obs=(20,),
+        figure_obs=20, seeds=(0,), models=("rnn",), lr_schedule="constant",
+    )  # fmt: skip
+    train.train_job(s, "rnn", 20, 0, str(tmp_path))
+    path = train.checkpoint_path(tmp_path, "rnn", 20, 0)
+    state = torch.load(path, weights_only=True)
+    del state["training"]["lr_schedule"]  # as written before the schedule existed
+    torch.save(state, path)
+    assert train.pending(s, tmp_path) == []  # constant: usable
+    with pytest.raises(settings.SpiralsError, match="lr_schedule=constant"):
+        train.pending(dataclasses.replace(s, lr_schedule="cosine"), tmp_path)
 
 
 def test_verdict_asks_whether_the_gap_exceeds_the_spread() -> None:

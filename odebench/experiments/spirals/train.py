@@ -266,7 +266,8 @@ def pending(settings: Settings, folder: Path) -> list[tuple[str, int, int]]:
         if not path.exists():
             todo.append((name, n_obs, seed))
             continue
-        saved = load_checkpoint(path).get("training", {})
+        # a model saved before the schedule existed was trained at a constant rate
+        saved = {"lr_schedule": "constant", **load_checkpoint(path).get("training", {})}
         diff = sorted(k for k in key if saved.get(k) != key[k])
         if diff:
             what = ", ".join(f"{k}={saved.get(k)}" for k in diff)
