@@ -29,6 +29,11 @@ DESCENDING: tuple[str, ...] = ("rtol", "atol", "step_size")
 SEMINORM = " (seminorm)"
 
 
+def gradient_of(label: str) -> str:
+    """The gradient mode of a label :func:`prepare` made: "adjoint (seminorm)" -> "adjoint"."""
+    return label.removesuffix(SEMINORM)
+
+
 @functools.cache
 def case_columns() -> tuple[str, ...]:
     """The identity columns of a results row, from the schema (``results.IDENTITY``: every
@@ -186,6 +191,7 @@ def backends(df: pd.DataFrame) -> list[str]:
 
 
 def fmt_seconds(v: Any) -> str:
+    """Seconds in µs, ms or s, 3 significant digits; '' for missing."""
     if v is None or pd.isna(v):
         return ""
     v = float(v)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from odebench.analysis import fmt_bytes, fmt_seconds, ok_rows
+from odebench.analysis import fmt_bytes, fmt_seconds, gradient_of, ok_rows
 
 #: Error levels the headline asks the cheapest mode for.
 TARGETS: tuple[float, ...] = (1e-2, 1e-4, 1e-6)
@@ -91,7 +91,7 @@ def beyond_the_papers_modes(rows: pd.DataFrame) -> bool:
     without an option such as the seminorm) ran: only then is there a frontier to draw."""
     if rows.empty:
         return False
-    return not {str(m).split(" (")[0] for m in rows["mode"]} <= {"backprop", "adjoint"}
+    return not {gradient_of(str(m)) for m in rows["mode"]} <= {"backprop", "adjoint"}
 
 
 def cheapest(rows: pd.DataFrame, targets: Sequence[float] = TARGETS) -> pd.DataFrame:

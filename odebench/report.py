@@ -33,6 +33,7 @@ from odebench.analysis import (
     constant,
     fmt_bytes,
     fmt_seconds,
+    gradient_of,
     identity_columns,
     linear_fit,
     ok_rows,
@@ -473,7 +474,7 @@ def _formatter(col: str) -> Callable[[Any], str]:
     if col.endswith("_s"):
         return fmt_seconds
     # a column named after a gradient mode holds that mode's gradient error (the pivot above)
-    if col.endswith("_error") or col.split(" (")[0] in GRADIENTS:
+    if col.endswith("_error") or gradient_of(col) in GRADIENTS:
         return lambda v: "" if pd.isna(v) else f"{float(v):.2e}"
     if col.endswith("ratio") or col.startswith("rtol ") or "ratio" in col:
         return fmt_ratio

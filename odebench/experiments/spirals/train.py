@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from odebench.experiments.spirals.settings import (
     LR_FLOOR,
+    LR_SCHEDULES,
     MODELS,
     MODELS_DIR,
     Settings,
@@ -119,7 +120,7 @@ def learning_rate(it: int, *, lr: float, iters: int, schedule: str) -> float:
     if schedule == "constant" or iters == 1:
         return lr
     if schedule != "cosine":
-        raise SpiralsError(f"lr_schedule={schedule!r}: choose cosine or constant.")
+        raise SpiralsError(f"lr_schedule={schedule!r}: choose one of {', '.join(LR_SCHEDULES)}.")
     floor = lr * LR_FLOOR
     return floor + (lr - floor) * 0.5 * (1.0 + math.cos(math.pi * (it - 1) / (iters - 1)))
 
