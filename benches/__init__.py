@@ -1,1 +1,2 @@
-"""asv benchmarks for odebench: thin classes over the ``bench`` suite of :mod:`odebench.cases`."""
+"""asv benchmarks for odebench: thin classes over the ``bench`` suite
+of :mod:`odebench.benchmark.cases`."""

@@ -1,22 +1,24 @@
 """asv benchmarks: thin, parametrised classes over the cases of ``get_suite("bench")``.
 
-Nothing is measured here that :mod:`odebench.measure` does not define, and nothing is
-typed twice: each class names a *family* of cases (a predicate) and its parameter names;
+Nothing is measured here that :mod:`odebench.benchmark.measure` does not define, and nothing
+is typed twice: each class names a *family* of cases (a predicate) and its parameter names;
 the parameter values are read from the suite, so every combination asv shows is a case.
 
 * ``params`` are derived at import: the values each named field takes in the family. When
   those values do not form a full product (asv can only show products: a missing
   combination would be an ``n/a`` row), the class takes one parameter, ``case``, whose
   values are the family's case ids without what all of them share.
-* The slow set is the ``bench_slow`` suite of :mod:`odebench.cases` (``bench`` and its
-  slower neighbours), chosen with ``ODEBENCH_ASV_SLOW=1``.
-* ``setup`` builds the case's workload with :func:`odebench.measure.build_workload`; the
-  ``time_``/``peakmem_`` benchmarks call its ``forward()``/``step()``, and the ``track_``
-  benchmarks return a figure of :func:`odebench.measure.measure` run with only that meter.
+* The slow set is the ``bench_slow`` suite of :mod:`odebench.benchmark.suites` (``bench``
+  and its slower neighbours), chosen with ``ODEBENCH_ASV_SLOW=1``.
+* ``setup`` builds the case's workload with :func:`odebench.benchmark.measure.build_workload`;
+  the ``time_``/``peakmem_`` benchmarks call its ``forward()``/``step()``, and the ``track_``
+  benchmarks return a figure of :func:`odebench.benchmark.measure.measure` run with only that
+  meter.
 * Torch runs on ``ODEBENCH_ASV_THREADS`` threads (default 1): on a shared 2-core machine two
   OpenMP threads make timings noisy by an order of magnitude.
 * The module imports nothing of odebench that an older commit may lack at import time: at
-  a commit without ``odebench.cases``/``odebench.measure`` every benchmark skips.
+  a commit with neither ``odebench.benchmark`` nor the older ``odebench.cases`` /
+  ``odebench.measure`` every benchmark skips.
 """
 
 from __future__ import annotations
@@ -29,13 +31,18 @@ from typing import Any
 try:  # imported here (not in setup) so asv's forkserver imports torch once per run
     import torch
 
-    from odebench.cases import CaseError, get_suite
-    from odebench.measure import measure
+    try:  # the layered package (odebench/benchmark/)
+        from odebench.benchmark.cases import CaseError
+        from odebench.benchmark.measure import build_workload, measure
+        from odebench.benchmark.suites import get_suite
+    except ImportError:  # commits before the layers: the same names at the package top
+        from odebench.cases import CaseError, get_suite  # type: ignore[no-redef]
+        from odebench.measure import measure  # type: ignore[no-redef]
 
-    try:
-        from odebench.measure import build_workload
-    except ImportError:  # odebench before the Subject -> Workload rename
-        from odebench.measure import build_subject as build_workload  # type: ignore[no-redef]
+        try:
+            from odebench.measure import build_workload  # type: ignore[no-redef]
+        except ImportError:  # odebench before the Subject -> Workload rename
+            from odebench.measure import build_subject as build_workload  # type: ignore[no-redef]
 
     _IMPORT_ERROR: str | None = None
 except ImportError as exc:  # an older commit of odebench: skip everything
@@ -200,7 +207,10 @@ class _Errors(_Figures):
 
 
 def _has_exact_solution(case: Any) -> bool:
-    from odebench.problems import get_problem
+    try:
+        from odebench.workloads.problems import get_problem
+    except ImportError:  # commits before the layers
+        from odebench.problems import get_problem  # type: ignore[no-redef]
 
     return bool(case.problem) and get_problem(case.problem).exact is not None
 
@@ -244,7 +254,7 @@ FAMILIES: tuple[type, ...] = (FieldFixedGrid, FieldAdaptive, ExactProblem, Mnist
 class SolveOverhead:
     """odebench's ``solve()`` over a bare ``torchdiffeq`` call: the ratio of median CPU times of
     forward + backward, timed alternately in one process (MLP field 64, dopri5 rtol = atol =
-    1e-5, one thread); 1.01 is 1 % overhead. See :mod:`odebench.instruments.overhead`."""
+    1e-5, one thread); 1.01 is 1 % overhead. See :mod:`odebench.experiments.overhead`."""
 
     param_names = ["gradient", "batch"]
     params = [["backprop", "adjoint"], [128, 8]]
@@ -256,7 +266,7 @@ class SolveOverhead:
         if _IMPORT_ERROR is not None:
             raise NotImplementedError(_IMPORT_ERROR)
         try:
-            from odebench.instruments.overhead import solve_overhead
+            from odebench.experiments.overhead import solve_overhead
         except ImportError as exc:  # a commit before the overhead instrument
             raise NotImplementedError(str(exc)) from None
         torch.set_num_threads(int(os.environ.get(THREADS_ENV, "1")))

@@ -2,7 +2,7 @@
 
 The factory takes no argument and returns the field (an ``nn.Module`` whose
 ``forward(t, y)`` returns dy/dt with y's shape). It may instead return ``(field, y0)``,
-``(field, y0, (t0, t1))`` or an ``odebench.problems.Problem``; then drop ``--y0-shape``.
+``(field, y0, (t0, t1))`` or an ``odebench.workloads.problems.Problem``; then drop ``--y0-shape``.
 """
 
 import torch

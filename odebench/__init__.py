@@ -1,4 +1,22 @@
-"""odebench: measure Neural ODEs (NFE, memory, time, error) over torchdiffeq."""
+"""odebench: measure Neural ODEs (NFE, memory, time, error) over torchdiffeq and torchode.
+
+The folders are the layers, top to bottom; each imports only from the layers below it
+(checked by ``lint-imports``; contracts in ``pyproject.toml``):
+
+    cli/           the command line: parses and prints, one module per subcommand
+    experiments/   table1, spirals, profile, training, overhead: clients of all below
+    claims/        the paper's claims as measured rows: rules -> rows -> ledger
+    reading/       results -> tables, fits, verdicts (analysis, tables, headline,
+                   frontier), rendered by report, plots and compare
+    running/       runner, execute, workers, parallel; the results store, folders,
+                   provenance
+    benchmark/     what is measured: Case, suites, suite files, user modules, measure()
+    workloads/     problems (the zoo, references, registry), models, data
+    solvers/       solve(): one entry point over torchdiffeq and torchode
+    instruments/   meters: NFE, saved bytes, peak memory, time, errors
+
+Data flows one way: Case -> measure() -> runner -> results.csv -> analysis -> report/plots.
+"""
 
 from __future__ import annotations
 

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from odebench.cases import Case
+from odebench.benchmark.cases import Case
+from odebench.benchmark.measure import measure
 from odebench.instruments import grad_error, relative_l2, state_error
-from odebench.measure import measure
-from odebench.problems import get_problem, problem_names
 from odebench.solvers import SolverConfig, solve
+from odebench.workloads.problems import get_problem, problem_names
 
 EXACT = [n for n in problem_names() if get_problem(n).exact is not None]
 
@@ -20,7 +20,7 @@ def test_the_zoo_has_at_least_six_exact_problems() -> None:
 
 @pytest.mark.parametrize("name", EXACT)
 def test_exact_solution_matches_a_tight_reference_solve(name: str) -> None:
-    from odebench.problems import reference_solve
+    from odebench.workloads.problems import reference_solve
 
     p = get_problem(name)
     t = p.times(3)

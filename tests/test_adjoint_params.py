@@ -179,9 +179,9 @@ def test_a_field_is_checked_once_across_solves() -> None:
 def test_a_closure_fields_parameters_enter_grad_error_under_backprop() -> None:
     # y' = w y with w a closure's Linear(1, 1) without bias: under backprop the case trains w,
     # so its gradient is measured (it was left out: params 0, grad_error over y0 alone)
-    from odebench.cases import Case
-    from odebench.measure import build_workload, measure
-    from odebench.problems import register_problem
+    from odebench.benchmark.cases import Case
+    from odebench.benchmark.measure import build_workload, measure
+    from odebench.workloads.problems import register_problem
 
     lin = nn.Linear(1, 1, bias=False)
     with torch.no_grad():

@@ -196,7 +196,7 @@ def test_a_scalar_field_is_refused_under_torchode_too() -> None:
 def test_the_mnist_ode_function_runs_both_ways_under_torchode() -> None:
     # conv fields see (batch, C, H, W) and t as (batch, 1, 1, 1); the adjoint runs them one
     # sample at a time under vmap, GroupNorm included (it needs a contiguous copy there)
-    from odebench.models.mnist import ODEFunc
+    from odebench.workloads.models.mnist import ODEFunc
 
     torch.manual_seed(0)
     func = ODEFunc(dim=8).double()

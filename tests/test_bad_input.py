@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from odebench.cases import get_suite
+from odebench.benchmark.suites import get_suite
 from odebench.cli import main
-from odebench.results import append_record, case_columns
+from odebench.running.results import append_record, case_columns
 
 GRID = '[[grid]]\nproblem = "exponential_decay"\nmethod = "rk4"\nsteps = 2\nmeters = ["nfe"]\n'
 SUITES: dict[str, str | bytes] = {

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from odebench.cases import SUITES, Case, CaseError, get_suite
+from odebench.benchmark.cases import Case, CaseError
+from odebench.benchmark.suitefile import load_suite_file
+from odebench.benchmark.suites import SUITES, get_suite
 from odebench.solvers import SolverConfigError
-from odebench.suitefile import load_suite_file
 
 
 def test_every_suite_builds_with_unique_case_ids() -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from odebench.claims import CLAIMS, VERDICTS, Sources, evaluate, verdict
+from odebench.claims.ledger import CLAIMS, evaluate
+from odebench.claims.rules import VERDICTS, Sources, verdict
 from odebench.cli import main as cli_main
 
 PAPER_BUDGET = {"epochs": 160, "train_subset": None}
@@ -74,7 +75,7 @@ def test_every_row_names_its_basis_and_odebenchs_findings_are_marked():
 def test_figure_3c_is_one_claim_with_its_measurements_beneath():
     # before: six rows of the tally were one claim (training, trained weights, implicit
     # Adams, LSODA, spiral field, LSODA on the spiral field)
-    from odebench.claims import tally
+    from odebench.claims.ledger import tally
 
     table = evaluate(Sources())
     fig3c = table[table["id"].str.startswith("fig3c")]
@@ -254,7 +255,7 @@ def test_reconstruction_is_judged_against_the_tolerance():
 
 
 def test_claims_measure_rebuilds_y0_on_the_trained_spiral_field(tmp_path: Path):
-    from odebench.experiments.claims import reconstruction_points
+    from odebench.claims.measure import reconstruction_points
 
     points = reconstruction_points(tolerances=(1e-4, 1e-8))
     assert points["relative_error"].iloc[0] > points["relative_error"].iloc[1] > 0
@@ -356,7 +357,7 @@ def test_odenet_measurements_come_from_a_labelled_short_run_when_table1_predates
     pd.DataFrame({"rtol": [1e-1, 1e-3], "trained_rtol": 1e-3, "test_images": 100,
                   "test_error": [0.1, 0.1], "nfe_forward_per_batch": [14.0, 20.0]}).to_csv(
         short / "test_tolerance.csv", index=False)  # fmt: skip
-    from odebench.claims import load_sources
+    from odebench.claims.rules import load_sources
 
     rows = by_id(evaluate(load_sources(tmp_path)))
     assert rows["fig3c"]["source"] == "results/table1_short/fig3c_nfe.csv"

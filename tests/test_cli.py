@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from odebench.cli import main
-from odebench.results import read_provenance, read_results
+from odebench.running.provenance import read_provenance
+from odebench.running.results import read_results
 
 
 def test_list_shows_suites_problems_and_methods(capsys: pytest.CaptureFixture[str]) -> None:
@@ -65,7 +66,7 @@ def test_a_second_run_refuses_and_force_keeps_the_first_as_a_backup(tmp_path: Pa
 
 def test_help_is_fast_shows_defaults_and_never_imports_torch() -> None:
     code = (
-        "import sys\nfrom odebench.cli import main\n"
+        "import sys\nfrom odebench.cli.app import main\n"
         "try:\n    main(['run', '--help'])\nexcept SystemExit:\n    pass\n"
         "print('torch loaded:', 'torch' in sys.modules)\n"
     )
@@ -88,7 +89,7 @@ def test_a_run_with_a_case_not_ok_exits_1_and_says_so(
     # y' = y^2 from 1 blows up at t = 1: the step size underflows (a tolerance too tight to
     # meet, the old way to make a case diverge, is now refused before anything runs)
     (tmp_path / "blowup.py").write_text(
-        "import torch\nfrom odebench.problems import register_problem\n"
+        "import torch\nfrom odebench.workloads.problems import register_problem\n"
         "register_problem('blowup', lambda t, y: y * y, torch.ones(1, 1), t_span=(0.0, 2.0),"
         " overwrite=True)\n"
     )
@@ -115,7 +116,7 @@ def test_progress_is_plain_lines_when_output_is_not_a_terminal(tmp_path: Path) -
 
 USER_PROBLEMS = """
 import torch
-from odebench.problems import register_problem
+from odebench.workloads.problems import register_problem
 
 
 def f(t, y):
@@ -159,8 +160,8 @@ def test_executor_slurm_without_slurm_refuses_instead_of_running_locally(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # before: submitit silently ran local processes (4x slower) and ignored the partition
-    from odebench.cases import get_suite
-    from odebench.runner import run_cases
+    from odebench.benchmark.suites import get_suite
+    from odebench.running.runner import run_cases
 
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # no srun anywhere
     out = tmp_path / "out"

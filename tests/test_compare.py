@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from odebench.cases import Case
+from odebench.benchmark.cases import Case
 from odebench.cli import main
-from odebench.compare import compare, render, unstable_rows
-from odebench.results import read_results, write_provenance
-from odebench.runner import run_cases
+from odebench.reading.analysis import unstable_rows
+from odebench.reading.compare import compare, render
+from odebench.running.provenance import write_provenance
+from odebench.running.results import read_results
+from odebench.running.runner import run_cases
 
 CASES = [
     Case(problem="exponential_decay", method="rk4", steps=4, meters=("nfe", "error", "time"),

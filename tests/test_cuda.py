@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from odebench.cases import Case
+from odebench.benchmark.cases import Case
+from odebench.benchmark.measure import build_workload, measure
 from odebench.instruments import Stopwatch, peak_allocated
-from odebench.measure import build_workload, measure
 
 pytestmark = [
     pytest.mark.cuda,

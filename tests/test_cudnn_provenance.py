@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from odebench.results import provenance
+from odebench.running.provenance import provenance
 
 
 @pytest.mark.parametrize("fast", [False, True])

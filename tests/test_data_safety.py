@@ -11,17 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from odebench.cases import get_suite
+from odebench.benchmark.suites import get_suite
 from odebench.cli import main
-from odebench.results import (
-    COLUMNS,
-    TORN_FILE,
-    append_record,
-    case_columns,
-    locked_folder,
-    read_provenance,
-    read_results,
-)
+from odebench.running.folders import locked_folder
+from odebench.running.provenance import read_provenance
+from odebench.running.results import COLUMNS, TORN_FILE, append_record, case_columns, read_results
 
 SMOKE = ["--suite", "smoke", "--executor", "inline", "--quiet", "--no-report"]
 
@@ -31,7 +25,7 @@ def lock_held_elsewhere(folder: Path) -> Iterator[None]:
     """Another process holds ``folder``'s lock for the block, then dies (kill -9)."""
     holder = textwrap.dedent(f"""
         import time
-        from odebench.results import locked_folder
+        from odebench.running.folders import locked_folder
         with locked_folder({str(folder)!r}):
             print("locked", flush=True)
             time.sleep(60)
@@ -232,8 +226,8 @@ def test_resume_keeps_an_unreadable_provenance_aside(tmp_path: Path) -> None:
 
 
 def test_run_cases_takes_the_folder_lock_itself(tmp_path: Path) -> None:
-    from odebench.results import FolderBusyError
-    from odebench.runner import run_cases
+    from odebench.running.results import FolderBusyError
+    from odebench.running.runner import run_cases
 
     with lock_held_elsewhere(tmp_path):
         with pytest.raises(FolderBusyError):
@@ -249,7 +243,8 @@ def test_claim_folder_refuses_an_earlier_run_naming_the_ways_out_and_changes_not
     tmp_path: Path,
 ) -> None:
     # the one function experiments (table1, spirals) call to take their folder as `run` does
-    from odebench.results import EarlierRunError, claim_folder
+    from odebench.running.folders import claim_folder
+    from odebench.running.results import EarlierRunError
 
     fake_run(tmp_path)
     before = snapshot(tmp_path)
@@ -265,14 +260,15 @@ def test_claim_folder_refuses_an_earlier_run_naming_the_ways_out_and_changes_not
 def test_claim_folder_force_moves_the_run_whole_and_keeps_the_folder_locked(
     tmp_path: Path,
 ) -> None:
-    from odebench.results import claim_folder
+    from odebench.running.folders import claim_folder
 
     out = tmp_path / "run"
     out.mkdir()
     fake_run(out)
     before = snapshot(out)
     probe = textwrap.dedent(f"""
-        from odebench.results import FolderBusyError, locked_folder
+        from odebench.running.folders import locked_folder
+        from odebench.running.results import FolderBusyError
         try:
             with locked_folder({str(out)!r}):
                 print("free")
@@ -294,7 +290,7 @@ def test_a_run_that_finished_before_the_lock_is_not_appended_to(
 ) -> None:
     # before: the folder was checked only before the lock; a run that finished in between
     # got this run's rows appended (duplicates) and its provenance replaced
-    import odebench.results as results
+    import odebench.running.folders as results
 
     real = results.locked_folder
 
@@ -350,7 +346,7 @@ def test_a_force_interrupted_mid_move_never_splits_the_earlier_run(
 def test_without_an_atomic_swap_the_folder_moves_in_one_rename(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import odebench.results as results
+    import odebench.running.folders as results
 
     monkeypatch.setattr(results, "_exchange", lambda a, b: False)  # no renameat2 here
     out = tmp_path / "run"

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from odebench.cases import Case
+from odebench.benchmark.cases import Case
 from odebench.instruments.memory import RSS_ENV
-from odebench.runner import execute, run_cases
+from odebench.running.execute import execute
+from odebench.running.runner import run_cases
 
 #: Figures that are exact: the same in any process, whatever ran before.
 EXACT = ("status", "params", "nfe_forward", "nfe_backward", "saved_bytes", "peak_alloc_bytes",
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from odebench.problems import register_problem
+from odebench.workloads.problems import register_problem
 
 
 def where(t, y):
@@ -73,7 +74,7 @@ def test_a_memory_case_runs_in_a_child_of_the_fork_server_with_the_malloc_settin
 ) -> None:
     from multiprocessing import forkserver
 
-    from odebench.usermodules import import_modules, normalize
+    from odebench.benchmark.usermodules import import_modules, normalize
 
     module = tmp_path / "probe.py"
     module.write_text(PROBE)

@@ -1,11 +1,12 @@
-"""The frontier's rules (odebench.frontier) on a hand-made table, its figure and headline."""
+"""The frontier's rules (odebench.reading.frontier) on a hand-made table, its figure and
+headline."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from odebench.frontier import cheapest, frontier_rows, main, summary_lines
+from odebench.reading.frontier import cheapest, frontier_rows, main, summary_lines
 
 
 def _table() -> pd.DataFrame:
@@ -27,7 +28,7 @@ def _table() -> pd.DataFrame:
             "time_backward_s": bwd, "grad_error": err, "nfe_forward": 10, "nfe_backward": 10,
             "seminorm": False,
         })  # fmt: skip
-    from odebench.results import COLUMNS
+    from odebench.running.results import COLUMNS
 
     table = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
     return table.assign(repeat=0, dtype="float64", device="cpu", seed=0, reduction="sum")
@@ -56,8 +57,8 @@ def test_cheapest_mode_per_target() -> None:
 
 
 def test_frontier_figure_and_headline(tmp_path: object) -> None:
-    from odebench.plots import gradient_frontier
-    from odebench.report import headline
+    from odebench.reading.headline import headline
+    from odebench.reading.plots import gradient_frontier
 
     figs = gradient_frontier(_table())
     assert list(figs) == ["gradient_frontier_p"]
@@ -91,8 +92,8 @@ def test_profile_runs_every_mode_and_prints_the_frontier() -> None:
 
 
 def test_no_frontier_where_only_backprop_and_the_adjoint_ran() -> None:
-    from odebench.plots import gradient_frontier
-    from odebench.report import headline
+    from odebench.reading.headline import headline
+    from odebench.reading.plots import gradient_frontier
 
     table = _table()
     table.loc[table["gradient"] != "backprop", "gradient"] = "adjoint"

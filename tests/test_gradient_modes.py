@@ -220,8 +220,8 @@ def test_unsupported_combinations_fail_at_construction(kw: dict, fix: str) -> No
 
 def test_aca_dopri5_gradient_error_within_2x_of_backprops() -> None:
     """Against the float64 reference gradient (measure's), on the trained spiral field."""
-    from odebench.cases import Case
-    from odebench.measure import measure
+    from odebench.benchmark.cases import Case
+    from odebench.benchmark.measure import measure
 
     base = Case(
         problem="spiral_trained", method="dopri5", rtol=1e-5, atol=1e-5, dtype="float64",

@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
-from odebench.cases import GRADIENT_MODES, Case, CaseError, get_suite
-from odebench.measure import build_workload
+from odebench.benchmark.cases import Case, CaseError
+from odebench.benchmark.measure import build_workload
+from odebench.benchmark.suites import GRADIENT_MODES, get_suite
 
 
 def test_gradients_suite_covers_every_mode_tolerance_and_loss_shape() -> None:

@@ -13,10 +13,10 @@ import random
 import pytest
 import torch
 
-from odebench.cases import Case, CaseError
+from odebench.benchmark.cases import Case, CaseError
+from odebench.benchmark.measure import build_workload, measure, reference_grads
 from odebench.instruments import peak_allocated
-from odebench.measure import build_workload, measure, reference_grads
-from odebench.problems import get_problem, problem_names, reference_solve
+from odebench.workloads.problems import get_problem, problem_names, reference_solve
 
 EXACT_FIGURES = (
     "params", "nfe_forward", "nfe_backward", "saved_bytes", "peak_alloc_bytes",
@@ -118,8 +118,8 @@ def test_a_model_case_records_the_batch_it_runs() -> None:
 
 
 def test_inline_local_and_the_api_give_identical_exact_figures(tmp_path) -> None:  # noqa: ANN001
-    from odebench.results import read_results
-    from odebench.runner import run_cases
+    from odebench.running.results import read_results
+    from odebench.running.runner import run_cases
 
     base = {"timed_passes": 1, "meters": ("nfe", "saved", "peak_alloc", "error")}
     cases = [

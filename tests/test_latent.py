@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from odebench.data.spirals import make_spirals, subsample
 from odebench.instruments import nfe, phase, reset_nfe
-from odebench.models.latent import LatentODE, RNNBaseline, compact, to_shared_grid
 from odebench.solvers import SolverConfig
+from odebench.workloads.data.spirals import make_spirals, subsample
+from odebench.workloads.models.latent import LatentODE, RNNBaseline, compact, to_shared_grid
 
 FAST = SolverConfig(method="rk4", steps=4)
 #: The baselines as odebench spirals builds them (the paper's two and the earlier GRU).

@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from odebench.cases import Case
+from odebench.benchmark.cases import Case
+from odebench.benchmark.measure import build_workload
 from odebench.instruments import SavedTensors, peak_allocated
-from odebench.measure import build_workload
-from odebench.problems import MLPField
 from odebench.solvers import SolverConfig, solve
+from odebench.workloads.problems import MLPField
 
 B, D, H = 32, 16, 16
 FLOAT = 4
@@ -120,8 +120,8 @@ def _closure_over_an_mlp():  # type: ignore[no-untyped-def]
 
 
 def _saved(factory) -> int:  # type: ignore[no-untyped-def]
-    from odebench.measure import measure
-    from odebench.problems import register_problem
+    from odebench.benchmark.measure import measure
+    from odebench.workloads.problems import register_problem
 
     register_problem("saved_where", factory, lambda b, s: torch.randn(b, D), factory=True,
                      batch=B, overwrite=True)  # fmt: skip
@@ -179,7 +179,7 @@ def test_checkpoint_keeps_one_rng_state_per_call_outside_the_hooks() -> None:
 def test_measure_reports_checkpoints_rng_states_in_their_own_column() -> None:
     # saved_bytes keeps its meaning (what the hooks see); saved_other_bytes adds, per rk4 step
     # of gradient="checkpoint", one CPU RNG state per field call (4 calls) beyond backprop's
-    from odebench.measure import measure
+    from odebench.benchmark.measure import measure
 
     def other(gradient: str, steps: int) -> int:
         case = Case(problem="mlp_small", method="rk4", steps=steps, gradient=gradient,
@@ -213,7 +213,7 @@ def test_the_kernel_rss_meter_catches_a_peak_far_shorter_than_a_sample() -> None
 def test_the_rss_meter_refuses_a_process_that_measured_another_case(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from odebench import measure as measure_module
+    from odebench.benchmark import measure as measure_module
 
     case = Case(problem="mlp_small", method="rk4", steps=2, meters=("peak_rss",))
     monkeypatch.setattr(measure_module, "_MEASURED", [1])  # as after one case inline
@@ -227,7 +227,7 @@ def test_the_rss_meter_refuses_a_process_that_measured_another_case(
 
 def test_a_results_file_with_the_rss_method_column_reads_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
     # peak_rss_method is text: the results reader must not refuse it as "not a number"
-    from odebench.results import append_record, read_results
+    from odebench.running.results import append_record, read_results
 
     rows = [
         {"case_id": "a", "repeat": 0, "status": "ok", "peak_rss_bytes": 4096,

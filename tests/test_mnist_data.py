@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from odebench.data.mnist import (
+from odebench.workloads.data.mnist import (
     CHECKSUMS,
     IDX_FILES,
     TEST_LABEL_COUNTS,

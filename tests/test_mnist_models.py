@@ -7,14 +7,14 @@ import torch
 import torch.nn.functional as F
 
 from odebench.instruments import CountedField, SavedTensors, nfe, phase, reset_nfe
-from odebench.models.mnist import (
+from odebench.solvers import SolverConfig
+from odebench.workloads.models.mnist import (
     DEFAULT_ODENET_SOLVER,
     DEFAULT_RKNET_SOLVER,
     MODEL_KINDS,
     build_model,
     count_parameters,
 )
-from odebench.solvers import SolverConfig
 
 BLOCK_PARAMS = 73_984  # two 3x3 64->64 convs without bias + two GroupNorms
 

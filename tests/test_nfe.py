@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from odebench.instruments import CountedField, phase
-from odebench.problems import MLPField
 from odebench.solvers import SolverConfig, solve
+from odebench.workloads.problems import MLPField
 
 T = torch.tensor([0.0, 1.0])
 
@@ -93,9 +93,9 @@ class _HoldsACounter(nn.Module):
 @pytest.mark.parametrize("make", [lambda: CountedField(MLPField(3, 4)), _HoldsACounter])
 def test_a_field_already_counted_is_counted_once_by_measure(make) -> None:  # type: ignore[no-untyped-def]
     # rk4 with 1 step calls f 4 times forward; the adjoint retraces the grid: 4 more backward
-    from odebench.cases import Case
-    from odebench.measure import measure
-    from odebench.problems import register_problem
+    from odebench.benchmark.cases import Case
+    from odebench.benchmark.measure import measure
+    from odebench.workloads.problems import register_problem
 
     register_problem("counted_twice", make, torch.ones(2, 3), factory=True, overwrite=True)
     for gradient, backward in (("backprop", 0), ("adjoint", 4)):

@@ -26,7 +26,7 @@ def test_interleaving_alternates_the_order_and_times_both_alike() -> None:
 
 def test_the_pair_compares_the_same_solve() -> None:
     # both sides must do the same work: on their shared field, the same gradient
-    from odebench.instruments import overhead
+    from odebench.experiments import overhead
 
     bare, ours = overhead.pair("backprop", 8)
     (field,) = {c.cell_contents for c in bare.__closure__ or ()

@@ -5,10 +5,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from odebench.cases import Case
-from odebench.parallel import merge, split
-from odebench.results import read_provenance, read_results, write_provenance
-from odebench.runner import run_cases
+from odebench.benchmark.cases import Case
+from odebench.running.parallel import merge, split
+from odebench.running.provenance import read_provenance, write_provenance
+from odebench.running.results import read_results
+from odebench.running.runner import run_cases
 
 EXACT = ["case_id", "repeat", "status", "error", "params", "nfe_forward", "nfe_backward",
          "saved_bytes", "peak_alloc_bytes", "steps_accepted", "steps_rejected", "state_error",
@@ -63,7 +64,7 @@ def test_merge_of_a_failed_part_is_a_row_without_figures() -> None:
 def test_jobs_2_writes_the_rows_of_a_serial_run_in_its_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int | None
 ) -> None:
-    import odebench.parallel as parallel
+    import odebench.running.parallel as parallel
 
     serial = run_cases(CASES, tmp_path / "serial" / "results.csv", progress=False, threads=1)
     if window is not None:  # several windows: rows still in the order of the cases
@@ -115,7 +116,7 @@ import signal
 
 import torch
 
-from odebench.problems import register_problem
+from odebench.workloads.problems import register_problem
 
 
 def kill_self(t, y):
@@ -129,7 +130,7 @@ register_problem("t_kill_side", kill_self, torch.ones(2), overwrite=True)
 def test_a_side_worker_killed_mid_case_is_a_crashed_row_and_the_next_gets_a_new_one(
     tmp_path: Path,
 ) -> None:
-    from odebench.usermodules import import_modules, normalize
+    from odebench.benchmark.usermodules import import_modules, normalize
 
     module = tmp_path / "killer.py"
     module.write_text(KILLER)

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from matplotlib.container import BarContainer
 
-from odebench.cases import Case
-from odebench.plots import error_vs_tolerance, time_per_model, work_precision_nfe
-from odebench.results import append_record, case_columns, read_results
-from odebench.suitefile import read_suite_file
+from odebench.benchmark.cases import Case
+from odebench.benchmark.suitefile import read_suite_file
+from odebench.reading.plots.suite import error_vs_tolerance, time_per_model, work_precision_nfe
+from odebench.running.results import append_record, case_columns, read_results
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from odebench.cases import Case, CaseError
-from odebench.measure import measure
-from odebench.problems import check_problem, get_problem, register_problem
+from odebench.benchmark.cases import Case, CaseError
+from odebench.benchmark.measure import measure
+from odebench.workloads.problems import check_problem, get_problem, register_problem
 
 
 def test_unknown_problem_lists_the_valid_ones() -> None:
@@ -99,7 +99,7 @@ def test_a_user_problem_may_take_a_batch_and_overwrite_is_honoured_with_one() ->
 
 
 def test_validating_a_case_never_builds_its_initial_state(monkeypatch: pytest.MonkeyPatch) -> None:
-    import odebench.problems as problems
+    import odebench.workloads.problems.neural as problems
 
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("a case built its problem while being validated")

@@ -121,10 +121,10 @@ def test_a_profiled_field_is_the_same_field_in_the_case_and_its_reference() -> N
     # so the state error falls with the tolerance (it read 0.369 at every tolerance before)
     import torch
 
-    from odebench.cases import Case
+    from odebench.benchmark.cases import Case
+    from odebench.benchmark.measure import measure
     from odebench.experiments.profile import Target, register
-    from odebench.measure import measure
-    from odebench.problems import get_problem
+    from odebench.workloads.problems import get_problem
 
     target = Target(spec=f"{EXAMPLES / 'my_field.py'}:make_field", y0_shape=(4, 64))
     name = register(target)

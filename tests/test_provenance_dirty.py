@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from odebench import results
+from odebench.running import provenance as results
 
 
 def _repo(tmp_path: Path) -> Path:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from odebench.cases import Case
-from odebench.report import _figure_assets, write_report
-from odebench.results import append_record, case_columns, read_results
+from odebench.benchmark.cases import Case
+from odebench.reading.report import figure_assets, write_report
+from odebench.running.results import append_record, case_columns, read_results
 
 
 def test_a_figure_outside_plots_gets_a_title_instead_of_failing_the_report(
@@ -19,7 +19,7 @@ def test_a_figure_outside_plots_gets_a_title_instead_of_failing_the_report(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    import odebench.plots as plots
+    import odebench.reading.plots as plots
 
     def draw_all(df, out_dir):  # type: ignore[no-untyped-def]
         out_dir = Path(out_dir)
@@ -39,5 +39,5 @@ def test_a_figure_outside_plots_gets_a_title_instead_of_failing_the_report(
     append_record(tmp_path / "results.csv", row)
     written = write_report(tmp_path)
     assert tmp_path / "report.html" in written and (tmp_path / "report.md").exists()
-    assets = _figure_assets(read_results(tmp_path), tmp_path)
+    assets = figure_assets(read_results(tmp_path), tmp_path)
     assert assets["gradient_frontier_mlp_trained"]["title"] == "gradient frontier mlp trained"

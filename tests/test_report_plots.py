@@ -7,25 +7,19 @@ import pandas as pd
 import pytest
 
 from odebench.cli import main
-from odebench.plots import (
-    memory_vs_depth,
-    memory_vs_steps,
-    nfe_over_training,
-    time_vs_batch,
-    write_plots,
-)
-from odebench.report import (
+from odebench.reading.analysis import fmt_bytes, linear_fit
+from odebench.reading.formatting import format_table
+from odebench.reading.plots import nfe_over_training, write_plots
+from odebench.reading.plots.suite import memory_vs_depth, memory_vs_steps, time_vs_batch
+from odebench.reading.report import write_report
+from odebench.reading.tables import (
     backend_table,
-    fmt_bytes,
-    format_table,
-    linear_fit,
     memory_fits,
     nfe_table,
     time_table,
     work_precision,
-    write_report,
 )
-from odebench.results import COLUMNS, ResultsError, append_record, read_results
+from odebench.running.results import COLUMNS, ResultsError, append_record, read_results
 
 
 def _rows(tmp_path: Path) -> Path:
@@ -340,7 +334,7 @@ def test_noisy_points_are_never_fitted_apart(tmp_path: Path) -> None:
 def test_a_first_point_on_the_line_is_not_fitted_apart() -> None:
     import numpy as np
 
-    from odebench.report import fit_line
+    from odebench.reading.tables import fit_line
 
     # ResNet saved bytes on the GPU: depth 1 lies exactly on the line of depths 2-6
     x = np.array([1.0, 2.0, 4.0, 6.0])

@@ -11,9 +11,12 @@ import pandas as pd
 import pytest
 import torch
 
-from odebench.cases import Case, get_suite
-from odebench.results import read_provenance, read_results
-from odebench.runner import execute, run_cases
+from odebench.benchmark.cases import Case
+from odebench.benchmark.suites import get_suite
+from odebench.running.execute import execute
+from odebench.running.provenance import read_provenance
+from odebench.running.results import read_results
+from odebench.running.runner import run_cases
 
 DETERMINISTIC = ["case_id", "repeat", "status", "nfe_forward", "nfe_backward", "saved_bytes",
                  "state_error", "params"]  # fmt: skip
@@ -126,7 +129,7 @@ from pathlib import Path
 
 import torch
 
-from odebench.problems import register_problem
+from odebench.workloads.problems import register_problem
 
 if os.environ.get("ODEBENCH_TEST_FAIL_IN_WORKER") and multiprocessing.parent_process():
     raise RuntimeError("this module refuses to load in a worker")
@@ -162,7 +165,7 @@ for name, f in [("t_kill", kill_self), ("t_huge", huge), ("t_sleepy", sleepy),
 @pytest.fixture
 def faults(tmp_path: Path) -> str:
     """A user module registering misbehaving problems, imported here and in the workers."""
-    from odebench.usermodules import import_modules, normalize
+    from odebench.benchmark.usermodules import import_modules, normalize
 
     path = tmp_path / "faults.py"
     path.write_text(FAULTS)
@@ -228,9 +231,9 @@ def test_workers_die_with_their_parent(tmp_path: Path, faults: str) -> None:
 
     pid_file = tmp_path / "worker.pid"
     script = (
-        "from odebench.cases import Case\n"
-        "from odebench.runner import run_cases\n"
-        "from odebench.usermodules import import_modules\n"
+        "from odebench.benchmark.cases import Case\n"
+        "from odebench.running.runner import run_cases\n"
+        "from odebench.benchmark.usermodules import import_modules\n"
         f"import_modules([{faults!r}])\n"
         "case = Case(problem='t_sleepy', method='rk4', steps=100000, meters=('nfe',))\n"
         f"run_cases([case], {str(tmp_path / 'r.csv')!r}, progress=False, imports=[{faults!r}])\n"

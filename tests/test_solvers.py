@@ -207,7 +207,7 @@ def test_a_successful_solve_says_so() -> None:
 
 
 def test_the_runner_reads_the_status_not_the_message() -> None:
-    from odebench.runner import classify
+    from odebench.running.execute import classify
 
     assert classify(SolveError("any words", status=Status.NON_FINITE)) == "diverged"
     assert classify(SolveError("any words", status=Status.STEP_SIZE_UNDERFLOW)) == "diverged"

@@ -12,8 +12,18 @@ import pandas as pd
 import pytest
 import torch
 
-from odebench import cli
-from odebench.data.spirals import (
+import odebench.cli.app as cli
+from odebench.cli import spirals as command
+from odebench.experiments.spirals import (
+    figures,
+    render,
+    run,
+    score,
+    settings,
+    split,
+    train,
+)
+from odebench.workloads.data.spirals import (
     Spirals,
     check_observations,
     make_spirals,
@@ -22,7 +32,6 @@ from odebench.data.spirals import (
     train_test_split,
     within_training_radii,
 )
-from odebench.experiments.spirals import command, figures, render, run, score, settings, train
 
 
 def test_same_seed_gives_same_spirals_and_another_seed_differs() -> None:
@@ -139,9 +148,9 @@ def test_extrapolation_is_in_range_only_within_the_training_windows_radii() -> N
     assert within_training_radii(train_set, test_set).tolist() == [True, False, True, False]
 
 
-def _split(test: Spirals, mask: list) -> train.Split:
+def _split(test: Spirals, mask: list) -> split.Split:
     m = torch.tensor(mask)
-    return train.Split(test, test, m, m, torch.ones(len(test), dtype=torch.bool))
+    return split.Split(test, test, m, m, torch.ones(len(test), dtype=torch.bool))
 
 
 def test_baselines_forecast_from_the_observations_strictly_before_each_time() -> None:

@@ -10,10 +10,8 @@ import torch
 from torch import nn
 
 from odebench.cli import main as cli_main
-from odebench.data.mnist import MNIST
 from odebench.experiments.table1 import Table1Config, block_error_points, run
-from odebench.models.mnist import build_model
-from odebench.training import (
+from odebench.experiments.training import (
     LOG_FIELDS,
     TrainConfig,
     budget_matches,
@@ -22,6 +20,8 @@ from odebench.training import (
     random_crop,
     train,
 )
+from odebench.workloads.data.mnist import MNIST
+from odebench.workloads.models.mnist import build_model
 
 
 def synthetic_mnist(n_train: int = 64, n_test: int = 16) -> MNIST:
@@ -111,7 +111,7 @@ def test_training_logs_every_iteration_and_checkpoints(tmp_path):
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
-    import odebench.training as training
+    import odebench.experiments.training as training
 
     data = synthetic_mnist()
     cfg = TrainConfig(epochs=2, batch_size=4, train_subset=8, test_batch_size=8)
@@ -151,7 +151,7 @@ def test_a_run_resumes_into_another_length_only_where_its_past_schedule_agrees(
 ):
     import shutil
 
-    import odebench.training as training
+    import odebench.experiments.training as training
 
     data = synthetic_mnist()
     four = TrainConfig(epochs=4, batch_size=4, train_subset=8, test_batch_size=8)
@@ -221,7 +221,7 @@ def tiny_config(out, **overrides) -> Table1Config:
 
 
 def test_table1_measures_the_trained_models_as_cases_in_the_one_schema(tmp_path):
-    from odebench.results import COLUMNS, read_results
+    from odebench.running.results import COLUMNS, read_results
 
     out = tmp_path / "t1"
     cfg = tiny_config(out)
@@ -314,7 +314,7 @@ def test_the_default_folder_is_one_folder_of_its_own():
     # holds the committed run: it is refused (above) instead of written over
     import argparse
 
-    from odebench.experiments.table1.cli import register
+    from odebench.cli.table1 import register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
@@ -350,7 +350,7 @@ def test_table1_exits_non_zero_when_a_case_is_not_ok(tmp_path, monkeypatch, caps
                              "nfe_forward": [20], "nfe_backward": [20]})  # fmt: skip
 
     monkeypatch.setattr(table1_run, "run", fake_run)
-    monkeypatch.setattr("odebench.experiments.table1.cli.load_mnist", lambda root: None)
+    monkeypatch.setattr("odebench.cli.table1.load_mnist", lambda root: None)
     assert cli_main(["table1", "--out", str(out)]) == 1
     assert "odenet-b" in capsys.readouterr().err
 
@@ -398,8 +398,8 @@ def test_cli_rejects_unknown_models(capsys):
 
 
 def test_test_error_is_logged_after_every_epoch_and_survives_a_resume(tmp_path, monkeypatch):
-    import odebench.training as training
-    from odebench.training import EPOCH_FIELDS, evaluate
+    import odebench.experiments.training as training
+    from odebench.experiments.training import EPOCH_FIELDS, evaluate
 
     data = synthetic_mnist()
     cfg = TrainConfig(epochs=3, batch_size=4, train_subset=8, test_batch_size=8)

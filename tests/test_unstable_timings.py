@@ -2,9 +2,11 @@
 
 from pathlib import Path
 
-from odebench.cases import Case
-from odebench.report import UNSTABLE_SPREAD, headline, render, time_table
-from odebench.results import append_record, case_columns, read_results
+from odebench.benchmark.cases import Case
+from odebench.reading.headline import headline
+from odebench.reading.report import render
+from odebench.reading.tables import UNSTABLE_SPREAD, time_table
+from odebench.running.results import append_record, case_columns, read_results
 
 CASES = [
     Case(problem="exponential_decay", method="rk4", steps=n, meters=("nfe", "time"))

@@ -1,8 +1,7 @@
-"""Paper reproductions, each a CLI subcommand: ``table1`` (MNIST), ``spirals`` (latent ODE).
+"""Experiments: clients of every layer below, each answering one question.
 
-Each module here defines ``register(subparsers)``, which adds its subcommand and sets
-``func`` on the parser to a callable taking the parsed ``argparse.Namespace``.
+``table1`` (the paper's MNIST table), ``spirals`` (Table 2, latent ODE vs RNNs), ``profile``
+(the standard battery on a user's field), ``training`` (the resumable training loop the
+reproductions share), ``overhead`` (solve() against bare torchdiffeq) and
+``step_size_derivative``.
 """
-
-#: Modules under ``odebench.experiments`` that the CLI loads as subcommands.
-EXPERIMENTS: tuple[str, ...] = ("table1", "spirals", "claims")

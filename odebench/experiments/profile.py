@@ -6,7 +6,7 @@ The factory takes no argument and returns one of:
 * an ``nn.Module`` field ``f(t, y)``: the initial state is drawn (seeded, standard normal)
   with ``--y0-shape``, whose first size is the batch;
 * ``(field, y0)`` or ``(field, y0, (t0, t1))``;
-* an :class:`odebench.problems.Problem`.
+* an :class:`odebench.workloads.problems.Problem`.
 
 The field is validated once (it returns the state's shape, finite values, and the adjoint
 can see its parameters), registered as a problem by a small module written into the
@@ -87,7 +87,7 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def _factory(target: Target) -> Callable[[], Any]:
-    from odebench.usermodules import UserModuleError, import_modules
+    from odebench.benchmark.usermodules import UserModuleError, import_modules
 
     try:
         (module,) = import_modules([target.module])
@@ -112,7 +112,7 @@ def build(target: Target):  # type: ignore[no-untyped-def]
     """Call the factory: ``(field, y0, (t0, t1))`` with y0 in float64, or :class:`ProfileError`."""
     import torch
 
-    from odebench.problems import Problem
+    from odebench.workloads.problems import Problem
 
     made = _factory(target)()
     t_span = target.t_span
@@ -232,7 +232,7 @@ def register(target: Target, built: tuple[Any, Any, tuple[float, float]] | None 
 
     ``built`` is :func:`validate`'s build, so that the factory is not called again here.
     """
-    from odebench.problems import register_problem
+    from odebench.workloads.problems import register_problem
 
     _, y0, span = build(target) if built is None else built
     default_batch = int(y0.shape[0])
@@ -261,7 +261,7 @@ def battery(
     name: str, *, batch: int, budget: str = "quick", backends: Sequence[str] = ("torchdiffeq",)
 ) -> list:  # type: ignore[type-arg]
     """The standard cases on problem ``name`` (suite ``profile``); ``budget`` bounds the grid."""
-    from odebench.cases import atol_follows_rtol, grid
+    from odebench.benchmark.suites import atol_follows_rtol, grid
 
     if budget not in BUDGETS:
         raise ProfileError(f"unknown budget {budget!r}; choose one of: {', '.join(BUDGETS)}.")
@@ -282,7 +282,7 @@ def battery(
         cases += grid(adaptive, gradient=("backprop", "adjoint"), rtol=tols)
         if backend == "torchdiffeq":  # the seminorm is torchdiffeq's option
             cases += grid({**adaptive, "gradient": "adjoint", "seminorm": True}, rtol=tols)
-            # the gradient-mode frontier (odebench.frontier): memory of every mode, and the
+            # the gradient-mode frontier (odebench.reading.frontier): memory of every mode, and the
             # recomputing modes' error and time
             frontier = {**adaptive, "meters": ("nfe", "saved", "peak_alloc")}
             cases += grid(frontier, gradient=("backprop", "adjoint"), rtol=tols)
@@ -321,7 +321,7 @@ def summary(df, *, rtol: float = DEFAULT_SUMMARY_RTOL) -> list[str]:  # type: ig
     """One screen of measured figures: bytes per step, NFE, gradient error, what they imply."""
     import numpy as np
 
-    from odebench.report import fit_line  # the report's own fit: one rule for a slope
+    from odebench.reading.tables import fit_line  # the report's own fit: one rule for a slope
 
     ok = df[df["status"] == "ok"]
     lines: list[str] = []
@@ -365,7 +365,7 @@ def summary(df, *, rtol: float = DEFAULT_SUMMARY_RTOL) -> list[str]:  # type: ig
                 f"measured: the adjoint saves {_mib(saved)} of activations per step; its "
                 f"gradient error is {errs}."
             )
-    from odebench.frontier import summary_lines as frontier_lines
+    from odebench.reading.frontier import summary_lines as frontier_lines
 
     lines += frontier_lines(df)  # the cheapest gradient mode reaching each error
     failed = df[df["status"] != "ok"]

@@ -18,7 +18,7 @@ from odebench.solvers.gradients import step_size_derivative
 
 def main() -> None:
     """Print :func:`step_size_derivative` on the gradients suite's problems (float64)."""
-    from odebench.problems import get_problem
+    from odebench.workloads.problems import get_problem
 
     torch.set_num_threads(1)
     print("problem          outputs  rtol   |aca-backprop|/|backprop|  with backprop's dt0 fixed")

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from odebench.cases import Case
+from odebench.benchmark.cases import Case
 
 from .figures import (
     BASELINE_PATH,

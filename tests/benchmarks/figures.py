@@ -2,7 +2,8 @@
 
 The figures gated here are exact for a fixed seed on one machine type: parameter counts,
 NFE forward/backward, saved-activation bytes and accepted/rejected steps, all from
-:func:`odebench.measure.measure` with the ``nfe`` and ``saved`` meters on one torch thread.
+:func:`odebench.benchmark.measure.measure` with the ``nfe`` and ``saved`` meters on one torch
+thread.
 Times, peak memory and errors are never gated (they are recorded in the benchmark JSON).
 """
 
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import torch
 
-from odebench.cases import Case, get_suite
-from odebench.measure import measure
+from odebench.benchmark.cases import Case
+from odebench.benchmark.measure import measure
+from odebench.benchmark.suites import get_suite
 
 SUITE = "bench"
 BASELINE_PATH = Path(__file__).with_name("baseline.json")

@@ -9,7 +9,8 @@ from types import ModuleType
 
 import pytest
 
-from odebench.cases import Case, get_suite
+from odebench.benchmark.cases import Case
+from odebench.benchmark.suites import get_suite
 
 BENCHES = Path(__file__).resolve().parents[2] / "benches" / "bench_odebench.py"
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torchdiffeq._impl.fixed_grid import RK4
 
-from odebench.cases import Case
+from odebench.benchmark.cases import Case
 from odebench.instruments import CountedField
 
 from .figures import (

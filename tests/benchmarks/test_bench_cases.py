@@ -12,12 +12,12 @@ from collections.abc import Callable
 
 import pytest
 
-from odebench.cases import Case
+from odebench.benchmark.cases import Case
 
 try:
-    from odebench.measure import build_workload
+    from odebench.benchmark.measure import build_workload
 except ImportError:  # odebench before the Subject -> Workload rename
-    from odebench.measure import build_subject as build_workload  # type: ignore[no-redef]
+    from odebench.benchmark.measure import build_subject as build_workload  # type: ignore[no-redef]
 
 from .figures import Figures, bench_cases
 

@@ -18,14 +18,3 @@ baselines included), ``table2.md``, ``table2_curves.csv``, ``table2_cost.csv``,
 ``table2_examples.csv``, ``provenance.json`` and ``plots/spirals.{png,svg}`` (predictions
 with each reading's window) and ``plots/table2_curves.{png,svg}``.
 """
-
-from __future__ import annotations
-
-import argparse
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``odebench spirals`` to the CLI (its modules load only when it runs)."""
-    from odebench.experiments.spirals.command import register as add
-
-    add(subparsers, __doc__ or "")

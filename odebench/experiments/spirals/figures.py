@@ -1,4 +1,4 @@
-"""Table 2's figures in the core's theme (:mod:`odebench.plots`), from the result files.
+"""Table 2's figures in the core's theme (:mod:`odebench.reading.plots`), from the result files.
 
 ``spirals``: the paper's Figure 8 layout (models by row, test spirals by column) with
 the stretch of truth each reading scores drawn in its own colour; ``table2_curves``: the
@@ -59,13 +59,13 @@ def plot_examples(examples: pd.DataFrame, folder: Path, *, n_obs: int) -> list[P
     stretch of truth in its colour, observations as dots."""
     import matplotlib.pyplot as plt
 
-    from odebench import plots
+    from odebench.reading import plots
 
     names = [m for m in MODELS if m in set(examples["model"])]  # baselines: in the CSV only
     if not names:  # no model trained: nothing to draw
         return []
     spirals = sorted(examples["spiral"].unique())
-    with plots._theme():
+    with plots.theme():
         fig, axes = plt.subplots(len(names), len(spirals), squeeze=False,
                                  figsize=(3.6 * len(spirals), 3.3 * len(names) + 1.2))  # fmt: skip
         for c, i in enumerate(spirals):
@@ -103,7 +103,7 @@ def plot_curves(curves: pd.DataFrame, folder: Path) -> list[Path]:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FormatStrFormatter, LogLocator
 
-    from odebench import plots
+    from odebench.reading import plots
 
     counts = sorted(curves["n_obs"].unique())
     metrics = [(k, label) for k, label in (
@@ -114,7 +114,7 @@ def plot_curves(curves: pd.DataFrame, folder: Path) -> list[Path]:
     ) if k in curves]  # fmt: skip
     colours = dict(zip(MODELS, ("tab:blue", "tab:orange", "tab:green", "tab:purple"),
                        strict=True))  # fmt: skip
-    with plots._theme():
+    with plots.theme():
         fig, axes = plt.subplots(len(metrics), len(counts), squeeze=False, sharex=True,
                                  figsize=(3.9 * len(counts), 2.7 * len(metrics)))  # fmt: skip
         for c, n_obs in enumerate(counts):

@@ -1,6 +1,6 @@
 """One Table 2 run: claim the folder, train what is missing, score, write, render.
 
-The folder is claimed like ``odebench run``'s (:func:`odebench.results.claim_folder`): a
+The folder is claimed like ``odebench run``'s (:func:`odebench.running.results.claim_folder`): a
 folder holding a run is refused unless ``--resume`` (train only the missing models, then
 score all) or ``--force`` (the earlier run moves to a backup first). ``provenance.json``
 is written before training starts and completed at the end.
@@ -38,7 +38,7 @@ def _read_provenance(folder: Path) -> dict[str, Any]:
 
 
 def _write_provenance(folder: Path, info: dict[str, Any]) -> None:
-    from odebench.results import write_provenance
+    from odebench.running.provenance import write_provenance
 
     write_provenance(folder, info)
 
@@ -95,10 +95,11 @@ def run_table2(
     Every option is validated before the folder is touched. Returns the markdown's path and
     the count of rows per status.
     """
+    from odebench.benchmark.measure import check_device
     from odebench.experiments.spirals.render import render
     from odebench.experiments.spirals.tables import write_tables
-    from odebench.measure import check_device
-    from odebench.results import check_folder, claim_folder, provenance
+    from odebench.running.folders import check_folder, claim_folder
+    from odebench.running.provenance import provenance
 
     settings.check()
     check_device(settings.device)

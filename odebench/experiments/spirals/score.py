@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from odebench.experiments.spirals.train import Split
+    from odebench.experiments.spirals.split import Split
     from odebench.solvers import SolverConfig
 
 #: Observations a linear extrapolation fits (least squares in time, the last ones).

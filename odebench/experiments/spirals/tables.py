@@ -34,20 +34,14 @@ from odebench.experiments.spirals.settings import (
     ROW_FILE,
     Settings,
 )
-from odebench.experiments.spirals.train import (
-    Split,
-    build_model,
-    checkpoint_path,
-    jobs,
-    load_checkpoint,
-    make_split,
-)
+from odebench.experiments.spirals.split import Split, make_split
+from odebench.experiments.spirals.train import build_model, checkpoint_path, jobs, load_checkpoint
 
 if TYPE_CHECKING:
     import torch
 
-    from odebench.data.spirals import Spirals
     from odebench.solvers import SolverConfig
+    from odebench.workloads.data.spirals import Spirals
 
 
 def _solver_columns(name: str, settings: Settings) -> dict[str, Any]:

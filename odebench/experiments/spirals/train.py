@@ -26,12 +26,11 @@ from odebench.experiments.spirals.settings import (
     Settings,
     SpiralsError,
 )
+from odebench.experiments.spirals.split import Split, make_split
 
 if TYPE_CHECKING:
-    import torch
     from torch import nn
 
-    from odebench.data.spirals import Spirals
 
 #: Settings fields that change what training produces; a checkpoint is reused only when
 #: they all match (``--resume``).
@@ -46,45 +45,8 @@ class TrainingFailed(RuntimeError):
     """A job whose loss became non-finite or whose solver failed."""
 
 
-@dataclass(frozen=True)
-class Split:
-    """One seed's train and test spirals and their observation masks at one count."""
-
-    train: Spirals
-    test: Spirals
-    train_mask: torch.Tensor
-    test_mask: torch.Tensor
-    #: (N_test,) test spirals whose extrapolation lies within the training windows' radii
-    in_range: torch.Tensor
-
-
-def mask_seed(seed: int, n_obs: int, split: str) -> int:
-    return 100_000 * seed + 2 * n_obs + (1 if split == "test" else 0)
-
-
-def make_split(settings: Settings, seed: int, n_obs: int) -> Split:
-    """The data of one (seed, count): generated from the seed, the same in every process."""
-    from odebench.data.spirals import (
-        make_spirals,
-        subsample,
-        train_test_split,
-        within_training_radii,
-    )
-
-    data = make_spirals(settings.n_spirals, settings.n_points, settings.n_extrap,
-                        noise_std=settings.noise_std, seed=seed)  # fmt: skip
-    train_idx, test_idx = train_test_split(len(data), settings.test_fraction, seed=seed)
-    train, test = data.select(train_idx), data.select(test_idx)
-    return Split(
-        train, test,
-        subsample(len(train), settings.n_points, n_obs, seed=mask_seed(seed, n_obs, "train")),
-        subsample(len(test), settings.n_points, n_obs, seed=mask_seed(seed, n_obs, "test")),
-        within_training_radii(train, test),
-    )  # fmt: skip
-
-
 def build_model(name: str, settings: Settings) -> nn.Module:
-    from odebench.models.latent import LatentODE, RNNBaseline
+    from odebench.workloads.models.latent import LatentODE, RNNBaseline
 
     if name == "latent_ode":
         return LatentODE(config=settings.solver(), noise_std=settings.noise_std,

@@ -3,10 +3,9 @@
 ``config`` (rows, budgets, the run's config and paths), ``cases`` (the measurements as
 Cases), ``train`` (training or loading the models), ``odenet`` (measurements on the trained
 ODE-Net beside the cases), ``run`` (a whole run in its claimed folder), ``render`` (the
-Markdown), ``figures`` and ``cli`` (the subcommand).
+Markdown), and ``figures``; the subcommand is :mod:`odebench.cli.table1`.
 """
 
-from odebench.experiments.table1.cli import main, register
 from odebench.experiments.table1.config import (
     BUDGETS,
     FIG3C_SOLVERS,
@@ -29,8 +28,6 @@ __all__ = [
     "block_error_points",
     "build_table",
     "checkpoint_path",
-    "main",
-    "register",
     "run",
     "solver_nfe_points",
 ]

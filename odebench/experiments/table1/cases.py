@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from odebench.cases import Case
+from odebench.benchmark.cases import Case
 from odebench.experiments.table1.config import (
     FIG3C_SOLVERS,
     RESNET_BLOCKS,

@@ -1,7 +1,7 @@
 """What a Table 1 run is: the rows (models and the paper's figures), budgets, the config, paths.
 
 Everything a run writes lives in one folder (``--out``, default ``results/table1``), so the
-folder is claimed as a whole (:func:`odebench.results.claim_folder`): an earlier run there
+folder is claimed as a whole (:func:`odebench.running.results.claim_folder`): an earlier run there
 is refused unless ``--resume`` or ``--force`` (which moves it, all of it, to a backup first).
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from odebench.models.mnist import DEFAULT_ODENET_SOLVER, DEFAULT_RKNET_SOLVER
+from odebench.experiments.training import PAPER_LR_BOUNDARIES, TrainConfig
 from odebench.solvers import SolverConfig
-from odebench.training import PAPER_LR_BOUNDARIES, TrainConfig
+from odebench.workloads.models.mnist import DEFAULT_ODENET_SOLVER, DEFAULT_RKNET_SOLVER
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Table 1's figures: the paper's Figure 3 (drawn by :func:`odebench.plots.write_fig3`) and
+"""Table 1's figures: the paper's Figure 3 (drawn by :func:`odebench.reading.plots.write_fig3`) and
 the test error after every epoch of each model's training."""
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def test_error_curve(curves: pd.DataFrame, paper: dict[str, float]) -> plt.Figur
 
 def write_figures(cfg: Table1Config) -> list[Path]:
     """Draw Figure 3a-3d and the test-error curve from the files in ``cfg.out``."""
-    from odebench.plots import save, write_fig3
+    from odebench.reading.plots import save, write_fig3
 
     out = plots_folder(cfg)
     written = write_fig3(cfg.out, cfg.out / "logs", out)

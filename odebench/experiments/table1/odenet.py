@@ -15,14 +15,14 @@ import pandas as pd
 import torch
 from torch import nn
 
-from odebench.data.mnist import MNIST, to_float
+from odebench.benchmark.measure import MODEL_STEM
 from odebench.experiments.table1.config import FIG3C_SOLVERS, Table1Config
+from odebench.experiments.training import stderr_progress, subset_indices, train_step
 from odebench.instruments.nfe import CountedField, nfe, reset_nfe
-from odebench.measure import MODEL_STEM
-from odebench.models.mnist import DEFAULT_ODENET_SOLVER, build_model
-from odebench.problems import float64_copy
 from odebench.solvers import SolverConfig, solve
-from odebench.training import stderr_progress, subset_indices, train_step
+from odebench.workloads.data.mnist import MNIST, to_float
+from odebench.workloads.models.mnist import DEFAULT_ODENET_SOLVER, build_model
+from odebench.workloads.problems import float64_copy
 
 
 def measurement_images(data: MNIST, n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,11 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from odebench.data.mnist import MNIST
+from odebench.benchmark.measure import MODEL_STEM
 from odebench.experiments.table1.config import Table1Config
-from odebench.experiments.table1.run import with_time
-from odebench.measure import MODEL_STEM
-from odebench.training import TrainConfig
+from odebench.experiments.table1.fits import with_time
+from odebench.experiments.training import TrainConfig
+from odebench.workloads.data.mnist import MNIST
 
 
 def _mib(n: Any) -> str:
@@ -75,7 +75,7 @@ def render_markdown(
         "Each cell: our measurement, then the paper's figure in brackets. Memory and time are "
         f"of one training step (forward + backward) at batch {cfg.measure_batch} on "
         f"{t.device}, on the trained model and the first {cfg.measure_batch} test images; "
-        "scaling is the least-squares slope of `odebench.report.scaling_fits` over the "
+        "scaling is the least-squares slope of `odebench.reading.report.scaling_fits` over the "
         "sweep in `results.csv`.",
         "",
         "| Model | Test error | Params | Saved for backward | Peak allocated | "

@@ -11,15 +11,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from odebench.cases import Case
-from odebench.data.mnist import MNIST
+from odebench.benchmark.measure import check_device
 from odebench.experiments.table1.cases import all_cases, main_case, scaling_cases
 from odebench.experiments.table1.config import (
     ROWS,
-    SCALING_UNITS,
-    RowSpec,
     Table1Config,
 )
+from odebench.experiments.table1.fits import row_fits, with_time
 from odebench.experiments.table1.odenet import (
     block_error_points,
     measurement_images,
@@ -34,49 +32,15 @@ from odebench.experiments.table1.train import (
     log_summary,
     train_row,
 )
-from odebench.measure import check_device
-from odebench.models.mnist import count_parameters
+from odebench.experiments.training import stderr_progress
 from odebench.solvers import SolverConfig
-from odebench.training import stderr_progress
+from odebench.workloads.data.mnist import MNIST
+from odebench.workloads.models.mnist import count_parameters
 
-#: Results column -> meter name of the fits (time: one forward + backward, medians summed).
-FIT_FIGURES: dict[str, str] = {
-    "saved_bytes": "saved",
-    "peak_alloc_bytes": "peak",
-    "time_forward_backward_s": "time",
-}
 MAIN_FIGURES = (
     "status", "params", "nfe_forward", "nfe_backward", "saved_bytes", "peak_alloc_bytes",
     "time_forward_s", "time_backward_s", "time_forward_backward_s", "case_id",
 )  # fmt: skip
-
-
-def with_time(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.copy()
-    df["time_forward_backward_s"] = df["time_forward_s"] + df["time_backward_s"]
-    return df
-
-
-def row_fits(spec: RowSpec, df: pd.DataFrame, cases: list[Case]) -> dict[str, Any]:
-    """Slopes of saved bytes, peak bytes and time over the row's sweep (report's fits)."""
-    from odebench.report import scaling_fits
-
-    ids = {c.case_id for c in cases}
-    sweep = df[df["case_id"].isin(ids)]
-    if len(sweep) < 2:
-        return {}
-    fits = scaling_fits(sweep, FIT_FIGURES)
-    if fits.empty:
-        return {}
-    out: dict[str, Any] = {"scaling_unit": SCALING_UNITS[spec.scaling]}
-    for _, fit in fits.iterrows():
-        prefix = fit["meter"]
-        out[f"{prefix}_slope"] = fit["per_unit"]
-        out[f"{prefix}_intercept"] = fit["intercept"]
-        out[f"{prefix}_r2"] = fit["r2"]
-        out["scaling_range"] = str(fit["x_range"]).replace("-", "..")
-        out["scaling_points"] = int(fit["points"])
-    return out
 
 
 def _solver_text(solver: SolverConfig | None) -> str:
@@ -114,7 +78,7 @@ def build_table(
 
 
 def _info(cfg: Table1Config) -> dict[str, Any]:
-    from odebench.results import provenance
+    from odebench.running.provenance import provenance
 
     info = provenance(
         suite="table1",
@@ -142,7 +106,8 @@ def train_only(
     cfg: Table1Config, data: MNIST, *, resume: bool = False, force: bool = False
 ) -> dict[str, dict[str, Any]]:
     """Train (or resume, or load) the checkpoints into ``cfg.out``; measure nothing."""
-    from odebench.results import claim_folder, record_run
+    from odebench.running.folders import claim_folder
+    from odebench.running.provenance import record_run
 
     check_device(cfg.train.device)
     check_trained_from(cfg)
@@ -161,7 +126,7 @@ def train_only(
 
 def not_ok(cfg: Table1Config) -> list[str]:
     """What did not finish ok in the run in ``cfg.out``: cases by id, Figure 3c's solvers."""
-    from odebench.results import RESULTS_FILE
+    from odebench.running.results import RESULTS_FILE
 
     bad: list[str] = []
     path = cfg.out / RESULTS_FILE
@@ -194,8 +159,10 @@ def run(
     """
     from odebench.experiments.table1.figures import write_figures
     from odebench.experiments.table1.render import render_markdown
-    from odebench.results import RESULTS_FILE, claim_folder, read_results, record_run
-    from odebench.runner import run_cases
+    from odebench.running.folders import claim_folder
+    from odebench.running.provenance import record_run
+    from odebench.running.results import RESULTS_FILE, read_results
+    from odebench.running.runner import run_cases
 
     start = time.perf_counter()
     check_device(cfg.train.device)

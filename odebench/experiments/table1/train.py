@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from odebench.data.mnist import MNIST
+from odebench.benchmark.measure import MODEL_STEM
 from odebench.experiments.table1.config import (
     RowSpec,
     Table1Config,
@@ -17,9 +17,9 @@ from odebench.experiments.table1.config import (
     epochs_path,
     log_path,
 )
-from odebench.measure import MODEL_STEM
-from odebench.models.mnist import build_model
-from odebench.training import budget_matches, load_checkpoint, stderr_progress, train
+from odebench.experiments.training import budget_matches, load_checkpoint, stderr_progress, train
+from odebench.workloads.data.mnist import MNIST
+from odebench.workloads.models.mnist import build_model
 
 
 class TrainedElsewhereError(ValueError):

@@ -1,0 +1,67 @@
+"""The one small measurement the claims ledger needs that no suite makes
+(``odebench claims --measure``): how well the reverse solve
+rebuilds y0 from y(t1) on the trained spiral field, the reconstruction the adjoint relies on
+(the paper, Sec. 6, calls it "not a practical problem").
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+#: Where ``--measure`` writes under the results folder (read by the ledger).
+MEASURED_FOLDER = "claims_measured"
+
+
+def reconstruction_points(
+    problem: str = "spiral_trained",
+    tolerances: tuple[float, ...] = (1e-3, 1e-5, 1e-7),
+    method: str = "dopri5",
+) -> pd.DataFrame:
+    """y0 rebuilt by solving back from y(t1), at each tolerance, float64.
+
+    Forward t0 -> t1 and back t1 -> t0 with the same method and rtol = atol, as the adjoint's
+    reverse solve rebuilds the state. Error: relative L2 norm of the rebuilt y0's error.
+    """
+    from odebench.solvers import SolverConfig, solve
+    from odebench.workloads.problems import get_problem
+
+    p = get_problem(problem)
+    field = p.field()
+    if isinstance(field, torch.nn.Module):
+        field = field.double()
+    y0 = p.y0.to(torch.float64)
+    t = torch.tensor([p.t0, p.t1], dtype=torch.float64)
+    rows = []
+    with torch.no_grad():
+        for tol in tolerances:
+            cfg = SolverConfig(method=method, rtol=tol, atol=tol)
+            y1 = solve(field, y0, t, cfg).ys[-1]
+            back = solve(field, y1, t.flip(0), cfg).ys[-1]
+            err = float(torch.linalg.vector_norm(back - y0) / torch.linalg.vector_norm(y0))
+            rows.append({"problem": problem, "method": method, "rtol": tol, "atol": tol,
+                         "dtype": "float64", "t1": p.t1, "relative_error": err})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def measure(results: Path, *, force: bool = False) -> Path:
+    """Write ``<results>/claims_measured/reconstruction.csv`` (a folder claimed as a run)."""
+    from odebench.running.folders import claim_folder
+    from odebench.running.provenance import provenance, record_run
+
+    folder = Path(results) / MEASURED_FOLDER
+    with claim_folder(folder, force=force) as claim:
+        if claim.backup:
+            print(f"odebench claims: the earlier measurement moved to {claim.backup}",
+                  file=sys.stderr)  # fmt: skip
+        record_run(folder, provenance(suite="claims_measured", argv=sys.argv, threads=1,
+                                      out=folder))  # fmt: skip
+        path = folder / "reconstruction.csv"
+        reconstruction_points().to_csv(path, index=False)
+    return path
+
+
+__all__ = ["MEASURED_FOLDER", "measure", "reconstruction_points"]

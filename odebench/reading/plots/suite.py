@@ -1,0 +1,369 @@
+"""A suite's figures from its results table: memory, NFE, error, work-precision, time; and
+NFE over training from a training log. :data:`PLOTS` names those drawn for every report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    FuncFormatter,
+    NullFormatter,
+)
+
+from odebench.reading.analysis import (  # noqa: E402
+    MEMORY_METERS,
+    backends,
+    describe,
+    determined,
+    fmt_bytes,
+    fmt_value,
+    line_key,
+    linear_fit,
+    ok_rows,
+    sort_rows,
+    varying,
+)
+from odebench.reading.plots.style import (
+    SWEEP,
+    TICK_NAMES,
+    PlotFn,
+    add_legend,
+    base2_ticks,
+    bytes_axis,
+    draw_lines,
+    hue_palette,
+    key_title,
+    line_columns,
+    new_figure,
+    one_mode,
+    variants,
+)
+
+# --- memory ---------------------------------------------------------------------------------
+
+
+def memory_vs_steps(df: pd.DataFrame) -> plt.Figure | None:
+    """Memory against solver steps: backprop O(L) vs adjoint O(1), one panel per meter."""
+    data = ok_rows(df)
+    data = data[data["steps"].notna() & (data["problem"] != "")]
+    meters = [m for m in MEMORY_METERS if m in data and (data[m] > 0).any()]
+    data = data[(data[meters] > 0).any(axis=1)] if meters else data.iloc[:0]
+    if data.empty or data["steps"].nunique() < 2:
+        return None
+    data, key = variants(data, ("steps",))
+    fig, axes = new_figure(len(meters), sharey=True)
+    for ax, meter in zip(axes, meters, strict=True):
+        draw_lines(ax, data[data[meter] > 0], "steps", meter, "variant",
+               palette=hue_palette(data["variant"]))
+        base2_ticks(ax, data["steps"])
+        bytes_axis(ax, log=True)
+        ax.set(
+            title=MEMORY_METERS[meter],
+            xlabel=f"solver steps ({', '.join(sorted(set(data['method'])))})",
+        )
+    axes[0].set_ylabel("bytes")
+    fig.suptitle("Memory against steps: backprop grows with every step, the adjoint does not")
+    add_legend(fig, axes[0], key_title(key))
+    return fig
+
+
+#: The MNIST architectures and their own depth knob: (column, axis label, title).
+DEPTH_KNOBS: dict[str, tuple[str, str, str]] = {
+    "resnet": ("depth", "residual blocks", "ResNet: O(L)"),
+    "rknet": ("steps", "rk4 steps", "RK-Net: O(L̃)"),
+    "odenet": ("nfe_forward", "NFE forward (tolerance sweep)", "ODE-Net (adjoint): O(1)"),
+}
+
+
+def memory_vs_depth(df: pd.DataFrame) -> plt.Figure | None:
+    """MNIST architectures: memory against each one's own depth knob, with the fitted slope."""
+    data = ok_rows(df)
+    data = data[data["model"].isin(list(DEPTH_KNOBS)) & data["saved_bytes"].notna()]
+    sizes = {m: data[data["model"] == m][DEPTH_KNOBS[m][0]].nunique() for m in DEPTH_KNOBS}
+    if not data.size or max(sizes.values()) < 2:
+        return None
+    meters = [m for m in ("saved_bytes", "peak_alloc_bytes") if data[m].notna().any()]
+    top = float(data[meters].max().max())
+    unit, scale = next(((u, k) for u, k in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+                        if top >= 2 * k), ("B", 1))  # fmt: skip
+    fig, axes = new_figure(len(DEPTH_KNOBS), sharey=True)
+    colors = dict(zip(meters, sns.color_palette(n_colors=2), strict=False))
+    for ax, (model, (knob, xlabel, title)) in zip(axes, DEPTH_KNOBS.items(), strict=True):
+        rows = data[(data["model"] == model) & data[knob].notna()]
+        ax.set(title=title, xlabel=xlabel)
+        if rows.empty:
+            ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
+            continue
+        for i, meter in enumerate(meters):
+            g = rows.groupby(knob, as_index=False)[meter].median().dropna().sort_values(knob)
+            if g.empty:
+                continue
+            ax.plot(g[knob], g[meter] / scale, "o-", color=colors[meter],
+                    label=MEMORY_METERS[meter])  # fmt: skip
+            per = {"depth": "block", "steps": "step", "nfe_forward": "NFE"}[knob]
+            if len(g) >= 2:
+                slope, _, _ = linear_fit(g[knob].to_numpy(float), g[meter].to_numpy(float))
+                text = "constant" if g[meter].nunique() == 1 else f"{fmt_bytes(slope)} per {per}"
+            else:
+                text = "one size measured"
+            ax.text(0.04, 0.96 - 0.08 * i, text, transform=ax.transAxes, va="top",
+                    color=colors[meter], fontsize="small")  # fmt: skip
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+    axes[0].set_ylim(0, top / scale * 1.08)
+    axes[0].set_ylabel(f"{unit} per training step")
+    batch = ", ".join(f"{b:g}" for b in sorted(data["batch"].dropna().unique()))
+    fig.suptitle(f"MNIST models: memory against depth (batch {batch}; text: fitted slope)")
+    add_legend(fig, axes[0])
+    return fig
+
+
+# --- NFE, error, work-precision -------------------------------------------------------------
+
+
+def nfe_forward_backward(df: pd.DataFrame) -> plt.Figure | None:
+    """Function evaluations of the adjoint: backward against forward, per tolerance."""
+    data = ok_rows(df)
+    # backprop's NFE-B is 0 by construction: the adjoint cases are the interesting ones
+    data = data[data["nfe_forward"].notna() & data["gradient"].str.startswith("adjoint")]
+    if data.empty:
+        return None
+    data, key = variants(data, SWEEP)
+    fig, axes = new_figure()
+    ax = axes[0]
+    draw_lines(ax, data, "nfe_forward", "nfe_backward", "variant", by=line_columns(data))
+    top = float(max(data["nfe_forward"].max(), data["nfe_backward"].max())) * 1.05
+    ax.plot([0, top], [0, top], ls="--", c="grey", lw=1, label="NFE-B = NFE-F")
+    ax.plot([0, top], [0, top / 2], ls=":", c="grey", lw=1, label="NFE-B = NFE-F / 2 (paper)")
+    ax.set(xlabel="NFE forward (calls of f)", ylabel="NFE backward (calls of f)")
+    fig.suptitle("Adjoint: backward against forward evaluations (tighter tolerance: right)")
+    add_legend(fig, ax, key_title(key))
+    return fig
+
+
+def error_vs_tolerance(df: pd.DataFrame) -> plt.Figure | None:
+    """State and gradient error against tolerance, per solver and gradient mode."""
+    data = ok_rows(df)
+    data = data[data["rtol"].notna() & data["state_error"].notna()]
+    if data.empty:
+        return None
+    data, key = variants(data, ("rtol",))
+    tied = bool((data["atol"] == data["rtol"]).all())
+    panels = [("state_error", "state y(t1)")]
+    if data["grad_error"].notna().any():
+        panels.append(("grad_error", "gradient of the loss"))
+    fig, axes = new_figure(len(panels), sharey=True)
+    for ax, (col, what) in zip(axes, panels, strict=True):
+        rows = data[data[col] > 0]
+        if col == "state_error":  # one line where every gradient mode reads the same state
+            rows = one_mode(rows, col, ["rtol"])
+        draw_lines(ax, rows, "rtol", col, "variant", palette=hue_palette(data["variant"]))
+        ax.set(xscale="log", yscale="log", xlabel="tolerance (rtol = atol)" if tied else "rtol",
+               title=f"error of the {what}")  # fmt: skip
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide in a decade
+        ax.invert_xaxis()
+    axes[0].set_ylabel("relative L2 error")
+    fig.suptitle("Error against tolerance (one state line where the gradient modes agree)")
+    add_legend(fig, axes[-1], key_title(key))
+    return fig
+
+
+def _work_precision(df: pd.DataFrame, *, time: bool) -> plt.Figure | None:
+    data = ok_rows(df)
+    data = data[data["state_error"].notna() & (data["state_error"] > 0)]
+    if time:
+        data = data.assign(
+            x_state=data["time_forward_s"],
+            x_state_iqr=data["time_forward_iqr_s"],
+            x_grad=data["time_forward_s"] + data["time_backward_s"],
+            x_grad_iqr=data["time_forward_iqr_s"] + data["time_backward_iqr_s"],
+        )
+    else:
+        data = data.assign(x_state=data["nfe_forward"],
+                           x_grad=data["nfe_forward"] + data["nfe_backward"].fillna(0))  # fmt: skip
+    data = data[data["x_state"].notna()]
+    if data.empty:
+        return None
+    what = "seconds" if time else "calls of f"
+    panels = [("x_state", "state_error", f"forward ({what})", "state y(t1)")]
+    if data["grad_error"].notna().any():
+        panels.append(("x_grad", "grad_error", f"forward + backward ({what})", "gradient"))
+    if len(backends(data)) > 1:
+        return _work_precision_by_solver(data, panels, time=time)
+    data, key = variants(data, SWEEP)
+    by = line_columns(data)
+    fig, axes = new_figure(len(panels), sharey=True)
+    for ax, (x, y, xlabel, title) in zip(axes, panels, strict=True):
+        rows = data[data[y].notna() & (data[y] > 0) & data[x].notna()]
+        if y == "state_error":
+            rows = one_mode(rows, y, by)
+        draw_lines(ax, rows, x, y, "variant", xerr=f"{x}_iqr" if time else None, by=by,
+               palette=hue_palette(data["variant"]))
+        ax.set(xscale="log", yscale="log", xlabel=xlabel, title=f"error of the {title}")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide in a decade
+    axes[0].set_ylabel("relative L2 error")
+    fig.suptitle("Work-precision: error against " + (
+        "time (bars: IQR of the timed passes, summed for forward + backward)" if time
+        else "function evaluations"))  # fmt: skip
+    add_legend(fig, axes[-1], key_title(key))
+    return fig
+
+
+def _work_precision_by_solver(
+    data: pd.DataFrame, panels: list[tuple[str, str, str, str]], *, time: bool
+) -> plt.Figure:
+    """Several backends: one row of panels per problem and method, the libraries as hue.
+
+    Overlaid in one panel, every (problem, method, library, mode) line needs a legend entry
+    of its own and the comparison drowns; side by side per solver it is read at a glance.
+    """
+    data = data.assign(solver=data["subject"] + " / " + data["method"])
+    key = line_key(data, SWEEP, always=(), drop=("gradient", "subject", "method"))
+    data = data.assign(library=[describe(r, key, always=("backend",))
+                                for _, r in data[key].iterrows()])  # fmt: skip
+    by = line_columns(data)
+    solvers = list(dict.fromkeys(data.sort_values(["subject", "method"])["solver"]))
+    fig, axes = plt.subplots(len(solvers), len(panels), figsize=(4.6 * len(panels) + 1.8,
+                             2.5 * len(solvers)), layout="constrained", squeeze=False)  # fmt: skip
+    for row, solver in zip(axes, solvers, strict=True):
+        sub = data[data["solver"] == solver].assign(variant=lambda d: d["library"])
+        for ax, (x, y, _, title) in zip(row, panels, strict=True):
+            rows = sub[sub[y].notna() & (sub[y] > 0) & sub[x].notna()]
+            if y == "state_error":
+                rows = one_mode(rows, y, by)
+            draw_lines(ax, rows, x, y, "library", xerr=f"{x}_iqr" if time else None, by=by,
+                   palette=hue_palette(data["library"]))
+            ax.set(xscale="log", yscale="log", title=f"{solver}: {title}")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide in a decade
+            ax.title.set_fontsize("small")
+        row[0].set_ylabel("relative L2 error")
+    for ax, (_, _, xlabel, _) in zip(axes[-1], panels, strict=True):
+        ax.set_xlabel(xlabel)
+    fig.suptitle("Work-precision per solver, the libraries side by side: error against "
+                 + ("time" if time else "function evaluations"))  # fmt: skip
+    handles: dict[str, Any] = {}
+    for ax in axes.flat:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, h)
+    fig.legend(handles.values(), handles.keys(), loc="outside right center", frameon=False,
+               fontsize="small")  # fmt: skip
+    return fig
+
+
+def work_precision_nfe(df: pd.DataFrame) -> plt.Figure | None:
+    """Work-precision: error against NFE (forward + backward for the gradient)."""
+    return _work_precision(df, time=False)
+
+
+def work_precision_time(df: pd.DataFrame) -> plt.Figure | None:
+    """Work-precision: error against seconds, with the IQR of the timed passes."""
+    return _work_precision(df, time=True)
+
+
+# --- time -----------------------------------------------------------------------------------
+
+
+def time_per_model(df: pd.DataFrame) -> plt.Figure | None:
+    """Seconds per forward and backward pass of each MNIST model (bars: median, whiskers: IQR)."""
+    data = ok_rows(df)
+    data = data[(data["model"] != "") & data["time_forward_s"].notna()]
+    if data.empty:
+        return None
+    times = ["time_forward_s", "time_forward_iqr_s", "time_backward_s", "time_backward_iqr_s"]
+    # one bar per case (the median over its repeats), named by what varies within its model
+    med = data.groupby("case_id", sort=False)[times].median()
+    first = data.drop_duplicates("case_id").set_index("case_id")
+    med = med.join(first.drop(columns=times))
+    order = {m: i for i, m in enumerate(("mlp", "resnet", "rknet", "odenet"))}
+    med = sort_rows(med.reset_index()).sort_values(
+        "subject", key=lambda s: s.map(lambda m: order.get(m, len(order))), kind="stable"
+    )
+    labels = []
+    for _, row in med.iterrows():
+        own = data[data["subject"] == row["subject"]]
+        shown = [c for c in varying(own) if c not in ("subject", "backend")
+                 and not (c == "atol" and determined(own, "atol", ["rtol"]))]  # fmt: skip
+        parts = [f"{TICK_NAMES.get(c, c)} {fmt_value(row[c])}".strip() for c in shown
+                 if fmt_value(row[c])]  # fmt: skip
+        labels.append("\n".join([str(row["subject"]), *parts]))
+    med = med.set_index(pd.Index(labels))
+    fig, axes = new_figure(width=max(8.0, 0.9 * len(med) + 2.5))
+    ax = axes[0]
+    x = np.arange(len(med))
+    for i, (col, label) in enumerate(
+        (("time_forward_s", "forward"), ("time_backward_s", "backward"))
+    ):
+        iqr = med[col.replace("_s", "_iqr_s")].fillna(0).to_numpy()
+        ax.bar(x + (i - 0.5) * 0.38, med[col], width=0.38, label=label,
+               yerr=iqr / 2, capsize=4, error_kw={"lw": 1})  # fmt: skip
+    ax.set_xticks(x, med.index)
+    batch = ", ".join(f"{b:g}" for b in sorted(data["batch"].dropna().unique()))
+    ax.set(xlabel="case (model, and what varies among its cases)", ylabel="seconds per pass",
+           title=f"Time per training step, one bar per case (batch {batch}; whiskers: IQR)")
+    add_legend(fig, ax)
+    return fig
+
+
+def time_vs_batch(df: pd.DataFrame) -> plt.Figure | None:
+    """Forward + backward seconds against batch size, per solver setting (backend as hue)."""
+    data = ok_rows(df)
+    data = data[data["batch"].notna() & data["time_forward_s"].notna()]
+    if data.empty or data.groupby("subject")["batch"].nunique().max() < 2:
+        return None
+    data = data.assign(
+        time_total_s=data["time_forward_s"] + data["time_backward_s"].fillna(0),
+        time_total_iqr_s=data["time_forward_iqr_s"] + data["time_backward_iqr_s"].fillna(0),
+    )
+    data, key = variants(data, ("batch",))
+    fig, axes = new_figure()
+    ax = axes[0]
+    draw_lines(ax, data, "batch", "time_total_s", "variant")
+    base2_ticks(ax, data["batch"])
+    ax.set(yscale="log", xlabel="batch size", ylabel="forward + backward seconds",
+           title="Time against batch size")  # fmt: skip
+    add_legend(fig, ax, key_title(key))
+    return fig
+
+
+PLOTS: dict[str, PlotFn] = {
+    "memory_vs_steps": memory_vs_steps,
+    "memory_vs_depth": memory_vs_depth,
+    "nfe_forward_vs_backward": nfe_forward_backward,
+    "error_vs_tolerance": error_vs_tolerance,
+    "work_precision_nfe": work_precision_nfe,
+    "work_precision_time": work_precision_time,
+    "time_per_model": time_per_model,
+    "time_vs_batch": time_vs_batch,
+}
+
+
+def nfe_over_training(log: pd.DataFrame) -> plt.Figure | None:
+    """NFE forward and backward per training iteration, from a training log."""
+    need = {"iteration", "nfe_forward", "nfe_backward"}
+    if not need <= set(log.columns):
+        return None
+    log = log.dropna(subset=["nfe_forward", "nfe_backward"], how="all")
+    if log.empty:
+        return None
+    models = list(dict.fromkeys(log["model"])) if "model" in log else [""]
+    fig, axes = new_figure(2, sharey=True)
+    palette = dict(zip(models, sns.color_palette(n_colors=len(models)), strict=False))
+    passes = (("nfe_forward", "forward pass (NFE-F)"), ("nfe_backward", "backward pass (NFE-B)"))
+    for ax, (col, title) in zip(axes, passes, strict=True):
+        for model in models:
+            rows = log if model == "" else log[log["model"] == model]
+            ax.plot(rows["iteration"], rows[col], drawstyle="steps-post", lw=1.6,
+                    color=palette[model], label=model or None)  # fmt: skip
+        ax.set(title=title, xlabel="training iteration")
+    axes[0].set_ylabel("calls of f per iteration")
+    fig.suptitle("NFE over training" + (f": {models[0]}" if len(models) == 1 and models[0] else ""))
+    if len(models) > 1:
+        add_legend(fig, axes[0], title="model")
+    return fig

@@ -1,0 +1,92 @@
+"""One case measured in this process, never raising: a failure becomes a record's status.
+
+Used by the workers (each case in a child process), the inline executor and Slurm jobs.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from odebench.benchmark.cases import Case
+from odebench.running.results import case_columns
+
+Record = dict[str, Any]
+
+
+def classify(exc: BaseException) -> str:
+    """The ``status`` of a failed case."""
+    from odebench.benchmark.measure import DivergedError
+    from odebench.solvers import failure_status
+
+    # the solver's typed status (SolveError.status; the adjoint's reverse solve included)
+    if isinstance(exc, DivergedError) or failure_status(exc) is not None:
+        return "diverged"
+    msg = str(exc).lower()
+    if isinstance(exc, MemoryError) or "out of memory" in msg:
+        return "oom"
+    return "failed"
+
+
+class CaseTimeout(Exception):
+    """Raised inside an inline case when its time is up (``SIGALRM``)."""
+
+
+def _allocation_failed(exc: BaseException) -> bool:
+    """torch's CPU allocator raises a plain RuntimeError; this is the one way to know it."""
+    return isinstance(exc, RuntimeError) and "DefaultCPUAllocator: can't allocate memory" in str(
+        exc
+    )
+
+
+@contextmanager
+def _alarm(timeout: float | None) -> Iterator[None]:
+    """Raise :class:`CaseTimeout` in this thread after ``timeout`` seconds (main thread only)."""
+    usable = (
+        timeout is not None
+        and math.isfinite(timeout)
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise CaseTimeout(f"exceeded the {timeout:g} s timeout")
+
+    previous = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def execute(case: Case, repeat: int = 0, *, timeout: float | None = None) -> Record:
+    """Measure one case here and now; never raises for a failing case.
+
+    ``timeout`` (seconds) is enforced in this process with ``SIGALRM`` where that works
+    (the main thread on Unix): the inline executor's timeout.
+    """
+    from odebench.benchmark.measure import measure
+
+    record = case_columns(case, repeat)
+    start = time.perf_counter()
+    try:
+        with _alarm(timeout):
+            record.update(measure(case))
+        record["status"], record["error"] = "ok", ""
+    except CaseTimeout as exc:
+        record["status"], record["error"] = "timeout", str(exc)
+    except Exception as exc:  # a failing case is a result, not a crash of the sweep
+        record["status"] = "oom" if _allocation_failed(exc) else classify(exc)
+        record["error"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
+    record["wall_s"] = time.perf_counter() - start
+    return record
