@@ -232,7 +232,8 @@ def judge(finding: Finding, paper: Conditions, awaiting: str = "") -> tuple[str,
 
     ``awaiting``: why the run the row needs is not committed yet (empty: it is).
     """
-    differ = differing(paper, finding.here)
+    # a figure not measured has no conditions to compare
+    differ = differing(paper, finding.here) if finding.holds is not None else []
     if finding.out_of_scope:
         return "not measured (out of scope)", []
     if awaiting:
