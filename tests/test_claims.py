@@ -480,7 +480,48 @@ def test_per_input_nfe_claims_are_uninformative_when_every_input_takes_the_same_
     rows = by_id(evaluate(Sources(single_nfe=single, table1_provenance=PAPER_RUN)))
     for cid in ("adapts", "minibatch-nfe"):
         assert rows[cid]["verdict"] == "uninformative", cid
-        assert "exactly 20 evaluations" in rows[cid]["note"]
+        assert "same evaluations (20 at 0.001)" in rows[cid]["note"]
+
+
+def _sweep(commit: str) -> pd.DataFrame:
+    """The ledger's per-input sweep: fixed 20 at 1e-3, 38-44 at 1e-5 (batch of 4: 44)."""
+    rows = [{"rtol": 1e-3, "kind": "single", "batch": 1, "nfe_forward": 20}] * 3
+    rows += [{"rtol": 1e-3, "kind": "batch", "batch": 4, "nfe_forward": 20}]
+    rows += [{"rtol": 1e-5, "kind": "single", "batch": 1, "nfe_forward": n} for n in (38, 38, 44)]
+    rows += [{"rtol": 1e-5, "kind": "batch", "batch": 4, "nfe_forward": 44}]
+    return pd.DataFrame(rows).assign(weights_commit=commit)
+
+
+def test_per_input_nfe_claims_are_judged_at_the_tolerances_where_nfe_varies():
+    src = Sources(per_input=_sweep("abc123"), table1_provenance=PAPER_RUN)
+    rows = by_id(evaluate(src))
+    assert rows["adapts"]["verdict"] == "reproduced"  # 38..44 at 1e-5
+    assert rows["adapts"]["source"] == "results/claims_measured/per_input_nfe.csv"
+    mb = rows["minibatch-nfe"]  # judged at 1e-5 only: 44 <= 2 x 38
+    assert mb["verdict"] == "reproduced" and "0.001" not in mb["measured"]
+    # a sweep of other weights than results/table1's is refused, naming the fix
+    stale = by_id(evaluate(Sources(per_input=_sweep("old"), table1_provenance=PAPER_RUN)))
+    assert stale["adapts"]["verdict"] == "not measured"
+    assert "claims --measure --force" in stale["adapts"]["note"]
+
+
+def test_claims_measure_sweeps_per_input_nfe_on_the_trained_odenet(tmp_path: Path):
+    import torch
+
+    from odebench.benchmark.measure import MODEL_STEM
+    from odebench.claims.measure import per_input_nfe_points
+    from odebench.workloads.data.mnist import MNISTNotFoundError
+    from odebench.workloads.models.mnist import build_model
+
+    path = tmp_path / "odenet.pt"
+    torch.manual_seed(0)
+    torch.save({"state_dict": build_model("odenet", stem=MODEL_STEM).state_dict()}, path)
+    try:
+        points = per_input_nfe_points(path, tolerances=(1e-3,), images=2)
+    except MNISTNotFoundError as exc:
+        pytest.skip(str(exc))
+    assert list(points["kind"]) == ["single", "single", "batch"]
+    assert (points["nfe_forward"] >= 6).all()  # one dopri5 step at least: 6 evaluations
 
 
 def test_the_seed_slides_faster_backward_pass_and_table1s_same_performance_sentence():

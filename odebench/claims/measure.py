@@ -1,8 +1,12 @@
-"""The one small measurement the claims ledger needs that no suite makes
-(``odebench claims --measure``): how well the reverse solve rebuilds y0 from y(t1), the
-reconstruction the adjoint relies on. The paper (Sec. 6) "informally checked" it on continuous
-normalizing flows at default tolerances: every registered ``cnf*`` problem is measured at
-torchdiffeq's defaults (rtol 1e-7, atol 1e-9) beside the trained spiral field at rtol = atol.
+"""The small measurements the claims ledger needs that no suite makes
+(``odebench claims --measure``).
+
+- How well the reverse solve rebuilds y0 from y(t1), the reconstruction the adjoint relies
+  on. The paper (Sec. 6) "informally checked" it on continuous normalizing flows at default
+  tolerances: every registered ``cnf*`` problem is measured at torchdiffeq's defaults
+  (rtol 1e-7, atol 1e-9) beside the trained spiral field at rtol = atol.
+- The trained ODE-Net's NFE per input at tolerances where inputs take different step counts
+  (at Table 1's 1e-3 every image may take the same), on Table 1's committed weights.
 """
 
 from __future__ import annotations
@@ -54,6 +58,47 @@ def reconstruction_points(
     return pd.DataFrame(rows)
 
 
+#: Where Table 1's committed run keeps the trained ODE-Net (its provenance beside).
+ODENET_CHECKPOINT = "table1/checkpoints/odenet.pt"
+PER_INPUT_TOLERANCES = (1e-3, 1e-5, 1e-7)
+PER_INPUT_IMAGES = 32
+
+
+def per_input_nfe_points(
+    checkpoint: Path,
+    tolerances: tuple[float, ...] = PER_INPUT_TOLERANCES,
+    images: int = PER_INPUT_IMAGES,
+) -> pd.DataFrame:
+    """NFE-F of each of the first ``images`` test images alone and of them as one batch, for
+    the trained ODE-Net at each dopri5 tolerance (rtol = atol)."""
+    from dataclasses import replace
+
+    from odebench.benchmark.measure import MODEL_STEM
+    from odebench.instruments.nfe import nfe, reset_nfe
+    from odebench.workloads.data.mnist import load_mnist, to_float
+    from odebench.workloads.models.mnist import DEFAULT_ODENET_SOLVER, build_model
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    x = to_float(load_mnist().test_images[:images])
+    rows = []
+    for tol in tolerances:
+        solver = replace(DEFAULT_ODENET_SOLVER, rtol=tol, atol=tol)
+        net = build_model("odenet", stem=MODEL_STEM, solver=solver)
+        net.load_state_dict(state)
+        net.eval()
+        with torch.no_grad():
+            for i in range(len(x)):
+                reset_nfe(net)
+                net(x[i : i + 1])
+                rows.append({"rtol": tol, "atol": tol, "kind": "single", "index": i,
+                             "batch": 1, "nfe_forward": nfe(net, "forward")})  # fmt: skip
+            reset_nfe(net)
+            net(x)
+            rows.append({"rtol": tol, "atol": tol, "kind": "batch", "index": 0,
+                         "batch": len(x), "nfe_forward": nfe(net, "forward")})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def measure(results: Path, *, force: bool = False) -> Path:
     """Write ``<results>/claims_measured/reconstruction.csv`` (a folder claimed as a run)."""
     from odebench.running.folders import claim_folder
@@ -73,6 +118,17 @@ def measure(results: Path, *, force: bool = False) -> Path:
         tables += [reconstruction_points(name, DEFAULT_TOLERANCES)
                    for name in problem_names() if name.startswith("cnf")]  # fmt: skip
         pd.concat(tables, ignore_index=True).to_csv(path, index=False)
+        checkpoint = Path(results) / ODENET_CHECKPOINT
+        if checkpoint.is_file():
+            import json
+
+            prov = checkpoint.parent.parent / "provenance.json"
+            commit = json.loads(prov.read_text()).get("commit", "") if prov.is_file() else ""
+            per_input = per_input_nfe_points(checkpoint).assign(weights_commit=commit)
+            per_input.to_csv(folder / "per_input_nfe.csv", index=False)
+        else:
+            print(f"odebench claims: no {checkpoint}: the per-input NFE sweep waits for Table "
+                  "1's committed run", file=sys.stderr)  # fmt: skip
     return path
 
 

@@ -85,6 +85,7 @@ class Sources:
     gradients: pd.DataFrame | None = None
     reconstruction: pd.DataFrame | None = None
     dynamics: pd.DataFrame | None = None
+    per_input: pd.DataFrame | None = None
 
 
 #: Where each source lives under the results folder (the claims' ``source`` column).
@@ -105,11 +106,13 @@ PATHS: dict[str, str] = {
     "table2_provenance": "table2/provenance.json",
     "table2_long": "table2_long/table2.csv",
     "dynamics": "training_dynamics/summary.csv",
+    "per_input": "claims_measured/per_input_nfe.csv",
 }
 #: The sources a trained model's figures come from: their rows wait for Table 1's multi-epoch
 #: run from a clean commit (:func:`committed_run`).
 TRAINED_SOURCES = frozenset(
-    {"table1_results", "fig3a", "fig3c", "odenet_log", "test_tolerance", "single_nfe"}
+    {"table1_results", "fig3a", "fig3c", "odenet_log", "test_tolerance", "single_nfe",
+     "per_input"}
 )
 #: What (re)measures each source.
 COMMANDS: dict[str, str] = {
@@ -121,6 +124,7 @@ COMMANDS: dict[str, str] = {
     "table2_provenance": "odebench spirals",
     "table2_long": "odebench spirals --models latent_ode --budget long --out results/table2_long",
     "dynamics": "odebench training-dynamics (issue 34)",
+    "per_input": "odebench claims --measure --force (after Table 1's committed run)",
 }
 
 
@@ -202,6 +206,8 @@ class Finding:
     uninformative: str = ""
     #: Why odebench does not measure it (empty: in scope).
     out_of_scope: str = ""
+    #: The source (a key of PATHS) actually read, when not the claim's own.
+    read_from: str = ""
 
 
 @dataclass(frozen=True)
