@@ -419,7 +419,11 @@ def test_odebench_claims_writes_markdown_and_csv(tmp_path: Path, capsys):
     assert set(csv["verdict"].dropna()) <= set(VERDICTS) and len(csv) == len(CLAIMS)
     assert csv["verdict"].isna().sum() == csv["part_of"].notna().sum()  # beneath: no verdict
     md = (tmp_path / "claims.md").read_text()
-    assert "| ODE-Net (adjoint) memory is O(1) in its NFE (Table 1) | paper, Table 1 | O(1) |" in md
+    assert (
+        "| <a id=\"memory-odenet\"></a>ODE-Net (adjoint) memory is O(1) in its NFE (Table 1) "
+        "| paper, Table 1 | O(1) |"
+    ) in md
+    assert "- **reproduced** (" in md and "[memory-odenet](#memory-odenet)" in md
     assert "↳ dopri5 during training" in md and "(measurement)" in md
     assert "**reproduced**" in md and "odebench run --suite quick" in md
     assert "reproduced" in capsys.readouterr().out
