@@ -346,8 +346,12 @@ def write_claims(results: str | Path = "results", out: str | Path | None = None)
     out_dir = Path(out) if out is not None else Path(results)
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out_dir / "claims.csv", out_dir / "claims.md"
+    from odebench.running.provenance import provenance
+
+    commit = provenance(suite="claims", threads=1).get("commit") or "unknown"
     table.to_csv(csv_path, index=False)
-    md_path.write_text(render_markdown(table))
+    made = f"\nMade by `odebench claims` at commit {commit}.\n"
+    md_path.write_text(render_markdown(table) + made)
     return [md_path, csv_path]
 
 
