@@ -80,6 +80,7 @@ class Sources:
     table2: pd.DataFrame | None = None
     table2_provenance: dict[str, Any] | None = None
     table2_long: pd.DataFrame | None = None
+    table2_cost: pd.DataFrame | None = None
     test_tolerance: pd.DataFrame | None = None
     single_nfe: pd.DataFrame | None = None
     gradients: pd.DataFrame | None = None
@@ -105,6 +106,7 @@ PATHS: dict[str, str] = {
     "table2": "table2/table2.csv",
     "table2_provenance": "table2/provenance.json",
     "table2_long": "table2_long/table2.csv",
+    "table2_cost": "table2/table2_cost.csv",
     "dynamics": "training_dynamics/summary.csv",
     "per_input": "claims_measured/per_input_nfe.csv",
 }
@@ -122,6 +124,7 @@ COMMANDS: dict[str, str] = {
     "reconstruction": "odebench claims --measure",
     "table2": "odebench spirals",
     "table2_provenance": "odebench spirals",
+    "table2_cost": "odebench spirals",
     "table2_long": "odebench spirals --models latent_ode --budget long --out results/table2_long",
     "dynamics": "odebench training-dynamics (issue 34)",
     "per_input": "odebench claims --measure --force (after Table 1's committed run)",
