@@ -594,6 +594,24 @@ def test_the_adjoints_cost_statements_of_sec_2_are_measured_on_other_terms():
     assert row["verdict"] == "measured under other conditions"
 
 
+def _batches(times: dict[int, float]) -> pd.DataFrame:
+    return pd.DataFrame([{"problem": "mlp", "backend": "torchdiffeq", "gradient": "adjoint",
+                          "batch": b, "status": "ok", "time_forward_s": t / 2,
+                          "time_backward_s": t / 2} for b, t in times.items()])  # fmt: skip
+
+
+def test_size_scaling_is_read_from_time_against_batch_and_refused_when_overhead_bound():
+    # 8 -> 128 is 16x the size: 16x the time is k = 1 (linear); 64x is k = 1.5
+    linear = by_id(evaluate(Sources(backends=_batches({8: 0.01, 32: 0.04, 128: 0.16}))))
+    assert linear["size-scaling"]["verdict"] == "reproduced"
+    assert "batch^1.00" in linear["size-scaling"]["measured"]
+    steep = by_id(evaluate(Sources(backends=_batches({8: 0.01, 32: 0.08, 128: 0.64}))))
+    assert steep["size-scaling"]["verdict"] == "contradicted"  # k = 1.5 > 1.2
+    flat = by_id(evaluate(Sources(backends=_batches({8: 0.027, 32: 0.035, 128: 0.046}))))
+    assert flat["size-scaling"]["verdict"] == "uninformative"  # k = 0.19: overhead-bound
+    assert "overhead" in flat["size-scaling"]["note"]
+
+
 def _constant_verdict_args(source: str) -> list[str]:
     """Calls in ``source`` that pass a verdict-deciding argument as a constant: a bool
     literal anywhere in a Finding or judge call (``holds``, a "same conditions" flag), a

@@ -19,7 +19,6 @@ from odebench.claims.rules import (
     Conditions,
     Finding,
     Sources,
-    device_text,
     gradient_rows,
     methods_of,
     mnist_budget,
@@ -224,7 +223,7 @@ def efficiency(src: Sources) -> Finding | None:
         measured=f"adjoint's forward + backward time over backprop's at equal tolerance: {cells}",
         holds=bool((ratio < 1).sum() > len(ratio) / 2),
         conditions=f"median of timed passes, rtol 1e-3..1e-7, "
-        f"{'gradients' if key == 'gradients' else 'quick'} suite; {device_text(src)}",
+        f"{'gradients' if key == 'gradients' else 'quick'} suite",
         here=Conditions(solver=methods_of(rows), model=problems_of(rows),
                         metric="forward + backward wall time"),  # fmt: skip
         note="timings on a shared CPU: compared as ratios within one run",

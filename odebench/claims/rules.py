@@ -87,6 +87,7 @@ class Sources:
     reconstruction: pd.DataFrame | None = None
     dynamics: pd.DataFrame | None = None
     per_input: pd.DataFrame | None = None
+    backends: pd.DataFrame | None = None
 
 
 #: Where each source lives under the results folder (the claims' ``source`` column).
@@ -109,6 +110,7 @@ PATHS: dict[str, str] = {
     "table2_cost": "table2/table2_cost.csv",
     "dynamics": "training_dynamics/summary.csv",
     "per_input": "claims_measured/per_input_nfe.csv",
+    "backends": "backends/results.csv",
 }
 #: The sources a trained model's figures come from: their rows wait for Table 1's multi-epoch
 #: run from a clean commit (:func:`committed_run`).
@@ -128,6 +130,7 @@ COMMANDS: dict[str, str] = {
     "table2_long": "odebench spirals --models latent_ode --budget long --out results/table2_long",
     "dynamics": "odebench training-dynamics (issue 34)",
     "per_input": "odebench claims --measure --force (after Table 1's committed run)",
+    "backends": "odebench run --suite backends --out results/backends",
 }
 
 
@@ -144,7 +147,7 @@ def load_sources(results: str | Path) -> Sources:
         try:
             if path.suffix == ".json":
                 found[key] = json.loads(path.read_text())
-            elif key in ("table1_results", "quick", "gradients"):
+            elif key in ("table1_results", "quick", "gradients", "backends"):
                 from odebench.running.results import read_results
 
                 found[key] = read_results(path)
