@@ -85,6 +85,7 @@ from odebench.claims.table2 import (
     table2_ranking,
     table2_reading_match,
 )
+from odebench.claims.trained import trained_claims
 
 # --- the claims ---------------------------------------------------------------------------
 
@@ -210,7 +211,7 @@ def _claims() -> list[Claim]:
               "training", "odenet_log", fig3d, conditions=MNIST),
         *_table2_claims(),
     ]  # fmt: skip
-    claims += findings_claims() + beyond_claims()
+    claims += findings_claims() + trained_claims() + beyond_claims()
     return [replace(c, basis=c.basis or _basis(c.id)) for c in claims]
 
 
