@@ -282,3 +282,16 @@ def test_json_and_csv_formats_hold_the_verdict_and_rows(
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert table[table["kind"] == "exact"]["what"].tolist() == ["nfe_forward"]
     assert set(table["kind"]) == {"exact", "timing"}
+
+
+def test_timings_measured_under_load_are_named() -> None:
+    from odebench.reading.compare import load_note
+
+    idle = {"load_average": {"before": [0.5, 0.4, 0.3], "after": [1.4, 0.5, 0.3], "cpus": 2}}
+    busy = {"load_average": {"before": [0.5, 0.4, 0.3], "after": [6.2, 3.0, 1.0], "cpus": 2}}
+    resumed = {**idle, "resumed": [{"load_average": {"before": [3.5], "after": None,
+                                                     "cpus": 2}}]}  # fmt: skip
+    assert load_note(idle) is None
+    assert "under load" in (load_note(busy) or "") and "6.2 on 2 CPUs" in (load_note(busy) or "")
+    assert "3.5 on 2 CPUs" in (load_note(resumed) or "")
+    assert "unknown" in (load_note({}) or "")

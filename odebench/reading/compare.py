@@ -94,7 +94,33 @@ def load(path: str | Path, label: str = "") -> Run:
     problem = provenance_problem(folder) if (folder / PROVENANCE_FILE).exists() else None
     if problem:
         run.notes.append(f"{label}: {problem}")
+    loaded = load_note(run.provenance)
+    if loaded:
+        run.notes.append(f"{label}: {loaded}")
     return run
+
+
+def load_note(info: Mapping[str, Any]) -> str | None:
+    """A sentence naming a run's timings as measured under load (a 1-minute load average
+    above its CPU count, before or after the run), or saying the load is unknown."""
+    entries = [info.get("load_average")]
+    entries += [r.get("load_average") for r in info.get("resumed", []) if isinstance(r, dict)]
+    worst: tuple[float, int] | None = None
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            continue
+        cpus = entry.get("cpus") or info.get("cpu_count") or 1
+        for when in ("before", "after"):
+            value = entry.get(when)
+            if isinstance(value, list) and value and isinstance(value[0], (int, float)):
+                if worst is None or value[0] / cpus > worst[0] / worst[1]:
+                    worst = (float(value[0]), int(cpus))
+    if worst is None:
+        return "no load average recorded: whether its timings were measured under load is unknown"
+    if worst[0] > worst[1]:
+        return (f"timings measured under load (1-minute load average up to {worst[0]:g} on "
+                f"{worst[1]} CPUs): compare them with care")  # fmt: skip
+    return None
 
 
 def _same(a: Any, b: Any) -> bool:
