@@ -24,11 +24,22 @@ CASES = [
 ]  # fmt: skip
 
 
+IDLE = {"before": [0.5, 0.4, 0.3], "after": [0.9, 0.5, 0.3], "cpus": 2}
+
+
+def _idle(folder: Path) -> None:
+    """Record an idle machine in the provenance (the test machine's own load varies)."""
+    from odebench.running.provenance import read_provenance
+
+    write_provenance(folder, {**read_provenance(folder), "load_average": IDLE})
+
+
 @pytest.fixture(scope="module")
 def run_a(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("a")
     write_provenance(folder, {"suite": "test", "commit": "aaa"})
     run_cases(CASES, folder / "results.csv", executor="inline", progress=False)
+    _idle(folder)
     return folder
 
 
@@ -67,6 +78,7 @@ def test_a_second_run_of_the_same_cases_has_equal_exact_figures(
 ) -> None:
     again = tmp_path / "again"
     run_cases(CASES, again / "results.csv", executor="inline", progress=False)
+    _idle(again)
     result = compare(run_a, again)
     assert result.exact.empty, result.exact
     assert result.exit_status() == 0
@@ -252,7 +264,9 @@ def test_an_unreadable_provenance_is_named(run_a: Path, tmp_path: Path) -> None:
 def test_a_single_pass_timing_is_never_flagged(tmp_path: Path) -> None:
     one = [c.with_(timed_passes=1) for c in CASES[:2]]
     a = tmp_path / "a"
+    write_provenance(a, {"suite": "test"})
     run_cases(one, a / "results.csv", executor="inline", progress=False)
+    _idle(a)
     b = _copy(a, tmp_path)
     _rewrite(b, lambda row: row.update(time_forward_s=repr(3 * float(row["time_forward_s"]))))
     result = compare(a, b)
@@ -295,3 +309,25 @@ def test_timings_measured_under_load_are_named() -> None:
     assert "under load" in (load_note(busy) or "") and "6.2 on 2 CPUs" in (load_note(busy) or "")
     assert "3.5 on 2 CPUs" in (load_note(resumed) or "")
     assert "unknown" in (load_note({}) or "")
+
+
+def test_timings_measured_under_load_are_not_judged_unless_asked(
+    run_a: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    a = tmp_path / "a"
+    shutil.copytree(run_a, a)
+    cid = CASES[1].case_id
+    before = float(read_results(a).set_index("case_id").loc[cid, "time_forward_s"])
+    _edit(a, cid, {"time_forward_iqr_s": repr(0.1 * before)})
+    b = _copy(a, tmp_path)
+    _edit(b, cid, {"time_forward_s": repr(3 * before), "time_forward_iqr_s": "0.0"})
+    assert main(["compare", str(a), str(b), "--fail-on-slower"]) == 1  # both idle: judged
+    write_provenance(b, {"suite": "test", "load_average": {"before": [1.0], "after": [6.5],
+                                                           "cpus": 2}})  # fmt: skip
+    capsys.readouterr()
+    result = compare(a, b)
+    assert result.regressions.empty and result.unjudged == "not judged: B measured under load"
+    assert (result.timings["test"] == "not judged: B measured under load").all()
+    assert main(["compare", str(a), str(b), "--fail-on-slower"]) == 0
+    assert "--despite-load" in capsys.readouterr().out
+    assert main(["compare", str(a), str(b), "--fail-on-slower", "--despite-load"]) == 1

@@ -43,6 +43,9 @@ def register(subparsers: Any) -> None:
     cmd.add_argument("--fail-on-slower", action="store_true",
                      help="exit 1 also when a timing is flagged slower (off by default: "
                      "timings on a shared machine should not fail a check)")  # fmt: skip
+    cmd.add_argument("--despite-load", action="store_true",
+                     help="judge timings even where a run was measured under load (more "
+                     "runnable processes than CPUs), where unchanged code is often flagged")
     cmd.add_argument("--ignore-timings", action="store_true",
                      help="kept for old scripts: timings gate nothing unless --fail-on-slower")
     add_format_option(cmd)
@@ -83,7 +86,8 @@ def check_outputs(args: argparse.Namespace) -> None:
 def main(args: argparse.Namespace) -> int:
     check_outputs(args)  # before anything is read or written
     result = compare(args.a, args.b, threshold=args.threshold,
-                     ignore_identity=tuple(args.ignore_identity))  # fmt: skip
+                     ignore_identity=tuple(args.ignore_identity),
+                     despite_load=args.despite_load)  # fmt: skip
     gate = args.fail_on_slower
     if args.format == "json":
         sys.stdout.write(json.dumps(records(result, fail_on_slower=gate), indent=2) + "\n")
