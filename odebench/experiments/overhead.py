@@ -124,25 +124,26 @@ def fixed_cost_cases(n: int = 200) -> list:
 
 
 def case_fixed_cost(n: int = 200) -> tuple[float, float]:
-    """(seconds per case in ``measure()``, seconds per case in the solves alone) over
-    :func:`fixed_cost_cases`: the difference is what a case costs besides its own work."""
+    """(CPU seconds per case in ``measure()``, CPU seconds per case in the solves alone)
+    over :func:`fixed_cost_cases`: the difference is what a case costs besides its own work
+    (CPU time: on a loaded machine the wall time mostly measures the wait for a core)."""
     from odebench.benchmark.measure import measure
     from odebench.solvers import solve
 
     cases = fixed_cost_cases(n)
-    start = time.perf_counter()
+    start = time.process_time()
     for case in cases:
         measure(case)
-    total = time.perf_counter() - start
+    total = time.process_time() - start
     from odebench.workloads.problems import get_problem
 
     problem = get_problem("harmonic_oscillator")
-    start = time.perf_counter()
+    start = time.process_time()
     for case in cases:  # the nfe pass's own work: one solve + backward per case
         y0 = problem.y0.detach().clone().requires_grad_(True)
         ys = solve(problem.field(), y0, problem.times(2, dtype=torch.float64), case.solver()).ys
         (0.5 * ys[-1] ** 2).sum().backward()
-    solves = time.perf_counter() - start
+    solves = time.process_time() - start
     return total / n, solves / n
 
 
