@@ -252,13 +252,15 @@ FAMILIES: tuple[type, ...] = (FieldFixedGrid, FieldAdaptive, ExactProblem, Mnist
 
 
 class SolveOverhead:
-    """odebench's ``solve()`` over a bare ``torchdiffeq`` call: the ratio of median CPU times of
-    forward + backward, timed alternately in one process (MLP field 64, dopri5 rtol = atol =
-    1e-5, one thread); 1.01 is 1 % overhead. See :mod:`odebench.experiments.overhead`."""
+    """odebench's ``solve()`` over a bare ``torchdiffeq`` call: 1 + the median of paired
+    differences (>= 200 interleaved pairs of forward + backward, CPU time) over the bare
+    median, MLP field 64, dopri5 rtol = atol = 1e-5, one thread; 1.01 is 1 % overhead.
+    ``track_overhead_interval`` is the width of its 95 % bootstrap interval.
+    See :mod:`odebench.experiments.overhead`."""
 
     param_names = ["gradient", "batch"]
     params = [["backprop", "adjoint"], [128, 8]]
-    timeout = 600.0
+    timeout = 1200.0
     repeat = 1
     number = 1
 
@@ -271,8 +273,45 @@ class SolveOverhead:
             raise NotImplementedError(str(exc)) from None
         torch.set_num_threads(int(os.environ.get(THREADS_ENV, "1")))
         self.solve_overhead = solve_overhead
+        self._result: Any = None
+
+    def _measured(self, gradient: str, batch: int) -> Any:
+        if self._result is None:
+            self._result = self.solve_overhead(gradient, batch)
+        return self._result
 
     @_with_unit("ratio")
     def track_overhead_ratio(self, gradient: str, batch: int) -> float:
-        """Median CPU time of solve() over bare torchdiffeq's (1.0: no overhead)."""
-        return float(f"{self.solve_overhead(gradient, batch).ratio:.4f}")
+        """1 + median paired difference / bare median (1.0: no overhead)."""
+        return float(f"{self._measured(gradient, batch).ratio:.4f}")
+
+    @_with_unit("ratio")
+    def track_overhead_interval(self, gradient: str, batch: int) -> float:
+        """Width of the ratio's 95 % bootstrap interval (what the ratio can resolve)."""
+        r = self._measured(gradient, batch)
+        return float(f"{r.high - r.low:.4f}")
+
+
+class CaseFixedCost:
+    """Seconds per case that ``measure()`` spends besides the case's solve, over a grid of
+    200 tiny cases (harmonic_oscillator, dopri5, float64, nfe + error; issue 37 goal:
+    <= 50 ms)."""
+
+    timeout = 1200.0
+    repeat = 1
+    number = 1
+
+    def setup(self) -> None:
+        if _IMPORT_ERROR is not None:
+            raise NotImplementedError(_IMPORT_ERROR)
+        try:
+            from odebench.experiments.overhead import case_fixed_cost
+        except ImportError as exc:
+            raise NotImplementedError(str(exc)) from None
+        torch.set_num_threads(int(os.environ.get(THREADS_ENV, "1")))
+        self.case_fixed_cost = case_fixed_cost
+
+    @_with_unit("seconds")
+    def track_fixed_seconds_per_case(self) -> float:
+        per_case, per_solve = self.case_fixed_cost()
+        return float(f"{per_case - per_solve:.4g}")

@@ -49,8 +49,42 @@ def test_the_asv_benchmark_tracks_the_ratio() -> None:
     assert bench.track_overhead_ratio.unit == "ratio"
     assert bench.params == [["backprop", "adjoint"], [128, 8]]
     bench.setup("adjoint", 8)
-    bench.solve_overhead = lambda g, b: type("R", (), {"ratio": 1.0123456})()
+    runs: list[int] = []
+
+    def fake(g: str, b: int) -> object:
+        runs.append(1)
+        return type("R", (), {"ratio": 1.0123456, "low": 1.001, "high": 1.0251})()
+
+    bench.solve_overhead = fake
     assert bench.track_overhead_ratio("adjoint", 8) == 1.0123
+    assert bench.track_overhead_interval("adjoint", 8) == 0.0241
+    assert len(runs) == 1  # the ratio and its interval come from one measurement
+
+
+def test_the_paired_ratio_is_the_median_difference_over_the_bare_median() -> None:
+    from odebench.experiments.overhead import paired_ratio
+
+    # differences 1, 2, 3, 4, 100 ms (one outlier): median 3 ms; bare median 100 ms
+    bare = [0.100, 0.098, 0.102, 0.101, 0.099]
+    ours = [0.101, 0.100, 0.105, 0.105, 0.199]
+    r = paired_ratio(bare, ours)
+    assert r.difference == pytest.approx(0.003) and r.bare == pytest.approx(0.100)
+    assert r.ratio == pytest.approx(1.03)
+    assert r.low <= r.ratio <= r.high and r.pairs == 5
+    # the outlier pair moves a ratio of medians by 2 %, the paired median not at all
+    assert paired_ratio(bare, ours[:4] + [0.105]).ratio == pytest.approx(1.03)
+
+
+def test_a_constant_difference_has_a_zero_width_interval() -> None:
+    from odebench.experiments.overhead import paired_ratio
+
+    bare = [0.010 + 0.001 * (i % 7) for i in range(50)]
+    ours = [b + 0.0005 for b in bare]
+    r = paired_ratio(bare, ours)
+    median_bare = sorted(bare)[25]  # 50 values: statistics.median averages the middle two
+    assert r.difference == pytest.approx(0.0005)
+    assert r.ratio == pytest.approx(1 + 0.0005 / ((sorted(bare)[24] + median_bare) / 2))
+    assert r.high - r.low < 0.01
 
 
 def test_times_checked_once_are_checked_again_after_an_in_place_change() -> None:

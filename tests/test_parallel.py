@@ -143,3 +143,21 @@ def test_a_side_worker_killed_mid_case_is_a_crashed_row_and_the_next_gets_a_new_
     assert [r["status"] for r in records] == ["crashed", "ok", "crashed", "ok"]
     assert "SIGKILL" in records[0]["error"]
     assert [r["nfe_forward"] for r in records[1::2]] == [16, 32]  # rk4: 4 per step
+
+
+def test_an_interrupted_run_still_records_the_load_around_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from odebench.running import runner
+
+    write_provenance(tmp_path, {"suite": "test"})
+
+    def interrupted(*args: object, **kwargs: object) -> list:
+        assert len(read_provenance(tmp_path)["load_average"]["before"]) == 3  # noted first
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_run_cases", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_cases([], tmp_path / "results.csv", executor="inline", progress=False)
+    load = read_provenance(tmp_path)["load_average"]
+    assert len(load["before"]) == 3 and len(load["after"]) == 3

@@ -280,11 +280,8 @@ def measure(case: Case) -> Record:
     if "error" in meters and workload.problem is not None and state is not None:
         assert workload.t is not None
         # references are float64 on the CPU, whatever the case's device
-        ref_grads, ref_ys = reference_solution(case, workload)
-        if workload.problem.exact is None and workload.hidden:
-            ref_state = ref_ys[-1]  # a function's own tensors, made float64 for the reference
-        else:
-            ref_state = workload.problem.reference(workload.t.cpu())[-1]
+        ref_grads, _ = reference_solution(case, workload)
+        ref_state = reference_state(case, workload)
         rec["state_error"] = state_error(state, ref_state)
         rec["grad_error"] = grad_error(grads, ref_grads)
     return rec
@@ -300,12 +297,74 @@ def reference_grads(case: Case, workload: Workload) -> list[torch.Tensor | None]
     return reference_solution(case, workload)[0]
 
 
+#: Float64 references computed in this process, by :func:`reference_key`: a grid of cases
+#: that differ only in method or tolerance shares one (the reference depends on neither).
+_REFERENCES: dict[str, tuple[list[torch.Tensor | None], torch.Tensor, torch.Tensor]] = {}
+_REFERENCES_KEPT = 16
+
+
+def reference_key(case: Case, workload: Workload) -> str:
+    """What the reference depends on, as a digest: the problem, the loss (reduction and the
+    states it is on), the output times, and the values of y0, every parameter, buffer and
+    hidden tensor of the field (so a user problem re-registered under the same name, or a
+    field changed in place, never reads another's reference)."""
+    import hashlib
+
+    assert workload.problem is not None and workload.t is not None
+    digest = hashlib.sha1(repr((case.problem, case.reduction, case.output_times,
+                                type(workload.module).__qualname__)).encode())  # fmt: skip
+    tensors = [workload.problem.y0, workload.t, *workload.module.parameters(),
+               *workload.module.buffers(), *workload.hidden]  # fmt: skip
+    for x in tensors:
+        x64 = x.detach().to("cpu", torch.float64).contiguous()
+        digest.update(repr((tuple(x64.shape), x.dtype)).encode())
+        digest.update(x64.numpy().tobytes())
+    return digest.hexdigest()
+
+
 def reference_solution(
     case: Case, workload: Workload
 ) -> tuple[list[torch.Tensor | None], torch.Tensor]:
     """(gradients, states) of the float64 reference solve (CPU): the gradient of the case's
     loss with respect to y0, the module's parameters and the field's hidden tensors (made
-    float64 for the solve, restored after)."""
+    float64 for the solve, restored after). Computed once per process for each
+    :func:`reference_key` (the figures are the same as a fresh computation's: the solve
+    is deterministic and nothing of the case outside the key enters it)."""
+    grads, ys, _ = _reference(case, workload)
+    return grads, ys
+
+
+def reference_state(case: Case, workload: Workload) -> torch.Tensor:
+    """The float64 reference state at t1 that the case's ``state_error`` is measured against."""
+    return _reference(case, workload)[2]
+
+
+def _reference(
+    case: Case, workload: Workload
+) -> tuple[list[torch.Tensor | None], torch.Tensor, torch.Tensor]:
+    key = reference_key(case, workload)
+    kept = _REFERENCES.get(key)
+    if kept is None:
+        grads, ys = _fresh_reference(case, workload)
+        assert workload.problem is not None and workload.t is not None
+        if workload.problem.exact is None and workload.hidden:
+            ref_state = ys[-1]  # a function's own tensors, made float64 for the reference
+        else:
+            ref_state = workload.problem.reference(workload.t.cpu())[-1]
+        if len(_REFERENCES) >= _REFERENCES_KEPT:
+            _REFERENCES.pop(next(iter(_REFERENCES)))
+        kept = _REFERENCES[key] = (grads, ys, ref_state.detach())
+    return kept
+
+
+def clear_references() -> None:
+    """Forget the references computed so far (tests compare a fresh computation)."""
+    _REFERENCES.clear()
+
+
+def _fresh_reference(
+    case: Case, workload: Workload
+) -> tuple[list[torch.Tensor | None], torch.Tensor]:
     assert workload.problem is not None and workload.t is not None
     inner = workload.module.inner if isinstance(workload.module, CountedField) else None
     plain = inner is not None and not isinstance(inner, nn.Module)

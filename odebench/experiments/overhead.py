@@ -1,41 +1,94 @@
-"""What odebench's ``solve()`` costs over a bare ``torchdiffeq`` call, measured in one process.
+"""What odebench's ``solve()`` costs over a bare ``torchdiffeq`` call, and what a case costs
+besides its own work, measured in one process.
 
-The same MLP field (64 -> 64 tanh -> 64), initial states, method and tolerances, solved and
-differentiated (forward + backward of a mean-square loss at t1) by ``torchdiffeq.odeint``
-(or ``odeint_adjoint``) and by :func:`odebench.solvers.solve`, alternately, so a load that
-comes and goes on a shared machine falls on both alike. The figure is the ratio of the
-median CPU times (``time.process_time``: a process waiting for a core does not count):
-1.01 means odebench's checks, counting and step statistics cost 1 %.
+**Per solve.** The same MLP field (64 -> 64 tanh -> 64), initial states, method and
+tolerances, solved and differentiated (forward + backward of a mean-square loss at t1) by
+``torchdiffeq.odeint`` (or ``odeint_adjoint``) and by :func:`odebench.solvers.solve` (given
+a :class:`~odebench.instruments.CountedField`, as ``measure()``'s timed passes give it),
+alternately in pairs (the order alternates too), so a load that comes and goes falls on both
+sides of a pair alike. The figure is 1 + median(paired difference) / median(bare), with a
+95 % bootstrap interval over the pairs: one ratio of two medians moved by 10 % between
+configs on a loaded machine; the median of >= 200 paired differences resolves 1 %.
+Times are CPU time (``time.process_time``: waiting for a core does not count).
 
-``python -m odebench.experiments.overhead`` prints the ratios at batch 128 and 8, backprop
-and adjoint (dopri5, rtol = atol = 1e-5, one thread); the asv benchmark ``SolveOverhead``
-tracks them.
+**Per case.** :func:`case_fixed_cost` runs a grid of tiny cases (``harmonic_oscillator``,
+dopri5, float64, meters nfe + error, one tolerance each) through ``measure()`` and returns
+the seconds per case: what a large grid pays besides solving.
+
+``python -m odebench.experiments.overhead`` prints both; the asv benchmarks
+``SolveOverhead`` and ``CaseFixedCost`` track them.
 """
 
 from __future__ import annotations
 
 import os
+import random
+import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
-from odebench.instruments.timing import Interleaved, time_interleaved
+from odebench.instruments.timing import time_interleaved
 
 #: The conditions of the published figures (issue 21, item 8).
 METHOD, TOL = "dopri5", 1e-5
 BATCHES: tuple[int, ...] = (128, 8)
 GRADIENTS: tuple[str, ...] = ("backprop", "adjoint")
+#: Pairs of passes by default (issue 37: >= 200 to resolve 1 %).
+PAIRS = 200
+
+
+@dataclass(frozen=True)
+class PairedOverhead:
+    """solve() over bare torchdiffeq from paired passes: ``ratio`` with a 95 % interval."""
+
+    bare: float  # median seconds of the bare passes
+    ours: float  # median seconds of solve()'s passes
+    difference: float  # median of the paired differences (solve() - bare), seconds
+    ratio: float  # 1 + difference / bare
+    low: float
+    high: float
+    pairs: int
+
+
+def paired_ratio(
+    bare: list[float], ours: list[float], *, resamples: int = 2000, seed: int = 0
+) -> PairedOverhead:
+    """1 + median(ours_i - bare_i) / median(bare), with a percentile bootstrap interval
+    (pairs resampled together, ``seed`` fixed: the same passes give the same interval)."""
+    if len(bare) != len(ours) or len(bare) < 2:
+        raise ValueError(f"need two equal lists of >= 2 paired times; got {len(bare)} and "
+                         f"{len(ours)}.")  # fmt: skip
+    diffs = [o - b for b, o in zip(bare, ours, strict=True)]
+    base = statistics.median(bare)
+    rng = random.Random(seed)
+    n = len(diffs)
+    boots = []
+    for _ in range(resamples):
+        idx = [rng.randrange(n) for _ in range(n)]
+        boots.append(1 + statistics.median(diffs[i] for i in idx)
+                     / statistics.median(bare[i] for i in idx))  # fmt: skip
+    boots.sort()
+    low, high = boots[int(0.025 * resamples)], boots[int(0.975 * resamples) - 1]
+    diff = statistics.median(diffs)
+    return PairedOverhead(
+        bare=base, ours=statistics.median(ours), difference=diff, ratio=1 + diff / base,
+        low=low, high=high, pairs=n,
+    )  # fmt: skip
 
 
 def pair(gradient: str, batch: int) -> tuple[Callable[[], None], Callable[[], None]]:
     """(bare torchdiffeq, odebench) passes over the same field, states and tolerances."""
     from torchdiffeq import odeint, odeint_adjoint
 
+    from odebench.instruments import CountedField
     from odebench.solvers import SolverConfig, solve
     from odebench.workloads.problems import MLPField
 
     field = MLPField(64, 64)
+    counted = CountedField(field)  # what measure() hands solve(): counted once per case
     y0 = torch.randn(batch, 64, generator=torch.Generator().manual_seed(1))
     t = torch.tensor([0.0, 1.0])
     config = SolverConfig(method=METHOD, rtol=TOL, atol=TOL, gradient=gradient)  # type: ignore[arg-type]
@@ -46,29 +99,70 @@ def pair(gradient: str, batch: int) -> tuple[Callable[[], None], Callable[[], No
         ys[-1].square().mean().backward()
 
     def ours() -> None:
-        ys = solve(field, y0, t, config).ys
+        ys = solve(counted, y0, t, config).ys
         ys[-1].square().mean().backward()
 
     return bare, ours
 
 
-def solve_overhead(gradient: str, batch: int, *, repeat: int = 60) -> Interleaved:
-    """Bare torchdiffeq (``a``) against ``solve()`` (``b``); ``.ratio`` is b over a."""
+def solve_overhead(gradient: str, batch: int, *, pairs: int = PAIRS) -> PairedOverhead:
+    """Bare torchdiffeq against ``solve()`` over ``pairs`` interleaved pairs of passes."""
     bare, ours = pair(gradient, batch)
-    return time_interleaved(bare, ours, warmup=3, repeat=repeat, clock=time.process_time)
+    timed = time_interleaved(bare, ours, warmup=5, repeat=pairs, clock=time.process_time)
+    return paired_ratio(list(timed.a.times), list(timed.b.times))
+
+
+def fixed_cost_cases(n: int = 200) -> list:
+    """``n`` tiny cases that differ only in tolerance (they share one reference)."""
+    from odebench.benchmark.cases import Case
+
+    return [
+        Case(problem="harmonic_oscillator", method="dopri5", dtype="float64",
+             rtol=10 ** (-3 - 6 * i / n), atol=10 ** (-3 - 6 * i / n), meters=("nfe", "error"))
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def case_fixed_cost(n: int = 200) -> tuple[float, float]:
+    """(CPU seconds per case in ``measure()``, CPU seconds per case in the solves alone)
+    over :func:`fixed_cost_cases`: the difference is what a case costs besides its own work
+    (CPU time: on a loaded machine the wall time mostly measures the wait for a core)."""
+    from odebench.benchmark.measure import measure
+    from odebench.solvers import solve
+
+    cases = fixed_cost_cases(n)
+    start = time.process_time()
+    for case in cases:
+        measure(case)
+    total = time.process_time() - start
+    from odebench.workloads.problems import get_problem
+
+    problem = get_problem("harmonic_oscillator")
+    start = time.process_time()
+    for case in cases:  # the nfe pass's own work: one solve + backward per case
+        y0 = problem.y0.detach().clone().requires_grad_(True)
+        ys = solve(problem.field(), y0, problem.times(2, dtype=torch.float64), case.solver()).ys
+        (0.5 * ys[-1] ** 2).sum().backward()
+    solves = time.process_time() - start
+    return total / n, solves / n
 
 
 def main() -> None:
     torch.set_num_threads(1)
-    repeat = int(os.environ.get("ODEBENCH_OVERHEAD_REPEAT", "60"))
-    print(f"load average {os.getloadavg()[0]:.2f}; {METHOD} rtol=atol={TOL:g}, 1 thread, "
-          f"{repeat} interleaved passes each, medians of CPU time")  # fmt: skip
+    pairs = int(os.environ.get("ODEBENCH_OVERHEAD_PAIRS", str(PAIRS)))
+    print(f"load average {os.getloadavg()}; {METHOD} rtol=atol={TOL:g}, 1 thread, "
+          f"{pairs} interleaved pairs, CPU time")  # fmt: skip
     for gradient in GRADIENTS:
         for batch in BATCHES:
-            r = solve_overhead(gradient, batch, repeat=repeat)
-            print(f"{gradient:8s} batch {batch:3d}: torchdiffeq {r.a.median * 1e3:7.3f} ms  "
-                  f"solve() {r.b.median * 1e3:7.3f} ms  ratio {r.ratio:.4f}")  # fmt: skip
-    print(f"load average {os.getloadavg()[0]:.2f}")
+            r = solve_overhead(gradient, batch, pairs=pairs)
+            print(f"{gradient:8s} batch {batch:3d}: torchdiffeq {r.bare * 1e3:7.3f} ms  "
+                  f"solve() +{r.difference * 1e6:6.0f} us  ratio {r.ratio:.4f} "
+                  f"[{r.low:.4f}, {r.high:.4f}]")  # fmt: skip
+    per_case, per_solve = case_fixed_cost()
+    print(f"200 tiny cases through measure(): {per_case * 1e3:.1f} ms a case, of which the "
+          f"solve + backward {per_solve * 1e3:.1f} ms: fixed cost "
+          f"{(per_case - per_solve) * 1e3:.1f} ms")  # fmt: skip
+    print(f"load average {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,9 @@ class CountedField(nn.Module):
 
 
 _PHASE: list[str] = ["forward"]
+#: The live stack of phases (its last item is the current one): for a wrapper that counts on
+#: a :class:`CountedField`'s ``counts`` itself, saving a Python frame per evaluation.
+PHASES: list[str] = _PHASE
 #: The phase of odebench's own evaluation of a field (see ``odebench.instruments.probe``).
 PROBE = "probe"
 

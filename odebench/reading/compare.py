@@ -1,20 +1,34 @@
 """``odebench compare A B``: what changed between two results folders.
 
-Cases are matched by identity (``case_id``: every field of the case, hashed). Then:
+Cases are paired by identity (``case_id``: every field of the case, hashed), or, with
+``ignore_identity``, by every identity column but those named (CPU against GPU, torchdiffeq
+against torchode): a pairing that would merge two cases of one run is refused. Then:
 
 * **Exact figures** (status, parameters, NFE, steps, saved bytes, peak allocated, errors,
   loss) must be equal: each difference is listed, case by case, with both values.
-* **Timings** (forward and backward seconds) are compared as the ratio B/A of medians, with
-  each run's spread (IQR over the timed passes, as a fraction of the median). A change is
-  flagged only when it exceeds the spread of both runs (``|B - A|`` above each run's IQR)
-  *and* the threshold (``|B/A - 1| > threshold``): a timing never fails on noise alone.
+* **Timings** (forward and backward seconds) are judged by a statistical test over all
+  timed passes, as asv does (a significance test plus a minimum factor): B/A of the
+  medians is flagged only where the test says the runs differ (p < :data:`ALPHA`) *and*
+  ``|B/A - 1|`` exceeds the threshold. The table stores each repeat's median and IQR over
+  its passes, not every pass, so the test is Mann-Whitney U over the repeats' medians
+  where each run has :data:`MANN_WHITNEY_REPEATS` repeats, else a test of the difference
+  of medians whose standard error comes from each run's IQR and number of passes (and the
+  spread between repeats). Fewer than :data:`MIN_PASSES` passes in a run: "not
+  comparable" (a spread from one pass is no spread), never flagged.
+* Timings of a run measured under load (its provenance records a 1-minute load average
+  above its CPU count, before or after it) are not judged unless asked (``despite_load``):
+  on the project's shared machine, unchanged code compared with itself under load had
+  39 % of its timings flagged (run-to-run ratios of 0.15-4.9 at the 5-95 % quantiles),
+  far beyond what any test over one run's passes can allow for.
 * A row whose spread exceeds :data:`UNSTABLE` (IQR/median 25 %) in either run is marked
   unstable: its timing is not to be trusted however the comparison comes out.
-* Cases only in A or only in B are listed.
+* Cases only in A (lost rows in B), a torn last row, or torn rows kept aside make the
+  verdict "incomplete"; cases only in B are listed.
 
-The exit status (see :func:`exit_status`): 1 when an exact figure changed or a timing
-regressed beyond the threshold (timings can be ignored), else 0. The comparison renders
-as Markdown or HTML from ``odebench/reading/templates/``, in the report's style.
+The exit status (see :meth:`Comparison.exit_status`): 1 when an exact figure changed or
+the comparison is incomplete, or (only with ``fail_on_slower``) a timing is flagged
+slower; else 0. No case in common raises (exit 2) with the identity columns that differ.
+The comparison renders as Markdown or HTML from ``odebench/reading/templates/``.
 """
 
 from __future__ import annotations
@@ -24,6 +38,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from odebench.reading.significance import ALPHA, MIN_PASSES, timing_test
 
 if TYPE_CHECKING:  # pandas and the results module load only when a comparison runs, so
     import pandas as pd  # that registering the subcommand keeps ``odebench --help`` fast
@@ -35,8 +51,6 @@ EXACT_FIGURES: tuple[str, ...] = (
     "loss", "accuracy",
 )  # fmt: skip
 DEFAULT_THRESHOLD = 0.10
-
-
 def _input_error(message: str) -> Exception:
     """A :class:`~odebench.running.results.ResultsError` (the CLI prints it as one line, exit 2)."""
     from odebench.running.results import ResultsError
@@ -44,10 +58,21 @@ def _input_error(message: str) -> Exception:
     return ResultsError(message)
 
 
-def load(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The results table and provenance of a run folder (or of the folder of a CSV)."""
-    from odebench.running.provenance import read_provenance
-    from odebench.running.results import PROVENANCE_FILE, RESULTS_FILE, read_results
+@dataclass
+class Run:
+    """One side of a comparison: its table, provenance and what could not be read."""
+
+    table: pd.DataFrame
+    provenance: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    torn: bool = False
+
+
+def load(path: str | Path, label: str = "") -> Run:
+    """The results table and provenance of a run folder (or of the folder of a CSV), with
+    a note for each torn row and an unreadable provenance (never silently dropped)."""
+    from odebench.running.provenance import provenance_problem, read_provenance
+    from odebench.running.results import PROVENANCE_FILE, RESULTS_FILE, TORN_FILE, read_results
 
     path = Path(path)
     if not path.exists():
@@ -58,7 +83,63 @@ def load(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         raise _input_error(f"{str(path)!r} is not a results folder (no {RESULTS_FILE}); pass a "
                            "folder written by `odebench run`.")  # fmt: skip
     df = read_results(path)
-    return df, read_provenance(folder) if (folder / PROVENANCE_FILE).is_file() else {}
+    csv_path = path if path.is_file() else path / RESULTS_FILE
+    run = Run(table=df, provenance=read_provenance(folder))
+    data = csv_path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        tail = data[data.rfind(b"\n") + 1 :].decode(errors="replace")
+        run.torn = True
+        run.notes.append(f"{label}: a torn last row (an unfinished write) is not compared: "
+                         f"{tail[:60]!r}")  # fmt: skip
+    torn_file = folder / TORN_FILE
+    if torn_file.is_file():
+        lines = [x for x in torn_file.read_text(errors="replace").splitlines() if x.strip()]
+        if lines:  # dropped on resume; their cases ran again (a missing one is only in A)
+            run.notes.append(f"{label}: {len(lines)} torn row(s) kept aside in {torn_file}")
+    problem = provenance_problem(folder) if (folder / PROVENANCE_FILE).exists() else None
+    if problem:
+        run.notes.append(f"{label}: {problem}")
+    loaded = load_note(run.provenance)
+    if loaded:
+        run.notes.append(f"{label}: {loaded}")
+    return run
+
+
+def load_level(info: Mapping[str, Any]) -> tuple[float, float, int] | None:
+    """(load per CPU, 1-minute load average, CPUs) at the worst moment a run's provenance
+    records (before or after it, resumes included); None where it records none."""
+    entries = [info.get("load_average")]
+    entries += [r.get("load_average") for r in info.get("resumed", []) if isinstance(r, dict)]
+    worst: tuple[float, float, int] | None = None
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            continue
+        cpus = int(entry.get("cpus") or info.get("cpu_count") or 1)
+        for when in ("before", "after"):
+            value = entry.get(when)
+            if isinstance(value, list) and value and isinstance(value[0], (int, float)):
+                level = float(value[0]) / cpus
+                if worst is None or level > worst[0]:
+                    worst = (level, float(value[0]), cpus)
+    return worst
+
+
+def load_note(info: Mapping[str, Any]) -> str | None:
+    """A sentence naming a run's timings as measured under load (a 1-minute load average
+    above its CPU count, before or after the run), or saying the load is unknown."""
+    worst = load_level(info)
+    if worst is None:
+        return "no load average recorded: whether its timings were measured under load is unknown"
+    if worst[0] > 1:
+        return (f"timings measured under load (1-minute load average up to {worst[1]:g} on "
+                f"{worst[2]} CPUs): compare them with care")  # fmt: skip
+    return None
+
+
+def under_load(info: Mapping[str, Any]) -> bool:
+    """Whether a run's timings were measured with more runnable processes than CPUs."""
+    worst = load_level(info)
+    return worst is not None and worst[0] > 1
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -82,6 +163,12 @@ def _value(rows: pd.DataFrame, col: str) -> Any:
     return values[0] if len(values) == 1 else tuple(sorted(values, key=str))
 
 
+TIMING_COLUMNS: list[str] = [
+    "case_id", "timing", "a_s", "b_s", "ratio", "passes_a", "passes_b", "a_spread",
+    "b_spread", "p_value", "test", "flag", "unstable",
+]  # fmt: skip
+
+
 @dataclass
 class Comparison:
     """The differences between run A and run B."""
@@ -95,62 +182,184 @@ class Comparison:
     only_b: list[str] = field(default_factory=list)
     matched: int = 0
     provenance: list[tuple[str, str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    torn: bool = False
+    paired_ignoring: tuple[str, ...] = ()
+    #: why no timing was judged (a run measured under load), or None
+    unjudged: str | None = None
 
     @property
     def regressions(self) -> pd.DataFrame:
         return self.timings[self.timings["flag"] == "slower"]
 
-    def exit_status(self, *, ignore_timings: bool = False) -> int:
-        """1 when an exact figure changed or (unless ignored) a timing regressed; else 0."""
+    @property
+    def incomplete(self) -> bool:
+        """Cases of A missing from B (lost or torn rows), or a torn row in either run."""
+        return bool(self.only_a) or self.torn
+
+    @property
+    def verdict(self) -> str:
+        """One word: incomplete, changed (an exact figure), slower, or equal."""
+        if self.incomplete:
+            return "incomplete"
         if not self.exact.empty:
+            return "changed"
+        return "slower" if not self.regressions.empty else "equal"
+
+    def exit_status(self, *, fail_on_slower: bool = False) -> int:
+        """1 when an exact figure changed or the comparison is incomplete, or (only if
+        ``fail_on_slower``) a timing was flagged slower; else 0."""
+        if not self.exact.empty or self.incomplete:
             return 1
-        return 0 if ignore_timings or self.regressions.empty else 1
+        return 1 if fail_on_slower and not self.regressions.empty else 0
 
 
-def _by_case(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    return {str(cid): rows for cid, rows in df.groupby("case_id", sort=False)}
+def _cell_text(value: Any) -> str:
+    """An identity cell as text that reads the same from any run (NaN as '', 2.0 as '2')."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
-def _timing_rows(cid: str, ra: pd.DataFrame, rb: pd.DataFrame, threshold: float) -> list[dict]:
+def _pair_keys(df: pd.DataFrame, ignored: tuple[str, ...], label: str) -> pd.Series:
+    """Each row's pairing key: its case id, or its identity columns but ``ignored``; a key
+    shared by two cases of one run is refused (pairing would merge them)."""
+    from odebench.running.results import CASE_FIELDS
+
+    if not ignored:
+        return df["case_id"].astype(str)
+    cols = [c for c in CASE_FIELDS if c not in ignored and c in df.columns]
+    keys = df[cols].apply(lambda row: "|".join(_cell_text(v) for v in row), axis=1)
+    ids = df.groupby(keys)["case_id"].nunique()
+    if (ids > 1).any():
+        merged = df[keys == ids[ids > 1].index[0]]["case_id"].unique()[:2]
+        raise _input_error(
+            f"ignoring {', '.join(ignored)} leaves cases of run {label} that differ only there "
+            f"({', '.join(map(str, merged))}), which would be merged: ignore fewer identity "
+            "columns, or compare one part of the run at a time."
+        )
+    return keys
+
+
+def _differing_identity(dfa: pd.DataFrame, dfb: pd.DataFrame, ignored: tuple[str, ...]) -> str:
+    """The identity columns whose values differ between the runs, with the values."""
+    from odebench.running.results import CASE_FIELDS
+
+    parts = []
+    for col in CASE_FIELDS:
+        if col in ignored or col not in dfa.columns or col not in dfb.columns:
+            continue
+        va = sorted({_cell_text(v) for v in dfa[col]})
+        vb = sorted({_cell_text(v) for v in dfb[col]})
+        if va != vb:
+            parts.append(f"{col} (A: {', '.join(v or '-' for v in va[:3])}; "
+                         f"B: {', '.join(v or '-' for v in vb[:3])})")  # fmt: skip
+    return "; ".join(parts)
+
+
+def _passes(rows: pd.DataFrame) -> int:
+    """Timed passes over a case's repeats (each row's median is over ``timed_passes``)."""
+    import pandas as pd
+
+    per = pd.to_numeric(rows["timed_passes"], errors="coerce").fillna(1)
+    return int(per.clip(lower=1).sum())
+
+
+def _timing_rows(
+    cid: str, ra: pd.DataFrame, rb: pd.DataFrame, threshold: float, unjudged: str | None = None
+) -> list[dict]:
     import pandas as pd
 
     from odebench.reading.analysis import TIMINGS, UNSTABLE, relative_spread
 
     out = []
     for col, iqr_col in TIMINGS.items():
-        oka, okb = ra[ra["status"] == "ok"], rb[rb["status"] == "ok"]
-        ta, tb = pd.to_numeric(oka[col]).median(), pd.to_numeric(okb[col]).median()
-        if pd.isna(ta) or pd.isna(tb) or ta <= 0:
+        oka = ra[(ra["status"] == "ok") & pd.to_numeric(ra[col]).notna()]
+        okb = rb[(rb["status"] == "ok") & pd.to_numeric(rb[col]).notna()]
+        if oka.empty or okb.empty:
             continue
-        qa, qb = pd.to_numeric(oka[iqr_col]).median(), pd.to_numeric(okb[iqr_col]).median()
-        qa, qb = (0.0 if pd.isna(qa) else float(qa)), (0.0 if pd.isna(qb) else float(qb))
-        ratio = float(tb) / float(ta)
-        beyond = abs(tb - ta) > max(qa, qb) and abs(ratio - 1) > threshold
+        ma = [float(v) for v in pd.to_numeric(oka[col])]
+        mb = [float(v) for v in pd.to_numeric(okb[col])]
+        ta, tb = float(pd.Series(ma).median()), float(pd.Series(mb).median())
+        if ta <= 0:
+            continue
+        qa = [0.0 if pd.isna(v) else float(v) for v in pd.to_numeric(oka[iqr_col])]
+        qb = [0.0 if pd.isna(v) else float(v) for v in pd.to_numeric(okb[iqr_col])]
+        na, nb = _passes(oka), _passes(okb)
+        p, test = (math.nan, unjudged) if unjudged else timing_test(ma, qa, na, mb, qb, nb)
+        ratio = tb / ta
+        beyond = not math.isnan(p) and p < ALPHA and abs(ratio - 1) > threshold
         flag = ("slower" if ratio > 1 else "faster") if beyond else ""
-        spread_a, spread_b = relative_spread(ta, qa), relative_spread(tb, qb)
+        spread_a = relative_spread(ta, pd.Series(qa).median())
+        spread_b = relative_spread(tb, pd.Series(qb).median())
         out.append({
             "case_id": cid, "timing": col.removesuffix("_s").replace("time_", ""),
-            "a_s": float(ta), "b_s": float(tb), "ratio": ratio,
-            "a_spread": spread_a, "b_spread": spread_b, "flag": flag,
-            "unstable": bool(spread_a > UNSTABLE or spread_b > UNSTABLE),
+            "a_s": ta, "b_s": tb, "ratio": ratio, "passes_a": na, "passes_b": nb,
+            "a_spread": spread_a, "b_spread": spread_b, "p_value": p, "test": test,
+            "flag": flag, "unstable": bool(spread_a > UNSTABLE or spread_b > UNSTABLE),
         })  # fmt: skip
     return out
 
 
-def compare(a: str | Path, b: str | Path, *, threshold: float = DEFAULT_THRESHOLD) -> Comparison:
-    """Compare run ``a`` (before) with run ``b`` (after); see the module's docstring."""
+def compare(
+    a: str | Path,
+    b: str | Path,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    ignore_identity: tuple[str, ...] = (),
+    despite_load: bool = False,
+) -> Comparison:
+    """Compare run ``a`` (before) with run ``b`` (after); see the module's docstring.
+
+    ``ignore_identity``: identity columns (``device``, ``backend``, ...) the runs differ in
+    on purpose; cases are then paired by all the others. Raises ``ResultsError`` when no
+    case is in both runs, naming the identity columns that differ. Timings of a run measured
+    under load (:func:`under_load`) are not judged unless ``despite_load``: on this
+    project's shared machine, unchanged code compared with itself under load had 39 % of
+    its timings flagged by the test (docs/timing.md).
+    """
     import pandas as pd
+
+    from odebench.running.results import CASE_FIELDS
 
     if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold >= 0):
         raise ValueError(f"threshold={threshold!r} must be a fraction >= 0 (0.1 for 10 %).")
-    dfa, pa = load(a)
-    dfb, pb = load(b)
-    cases_a, cases_b = _by_case(dfa), _by_case(dfb)
+    unknown = [c for c in ignore_identity if c not in CASE_FIELDS]
+    if unknown:
+        raise _input_error(f"cannot ignore {', '.join(unknown)}: not an identity column; choose "
+                           f"from {', '.join(CASE_FIELDS)}.")  # fmt: skip
+    run_a, run_b = load(a, "A"), load(b, "B")
+    dfa, dfb = run_a.table, run_b.table
+    ka = _pair_keys(dfa, tuple(ignore_identity), "A")
+    kb = _pair_keys(dfb, tuple(ignore_identity), "B")
+    cases_a = {str(k): rows for k, rows in dfa.groupby(ka, sort=False)}
+    cases_b = {str(k): rows for k, rows in dfb.groupby(kb, sort=False)}
+    common = [k for k in cases_a if k in cases_b]
+    if not common:
+        differ = _differing_identity(dfa, dfb, tuple(ignore_identity))
+        raise _input_error(
+            f"no case in common between A ({len(cases_a)} cases) and B ({len(cases_b)}): "
+            + (f"they differ in identity columns {differ}; to pair cases that differ there "
+               "on purpose, pass --ignore-identity with those columns (e.g. device)."
+               if differ else "their case ids differ although no identity column does "
+               "(runs of different odebench versions?): rerun A with this version.")
+        )  # fmt: skip
+
+    def label(rows: pd.DataFrame) -> str:
+        return str(rows["case_id"].iloc[0])
+
+    loaded = [label for label, run in (("A", run_a), ("B", run_b)) if under_load(run.provenance)]
+    unjudged = None if despite_load or not loaded else (
+        f"not judged: {' and '.join(loaded)} measured under load")  # fmt: skip
     exact: list[dict] = []
     timings: list[dict] = []
-    common = [cid for cid in cases_a if cid in cases_b]
-    for cid in common:
-        ra, rb = cases_a[cid], cases_b[cid]
+    for key in common:
+        ra, rb = cases_a[key], cases_b[key]
+        cid = label(ra)
         sa, sb = _value(ra, "status"), _value(rb, "status")
         figures = ("status",) if sa != "ok" or sb != "ok" else EXACT_FIGURES
         for col in figures:
@@ -158,17 +367,19 @@ def compare(a: str | Path, b: str | Path, *, threshold: float = DEFAULT_THRESHOL
             if not _same(va, vb):
                 exact.append({"case_id": cid, "figure": col, "a": va, "b": vb})
         if sa == "ok" and sb == "ok":
-            timings += _timing_rows(cid, ra, rb, threshold)
-    keys = ("commit", "date", "torch", "threads", "cpu", "load_average")
+            timings += _timing_rows(cid, ra, rb, threshold, unjudged)
+    keys = ("commit", "date", "torch", "threads", "cpu", "device", "load_average")
+    pa, pb = run_a.provenance, run_b.provenance
     prov = [(k, _text(pa.get(k)), _text(pb.get(k))) for k in keys if k in pa or k in pb]
     return Comparison(
         a=str(a), b=str(b), threshold=float(threshold),
         exact=pd.DataFrame(exact, columns=["case_id", "figure", "a", "b"]),
-        timings=pd.DataFrame(timings, columns=["case_id", "timing", "a_s", "b_s", "ratio",
-                                               "a_spread", "b_spread", "flag", "unstable"]),
-        only_a=[c for c in cases_a if c not in cases_b],
-        only_b=[c for c in cases_b if c not in cases_a],
-        matched=len(common), provenance=prov,
+        timings=pd.DataFrame(timings, columns=TIMING_COLUMNS),
+        only_a=[label(cases_a[k]) for k in cases_a if k not in cases_b],
+        only_b=[label(cases_b[k]) for k in cases_b if k not in cases_a],
+        matched=len(common), provenance=prov, notes=run_a.notes + run_b.notes,
+        torn=run_a.torn or run_b.torn, paired_ignoring=tuple(ignore_identity),
+        unjudged=unjudged,
     )  # fmt: skip
 
 
@@ -213,13 +424,16 @@ def tables(result: Comparison) -> dict[str, pd.DataFrame]:
         "B": [_fmt_exact(v) for v in result.exact["b"]],
     })  # fmt: skip
     t = result.timings
-    shown = t[(t["flag"] != "") | t["unstable"]] if not t.empty else t
+    shown = t[(t["flag"] != "") | t["unstable"] | t["p_value"].isna()] if not t.empty else t
     timing = pd.DataFrame({
         "case": shown["case_id"], "timing": shown["timing"],
         "A": [fmt_seconds(v) for v in shown["a_s"]], "B": [fmt_seconds(v) for v in shown["b_s"]],
         "B / A": [f"{v:.3g}" for v in shown["ratio"]],
+        "passes A": shown["passes_a"].astype(str), "passes B": shown["passes_b"].astype(str),
         "spread A": [_pct(v) for v in shown["a_spread"]],
         "spread B": [_pct(v) for v in shown["b_spread"]],
+        "p": ["" if math.isnan(v) else f"{v:.2g}" for v in shown["p_value"]],
+        "test": shown["test"],
         "flag": shown["flag"], "unstable": ["yes" if u else "" for u in shown["unstable"]],
     })  # fmt: skip
     only = pd.DataFrame(
@@ -231,31 +445,91 @@ def tables(result: Comparison) -> dict[str, pd.DataFrame]:
     return {"exact": exact, "timing": timing, "only": only}
 
 
-def summary(result: Comparison, *, ignore_timings: bool = False) -> list[str]:
+def summary(result: Comparison, *, fail_on_slower: bool = False) -> list[str]:
     """The verdict in sentences."""
     from odebench.reading.analysis import UNSTABLE
 
     t = result.timings
     slower, faster = int((t["flag"] == "slower").sum()), int((t["flag"] == "faster").sum())
     unstable = int(t["unstable"].sum())
-    lines = [
+    single = int(t["p_value"].isna().sum())
+    lines = [f"Verdict: {result.verdict}."]
+    if result.incomplete:
+        lines.append(f"Incomplete: {len(result.only_a)} case(s) of A missing from B"
+                     + (", a torn row" if result.torn else "") + ": rerun B with "
+                     "`odebench run --resume`.")  # fmt: skip
+    if result.paired_ignoring:
+        lines.append(f"Cases paired by every identity column but "
+                     f"{', '.join(result.paired_ignoring)}.")  # fmt: skip
+    lines += [
         f"{result.matched} cases in both runs; {len(result.only_a)} only in A, "
         f"{len(result.only_b)} only in B.",
         f"Exact figures: {len(result.exact)} differences in "
         f"{result.exact['case_id'].nunique()} cases." if len(result.exact)
         else "Exact figures: all equal.",
-        f"Timings ({len(t)} compared, threshold {100 * result.threshold:g} % beyond both "
-        f"runs' spread): {slower} slower, {faster} faster"
-        + (" (ignored for the exit status)" if ignore_timings else "") + ".",
+        f"Timings ({len(t) - single} judged: p < {ALPHA:g} over the timed passes and "
+        f"|B/A - 1| > {100 * result.threshold:g} %): {slower} slower, {faster} faster"
+        + ("" if fail_on_slower else " (the exit status gates on timings only with "
+           "--fail-on-slower)") + ".",
     ]  # fmt: skip
+    if result.unjudged:
+        lines.append(f"Timings {result.unjudged}: none is judged (pass --despite-load to "
+                     "judge them anyway; under such load unchanged code is often flagged).")
+    elif single:
+        lines.append(f"{single} timings not comparable: fewer than {MIN_PASSES} timed "
+                     "passes in a run (a spread needs passes).")  # fmt: skip
     if unstable:
         lines.append(f"{unstable} timings have a spread (IQR/median) above "
                      f"{100 * UNSTABLE:g} % in A or B: marked unstable, not to be "
                      "trusted.")  # fmt: skip
+    lines += result.notes
     return lines
 
 
-def render(result: Comparison, *, fmt: str = "md", ignore_timings: bool = False) -> str:
+def records(result: Comparison, *, fail_on_slower: bool = False) -> dict[str, Any]:
+    """The comparison as plain data (``--format json``): verdict, exit status, every row."""
+    return {
+        "a": result.a, "b": result.b, "verdict": result.verdict,
+        "exit_status": result.exit_status(fail_on_slower=fail_on_slower),
+        "matched": result.matched, "only_a": result.only_a, "only_b": result.only_b,
+        "paired_ignoring": list(result.paired_ignoring), "notes": result.notes,
+        "exact": [{k: _plain(v) for k, v in row.items()}
+                  for row in result.exact.to_dict(orient="records")],
+        "timings": [{k: _plain(v) for k, v in row.items()}
+                    for row in result.timings.to_dict(orient="records")],
+    }  # fmt: skip
+
+
+def long_table(result: Comparison) -> pd.DataFrame:
+    """Every row of the comparison in one table (``--format csv``): kind exact, timing,
+    only_a or only_b."""
+    import pandas as pd
+
+    exact = result.exact.rename(columns={"figure": "what"}).assign(kind="exact")
+    timing = result.timings.rename(columns={"timing": "what", "a_s": "a", "b_s": "b"})
+    only = pd.DataFrame({"case_id": result.only_a + result.only_b,
+                         "kind": ["only_a"] * len(result.only_a)
+                         + ["only_b"] * len(result.only_b)})  # fmt: skip
+    frames = [f for f in (exact, timing.assign(kind="timing"), only) if not f.empty]
+    cols = ["kind", "case_id", "what", "a", "b", "ratio", "passes_a", "passes_b", "a_spread",
+            "b_spread", "p_value", "test", "flag", "unstable"]  # fmt: skip
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True).reindex(columns=cols)
+
+
+def _plain(value: Any) -> Any:
+    """A value JSON can hold (nan as None, numpy numbers as Python's, tuples as lists)."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def render(result: Comparison, *, fmt: str = "md", fail_on_slower: bool = False) -> str:
     """The comparison as ``fmt`` ("md" or "html") from its template."""
     from odebench.reading.analysis import UNSTABLE
     from odebench.reading.render import template
@@ -273,11 +547,13 @@ def render(result: Comparison, *, fmt: str = "md", ignore_timings: bool = False)
     return template(f"compare.{fmt}.j2").render(
         a=result.a,
         b=result.b,
-        summary=summary(result, ignore_timings=ignore_timings),
+        summary=summary(result, fail_on_slower=fail_on_slower),
         tables={k: show(v) for k, v in tables(result).items()},
         provenance=result.provenance,
-        status=result.exit_status(ignore_timings=ignore_timings),
+        status=result.exit_status(fail_on_slower=fail_on_slower),
         unstable=f"{100 * UNSTABLE:g}",
+        alpha=f"{ALPHA:g}",
+        min_passes=MIN_PASSES,
     )
 
 

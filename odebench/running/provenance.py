@@ -137,3 +137,18 @@ def read_provenance(folder: str | Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         return {}
+
+
+def provenance_problem(folder: str | Path) -> str | None:
+    """Why ``provenance.json`` in ``folder`` cannot be read (None when it reads or is absent):
+    :func:`read_provenance` returns ``{}`` for both, and a reader must name the difference."""
+    path = Path(folder) / PROVENANCE_FILE
+    if not path.exists():
+        return None
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return f"{path} is unreadable ({type(exc).__name__}): its provenance is unknown"
+    if not isinstance(info, dict):
+        return f"{path} holds no provenance object: its provenance is unknown"
+    return None

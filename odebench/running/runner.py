@@ -332,12 +332,17 @@ def run_cases(
         if resume:
             drop_torn_tail(results_path)  # kept aside by results.drop_torn_tail
         before = load_average()
-        records = _run_cases(
-            cases, results_path, repeats=repeats, timeout=timeout, executor=executor,
-            resume=resume, retry_failed=retry_failed, progress=progress, slurm=slurm,
-            cluster=cluster, threads=threads, imports=imports, search=search, jobs=jobs,
-        )  # fmt: skip
-        note_load(results_path.parent, before, load_average(), resume=resume)
+        # noted now and again at the end: an interrupted run (Ctrl-C, a crash, a killed
+        # resume) still says what load its timings were measured under
+        note_load(results_path.parent, before, None, resume=resume)
+        try:
+            records = _run_cases(
+                cases, results_path, repeats=repeats, timeout=timeout, executor=executor,
+                resume=resume, retry_failed=retry_failed, progress=progress, slurm=slurm,
+                cluster=cluster, threads=threads, imports=imports, search=search, jobs=jobs,
+            )  # fmt: skip
+        finally:
+            note_load(results_path.parent, before, load_average(), resume=resume)
         return records
 
 

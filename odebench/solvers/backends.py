@@ -24,7 +24,14 @@ BACKENDS: dict[str, str] = {
 }
 
 
+#: backends already imported: ``importlib`` is not free, and ``solve()`` asks at every call
+_LOADED: dict[str, ModuleType] = {}
+
+
 def get_backend(name: str) -> ModuleType:
     """The module of backend ``name`` (imported on first use: a library you never name
     is never imported)."""
-    return importlib.import_module(BACKENDS[name])
+    module = _LOADED.get(name)
+    if module is None:
+        module = _LOADED[name] = importlib.import_module(BACKENDS[name])
+    return module

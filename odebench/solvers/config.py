@@ -128,6 +128,8 @@ class SolverConfig:
                 f"this config has backend={self.backend!r}, gradient={self.gradient!r}, "
                 f"seminorm={self.seminorm!r}, flat_norm={self.flat_norm!r}."
             )
+        # derived once here: ``solve()`` reads it at every call (a frozen dataclass: no setattr)
+        object.__setattr__(self, "_adaptive", self.method in lib.ADAPTIVE_METHODS)
         if self.adaptive:
             if self.steps is not None or self.step_size is not None:
                 raise SolverConfigError(
@@ -165,7 +167,7 @@ class SolverConfig:
     @property
     def adaptive(self) -> bool:
         """Whether the method chooses its own steps (from rtol/atol)."""
-        return self.method in get_backend(self.backend).ADAPTIVE_METHODS
+        return self._adaptive  # type: ignore[attr-defined]
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-from odebench.instruments.nfe import CountedField
+from odebench.instruments.nfe import PHASES, CountedField
 from odebench.instruments.probe import probe_field
 from odebench.solvers.backends import BACKENDS, get_backend
 from odebench.solvers.config import SolverConfig
@@ -33,8 +33,13 @@ Field = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 _VALID_TIMES: dict[int, tuple[weakref.ref[torch.Tensor], tuple[int, int, torch.Size]]] = {}
 
 
-def check_inputs(y0: torch.Tensor, t: torch.Tensor) -> None:
-    """Raise ``ValueError`` with the fix for inputs a solver would mishandle."""
+def check_inputs(y0: torch.Tensor, t: torch.Tensor, *, finite: bool = True) -> None:
+    """Raise ``ValueError`` with the fix for inputs a solver would mishandle.
+
+    ``finite=False`` leaves out the check that ``y0`` is finite (a reduction and a device
+    sync): :func:`solve` makes it only where the solve's outputs are not all finite or the
+    solve raised, since its first output is ``y0`` itself.
+    """
     if not isinstance(y0, torch.Tensor) or not isinstance(t, torch.Tensor):
         raise TypeError("y0 and t must be torch tensors.")
     if not torch.is_floating_point(y0):
@@ -46,8 +51,15 @@ def check_inputs(y0: torch.Tensor, t: torch.Tensor) -> None:
         if len(_VALID_TIMES) >= 64:
             _VALID_TIMES.clear()
         _VALID_TIMES[id(t)] = (weakref.ref(t), stamp)
-    if not torch.isfinite(y0).all():
-        raise ValueError("y0 contains NaN or inf; check the initial state.")
+    if finite:
+        check_finite_y0(y0)
+
+
+def check_finite_y0(y0: torch.Tensor) -> None:
+    """Raise ``ValueError`` with the fix if ``y0`` holds a NaN or an inf."""
+    with torch.no_grad():
+        if not bool(torch.isfinite(y0).all()):
+            raise ValueError("y0 contains NaN or inf; check the initial state.")
 
 
 def _check_times(t: torch.Tensor) -> None:
@@ -66,26 +78,41 @@ def _check_times(t: torch.Tensor) -> None:
 
 
 class ShapeChecked(nn.Module):
-    """Passes calls to the counted field and checks, once, that it returns the state's shape.
+    """odebench's one layer around every evaluation: counts it on the :class:`CountedField`'s
+    counter and checks, once per solve, that the field returns the state's shape.
 
     Solvers broadcast: a field returning a scalar or a row would integrate silently wrong.
-    It is odebench's own layer around every evaluation, so it costs as little as it can:
-    no hook machinery of its own (``__call__`` is ``forward``), and the counter's
-    ``forward`` called directly unless someone hooked the counter.
+    Built once per counted field and reused (:func:`watched`), and it costs one Python frame
+    per evaluation: it counts on ``counted.counts`` itself and calls the inner field directly
+    (the counter's ``forward`` is not called, unless someone hooked the counter: then the
+    counter is called with its hooks and counts). ``__call__`` is ``forward`` (no hooks).
     """
 
     def __init__(self, counted: CountedField):
         super().__init__()
         self.counted = counted
-        self.checked = False
+        self.rearm()
+
+    def rearm(self) -> None:
+        """Start a solve: check the next output's shape, take the inner field as it is now."""
+        counted = self.counted
         hooked = any(
             (counted._forward_hooks, counted._forward_pre_hooks, counted._backward_hooks,
              counted._backward_pre_hooks)
         )  # fmt: skip
-        self.__dict__["_call"] = counted.forward if not hooked else counted
+        d = self.__dict__  # plain attributes, read at every evaluation without Module lookups
+        d["_hooked"] = counted if hooked else None
+        d["_inner"] = counted.inner
+        d["_counts"] = counted.counts
+        d["_phases"] = PHASES
+        d["checked"] = False
 
     def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        out = self._call(t, y)
+        if self._hooked is None:
+            self._counts[self._phases[-1]] += 1
+            out = self._inner(t, y)
+        else:
+            out = self._hooked(t, y)
         if not self.checked:
             if not isinstance(out, torch.Tensor) or out.shape != y.shape:
                 got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
@@ -93,10 +120,26 @@ class ShapeChecked(nn.Module):
                     f"the field returned {got} for a state of shape {tuple(y.shape)}: return "
                     "dy/dt shaped like y (e.g. value.expand_as(y), or torch.full_like(y, c))."
                 )
-            self.checked = True
+            self.__dict__["checked"] = True
         return out
 
     __call__ = forward  # type: ignore[assignment]
+
+
+#: Where a counted field keeps its :class:`ShapeChecked` (in its ``__dict__``, not as a
+#: submodule: the wrapper holds the field, not the other way round).
+_WRAPPER_KEY = "_odebench_shape_checked"
+
+
+def watched(counted: CountedField) -> ShapeChecked:
+    """The :class:`ShapeChecked` of ``counted``, built on first use and rearmed per solve."""
+    wrapper = counted.__dict__.get(_WRAPPER_KEY)
+    if wrapper is None:
+        wrapper = ShapeChecked(counted)
+        counted.__dict__[_WRAPPER_KEY] = wrapper
+    else:
+        wrapper.rearm()
+    return wrapper
 
 
 def tensor_names(func: object, *, depth: int = 4) -> dict[int, tuple[str, torch.Tensor]]:
@@ -273,7 +316,7 @@ def solve(
             "SolverConfig(**options) (e.g. SolverConfig(method='rk4', steps=10))."
         )
     with torch.no_grad():  # checks must not leave tensors saved for backward
-        check_inputs(y0, t)
+        check_inputs(y0, t, finite=False)
     counted = func if isinstance(func, CountedField) else CountedField(func)
     params: tuple[torch.Tensor, ...] | None = None
     if config.gradient == "adjoint":
@@ -286,19 +329,29 @@ def solve(
         )
     before = counted.calls
     try:
-        sol = get_backend(config.backend).integrate(ShapeChecked(counted), y0, t, config, params)
+        sol = get_backend(config.backend).integrate(watched(counted), y0, t, config, params)
     except SolveError as exc:
+        check_finite_y0(y0)  # a NaN in y0 is the caller's, named as before the solve
         if exc.solution is not None:
             exc.solution.stats.nfe = counted.calls - before
             exc.solution.field = counted
         if throw or exc.solution is None:
             raise
         return exc.solution
+    except Exception as exc:
+        try:
+            check_finite_y0(y0)
+        except ValueError as bad:
+            raise bad from exc
+        raise
     sol.stats.nfe = counted.calls - before
     sol.field = counted
+    # ys[0] is y0: all outputs finite means y0 was (one check instead of two)
     if sol.status == Status.SUCCESS and not bool(torch.isfinite(sol.ys.detach()).all()):
+        check_finite_y0(y0)
         sol.status = Status.NON_FINITE
     if sol.status != Status.SUCCESS and throw:
+        check_finite_y0(y0)
         raise SolveError(
             f"{config.backend} {config.method}: the solve ended with {sol.status.value}",
             status=sol.status,

@@ -240,8 +240,15 @@ def aca_odeint(
 
 
 def _accumulate(total: list[torch.Tensor | None], new: tuple[torch.Tensor, ...]) -> None:
+    """Sum each step's parameter gradients in place (the first step's own tensors hold the
+    sums: ``autograd.grad`` returns fresh tensors, no one else holds them), not a new tensor
+    per parameter per step. The same additions in the same order: the same bits."""
     for n, g in enumerate(new):
-        total[n] = g if total[n] is None else total[n] + g
+        kept = total[n]
+        if kept is None:
+            total[n] = g
+        else:
+            kept.add_(g)
 
 
 def step_size_derivative(

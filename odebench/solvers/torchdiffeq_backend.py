@@ -134,6 +134,21 @@ def odeint_kwargs(config: SolverConfig) -> dict[str, object]:
     return kwargs
 
 
+#: ``odeint_kwargs`` of each config met (configs are frozen and hashable; torchdiffeq copies
+#: the option dicts it is given, so the cached ones are never changed)
+_KWARGS: dict[SolverConfig, dict[str, object]] = {}
+
+
+def cached_kwargs(config: SolverConfig) -> dict[str, object]:
+    """:func:`odeint_kwargs` of ``config``, assembled once per config."""
+    kwargs = _KWARGS.get(config)
+    if kwargs is None:
+        if len(_KWARGS) >= 256:
+            _KWARGS.clear()
+        kwargs = _KWARGS[config] = odeint_kwargs(config)
+    return kwargs
+
+
 def flat_rms_norm(state: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """One RMS norm over the adjoint's augmented state (y, a, parameter gradients), as ODEPACK.
 
@@ -154,45 +169,62 @@ def _uniform_grid(steps: int) -> Callable[..., torch.Tensor]:
     return construct
 
 
-@contextmanager
-def _watch_adaptive_steps(stats: SolveStats) -> Iterator[None]:
-    """Count accepted/rejected steps of torchdiffeq's adaptive Runge-Kutta solvers, and tell
-    a non-finite field from a true step-size underflow when a step fails."""
-    original = rk_common.RKAdaptiveStepsizeODESolver._adaptive_step
-    nan_error = [False]
+class StepCounter:
+    """Counts accepted/rejected steps of torchdiffeq's adaptive Runge-Kutta solvers through
+    the callbacks torchdiffeq calls on the field (``callback_accept_step`` ...), and tells a
+    non-finite field from a true step-size underflow when a step fails.
 
-    def watched(self: rk_common.RKAdaptiveStepsizeODESolver, rk_state: object) -> object:
+    A NaN or inf in the field makes the error ratio NaN, which torchdiffeq turns into a next
+    dt of exactly 0 (a non-finite dt becomes ``min_step``, 0); a finite ratio shrinks dt by
+    5x at most, so a jump from a normal dt to 0 right after a rejection can only be a
+    non-finite evaluation.
+    """
+
+    NAMES = ("callback_step", "callback_accept_step", "callback_reject_step")
+
+    def __init__(self, stats: SolveStats) -> None:
+        self.stats = stats
+        self.nan_error = False
+        self.rejected_dt: float | None = None
+        stats.steps_accepted, stats.steps_rejected = 0, 0
+
+    def callback_step(self, t0: torch.Tensor, y0: torch.Tensor, dt: torch.Tensor) -> None:
+        if self.rejected_dt is not None:  # only after a rejection: no sync on a normal step
+            new = float(dt.detach())
+            if (new == 0 or not math.isfinite(new)) and abs(self.rejected_dt) > 1e-300:
+                self.nan_error = True
+            self.rejected_dt = None
+
+    def callback_accept_step(self, t0: torch.Tensor, y0: torch.Tensor, dt: torch.Tensor) -> None:
+        self.stats.steps_accepted += 1  # type: ignore[operator]
+
+    def callback_reject_step(self, t0: torch.Tensor, y0: torch.Tensor, dt: torch.Tensor) -> None:
+        self.stats.steps_rejected += 1  # type: ignore[operator]
+        self.rejected_dt = float(dt.detach())
+
+    @contextmanager
+    def attached(self, func: torch.nn.Module) -> Iterator[None]:
+        """The callbacks set on ``func`` (what torchdiffeq is given) for one solve only: a
+        later backward pass or solve does not count here."""
+        for name in self.NAMES:
+            func.__dict__[name] = getattr(self, name)
         try:
-            new_state = original(self, rk_state)
-        except AssertionError as exc:
-            status = failure_status(exc)
-            if status is None:
-                raise
-            f1 = rk_state.f1  # type: ignore[attr-defined]
-            if status == Status.STEP_SIZE_UNDERFLOW and (
-                nan_error[0] or not bool(torch.isfinite(f1).all())
-            ):
-                status = Status.NON_FINITE
-            raise SolveError(f"torchdiffeq {status.value} ({exc})", status=status) from exc
-        if bool(new_state.t1 != rk_state.t1):  # type: ignore[attr-defined]
-            stats.steps_accepted = (stats.steps_accepted or 0) + 1
-        else:
-            stats.steps_rejected = (stats.steps_rejected or 0) + 1
-            # A NaN or inf in the field makes the error ratio NaN, which torchdiffeq turns into
-            # a next dt of exactly 0 (clamp); a finite ratio shrinks dt by 5x at most, so a
-            # jump from a normal dt to 0 can only be a non-finite evaluation.
-            old = float(rk_state.dt.detach())  # type: ignore[attr-defined]
-            new = float(new_state.dt.detach())  # type: ignore[attr-defined]
-            if (new == 0 or not math.isfinite(new)) and abs(old) > 1e-300:
-                nan_error[0] = True
-        return new_state
+            yield
+        finally:
+            for name in self.NAMES:
+                func.__dict__.pop(name, None)
 
-    stats.steps_accepted, stats.steps_rejected = 0, 0
-    rk_common.RKAdaptiveStepsizeODESolver._adaptive_step = watched  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        rk_common.RKAdaptiveStepsizeODESolver._adaptive_step = original  # type: ignore[method-assign]
+    def status_of(self, exc: AssertionError) -> Status | None:
+        """The status of a failed step. A first step of dt 0 is non-finite too: the first
+        dt comes from ``f(t0, y0)`` and is 0 or NaN (then ``min_step``, 0) only where that
+        is not finite."""
+        status = failure_status(exc)
+        if status == Status.STEP_SIZE_UNDERFLOW:
+            first = self.stats.steps_accepted == 0 and self.stats.steps_rejected == 0
+            dt = str(exc).removeprefix("underflow in dt").strip()
+            if self.nan_error or (first and dt in ("0.0", "-0.0")):
+                return Status.NON_FINITE
+        return status
 
 
 @contextmanager
@@ -241,23 +273,23 @@ def integrate(
 ) -> Solution:
     """Solve with torchdiffeq; raise :class:`SolveError` with the status if it fails."""
     stats = SolveStats()
-    kwargs = odeint_kwargs(config)
+    kwargs = cached_kwargs(config)
     scipy_results: list[object] = []
     rk = config.adaptive and config.method not in SCIPY_METHODS
-    counting = _watch_adaptive_steps(stats) if rk else nullcontext()
+    func = Checkpointed(field) if config.gradient == "checkpoint" else field
+    counter = StepCounter(stats) if rk else None
+    counting = counter.attached(func) if counter is not None else nullcontext()
     watching = _watch_scipy(scipy_results) if config.method in SCIPY_METHODS else nullcontext()
     try:
         with counting, watching:
             if config.gradient == "adjoint":
-                ys = odeint_adjoint(field, y0, t, adjoint_params=adjoint_params, **kwargs)
+                ys = odeint_adjoint(func, y0, t, adjoint_params=adjoint_params, **kwargs)
             elif config.gradient == "aca":
-                ys = aca_odeint(field, y0, t, _aca_params(field), **kwargs)  # type: ignore[arg-type]
-            elif config.gradient == "checkpoint":
-                ys = odeint(Checkpointed(field), y0, t, **kwargs)
+                ys = aca_odeint(func, y0, t, _aca_params(func), **kwargs)  # type: ignore[arg-type]
             else:
-                ys = odeint(field, y0, t, **kwargs)
+                ys = odeint(func, y0, t, **kwargs)
     except AssertionError as exc:
-        status = failure_status(exc)
+        status = counter.status_of(exc) if counter is not None else failure_status(exc)
         if status is None:
             raise
         raise SolveError(f"torchdiffeq {status.value} ({exc})", status=status) from exc

@@ -1,0 +1,30 @@
+"""The aca-against-peer work-precision comparison: interpolation at equal error, the peer
+optional."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from odebench.experiments import aca_peer
+
+
+def test_time_at_an_error_interpolates_log_log_between_the_runs_around_it() -> None:
+    rows = [{"grad_error": 1e-3, "time_s": 1.0}, {"grad_error": 1e-5, "time_s": 4.0},
+            {"grad_error": 1e-1, "time_s": 0.5}]  # fmt: skip
+    # 1e-4 is half way between 1e-5 and 1e-3 in log: the geometric mean of 1 and 4
+    assert aca_peer.time_at(rows, 1e-4) == pytest.approx(2.0)
+    assert aca_peer.time_at(rows, 1e-3) == pytest.approx(1.0)
+    assert math.isnan(aca_peer.time_at(rows, 1e-7))  # beyond what the mode reached
+
+
+def test_without_the_peer_its_rows_are_skipped_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(aca_peer, "peer_missing", lambda: "TorchDiffEqPack is not installed")
+    rows = [{"field": "mlp", "mode": "aca", "grad_error": 1e-3, "time_s": 1.0},
+            {"field": "mlp", "mode": "aca", "grad_error": 1e-7, "time_s": 3.0}]  # fmt: skip
+    text = aca_peer.summary(rows, aca_peer.peer_missing())
+    assert "Peer rows skipped: TorchDiffEqPack is not installed." in text
+    assert "| mlp | 0.0001 | " in text and "n/a |" in text
