@@ -52,7 +52,8 @@ def test_timed_and_rss_cases_get_a_node_alone_exact_ones_share() -> None:
 def test_partition_cpus_time_and_extra_parameters_reach_sbatch() -> None:
     options = SlurmOptions(partition="gpu", cpus=4, extra={"mem": "4G", "qos": "high"})
     flags = sbatch_flags(options.parameters(EXACT, 61))  # 61 s: 2 minutes, plus 1
-    assert flags == ["--time=3", "--partition=gpu", "--cpus-per-task=4", "--mem=4G", "--qos=high"]
+    assert flags == ["--job-name=odebench", "--time=3", "--partition=gpu", "--cpus-per-task=4",
+                     "--mem=4G", "--qos=high"]
 
 
 def test_extra_parameters_that_odebench_sets_itself_are_refused_with_the_option() -> None:

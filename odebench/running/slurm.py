@@ -43,6 +43,7 @@ EXCLUSIVE_METERS = frozenset({"time", "peak_rss"})
 ENDED = ("BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
          "OUT_OF_MEMORY", "PREEMPTED", "TIMEOUT")  # fmt: skip
 JOBS_FILE = "slurm_jobs.csv"
+JOB_NAME = "odebench"  # what squeue shows
 JOBS_COLUMNS = ("case_id", "repeat", "job_id", "state", "reason", "node", "submit", "start",
                 "end", "queue_s", "run_s", "exclusive", "gpus")  # fmt: skip
 #: sbatch parameters odebench sets itself; --slurm-extra may not set them behind its back.
@@ -50,7 +51,8 @@ OWN_PARAMETERS = {
     "partition": "--slurm-partition", "p": "--slurm-partition", "time": "--timeout",
     "t": "--timeout", "gpus": "--slurm-gpus", "gpus-per-node": "--slurm-gpus",
     "gres": "--slurm-gpus", "G": "--slurm-gpus", "cpus-per-task": "--slurm-cpus",
-    "c": "--slurm-cpus", "exclusive": "--slurm-exclusive", "output": "(submitit's log)",
+    "c": "--slurm-cpus", "exclusive": "--slurm-exclusive", "job-name": "(odebench)",
+    "J": "(odebench)", "output": "(submitit's log)",
     "error": "(submitit's log)", "o": "(submitit's log)", "e": "(submitit's log)",
 }  # fmt: skip
 
@@ -100,6 +102,7 @@ class SlurmOptions:
     def parameters(self, case: Case, timeout: float) -> dict[str, Any]:
         """submitit's ``slurm_*`` parameters of the job of ``case``."""
         params: dict[str, Any] = {
+            "slurm_job_name": JOB_NAME,
             "slurm_time": slurm_minutes(timeout),
             "slurm_setup": [f"export {k}={v}" for k, v in RSS_ENV.items()],
             "slurm_partition": self.partition,
@@ -158,7 +161,7 @@ def check_partition(partition: str) -> None:
 
 def sbatch_flags(params: Mapping[str, Any]) -> list[str]:
     """The ``sbatch`` flags of submitit parameters (:meth:`SlurmOptions.parameters`)."""
-    flags = [f"--time={params['slurm_time']}"]
+    flags = [f"--job-name={params['slurm_job_name']}", f"--time={params['slurm_time']}"]
     for key, flag in (("slurm_partition", "partition"), ("slurm_cpus_per_task", "cpus-per-task"),
                       ("slurm_gpus_per_node", "gpus-per-node")):  # fmt: skip
         if params.get(key) is not None:
