@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import re
+from typing import TYPE_CHECKING
 
-from odebench.running.slurm import OWN_PARAMETERS, SlurmError, SlurmOptions
+if TYPE_CHECKING:  # odebench.running imports torch: not for `--help`
+    from odebench.running.slurm import SlurmOptions
 
 SLURM_FLAGS = ("slurm_partition", "slurm_gpus", "slurm_cpus", "slurm_exclusive", "slurm_extra")
 
@@ -27,6 +29,8 @@ def _whole(low: int) -> type[int] | object:
 
 def extra_parameters(text: str) -> dict[str, str]:
     """``key=value,key=value`` (the list syntax of every option) -> ``{key: value}``."""
+    from odebench.running.slurm import OWN_PARAMETERS
+
     out: dict[str, str] = {}
     for item in (t.strip() for t in text.split(",")):
         key, eq, value = item.partition("=")
@@ -59,6 +63,8 @@ def add_slurm_options(parser: argparse.ArgumentParser) -> None:
 
 def slurm_options(args: argparse.Namespace) -> SlurmOptions | None:
     """The :class:`SlurmOptions` of the command line (None unless ``--executor slurm``)."""
+    from odebench.running.slurm import SlurmOptions
+
     if args.executor != "slurm":
         return None
     exclusive = {"auto": None, "yes": True, "no": False}[args.slurm_exclusive]
@@ -71,7 +77,12 @@ def check_slurm(args: argparse.Namespace) -> None:
     """Before anything is written: the ``--slurm-*`` options go with ``--executor slurm``,
     Slurm is here (else submitit would run local processes), its accounting answers (the run
     follows its jobs with ``sacct``) and the partition exists."""
-    from odebench.running.slurm import check_accounting, check_partition, slurm_available
+    from odebench.running.slurm import (
+        SlurmError,
+        check_accounting,
+        check_partition,
+        slurm_available,
+    )
 
     given = [f"--{f.replace('_', '-')}" for f in SLURM_FLAGS
              if getattr(args, f, None) not in (None, "auto")]  # fmt: skip

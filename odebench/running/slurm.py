@@ -25,6 +25,7 @@ import csv
 import math
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -122,6 +123,11 @@ def slurm_minutes(timeout: float) -> int:
 def slurm_available() -> bool:
     """Whether submitit would submit to Slurm here (its own test: ``srun`` on PATH)."""
     return shutil.which("srun") is not None
+
+
+def warn(line: str) -> None:
+    """What the user must see even in a quiet run (jobs cancelled, accounting silent)."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _run(command: Sequence[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
@@ -250,7 +256,7 @@ class SlurmRun:
         if not ids:
             return
         _run(["scancel", *ids])
-        self.say(f"odebench: {why}: cancelled {len(ids)} Slurm job(s) still queued or running "
+        warn(f"odebench: {why}: cancelled {len(ids)} Slurm job(s) still queued or running "
                  f"({', '.join(ids)}); their cases run again with --resume.")  # fmt: skip
 
     def note_counts(self, states: Mapping[str, Mapping[str, str]], done: int, total: int) -> None:
@@ -338,7 +344,8 @@ def run_slurm(
     The job's limit is :func:`slurm_minutes` (Slurm counts whole minutes), so a case may
     run up to a minute past ``timeout`` before it is killed and recorded as crashed. On
     Slurm, :func:`check_accounting` first; at most ``max_parallel`` jobs (64) are queued or
-    running at once. ``say`` gets the progress lines and the cancellation notice.
+    running at once. ``say`` gets the progress lines; the cancellation notice and a silent
+    ``sacct`` go to stderr even in a quiet run.
     """
     import submitit
 
@@ -377,7 +384,7 @@ def run_slurm(
                     fresh = job_states(list(run.pending))
                     if fresh is None and not run.warned:
                         run.warned = True
-                        say("odebench: sacct does not answer (slurmdbd down?); still waiting "
+                        warn("odebench: sacct does not answer (slurmdbd down?); still waiting "
                             "for the jobs, asking again.")  # fmt: skip
                     states.update(fresh or {})
                 for job_id, sub in list(run.pending.items()):
@@ -402,9 +409,10 @@ def run_slurm(
                 time.sleep(0.2)
     except BaseException as exc:
         why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped by an error"
-        harvest(run, emit)
+        harvest(run, emit)  # finished, not yet read: kept, and not cancelled
         if on_slurm:
             run.cancel_all(why)
+            harvest(run, emit)  # a result written between the two looks is kept too
         raise
     finally:
         run.write_jobs()
