@@ -27,6 +27,12 @@ def _whole(low: int) -> type[int] | object:
     return parse
 
 
+def _name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty value; give a partition name")
+    return text.strip()
+
+
 def extra_parameters(text: str) -> dict[str, str]:
     """``key=value,key=value`` (the list syntax of every option) -> ``{key: value}``."""
     from odebench.running.slurm import OWN_PARAMETERS
@@ -47,7 +53,7 @@ def extra_parameters(text: str) -> dict[str, str]:
 def add_slurm_options(parser: argparse.ArgumentParser) -> None:
     """``--slurm-partition``, ``--slurm-gpus``, ``--slurm-cpus``, ``--slurm-exclusive``,
     ``--slurm-extra`` (each only with ``--executor slurm``)."""
-    parser.add_argument("--slurm-partition", metavar="NAME",
+    parser.add_argument("--slurm-partition", type=_name, metavar="NAME",
                         help="Slurm partition for --executor slurm")  # fmt: skip
     parser.add_argument("--slurm-gpus", type=_whole(0), metavar="N",
                         help="GPUs per job (default: 1 for a cuda device, else 0)")  # fmt: skip
