@@ -203,6 +203,18 @@ def test_ctrl_c_cancels_the_runs_jobs_so_a_resume_runs_each_case_exactly_once(
     assert "interrupted: cancelled" in err and "Slurm job(s) still queued or running" in err, err
 
 
+def test_sigterm_of_the_driver_cancels_its_jobs_as_ctrl_c_does(tmp_path: Path) -> None:
+    (tmp_path / "two.toml").write_text(SERIAL.replace("[2, 4, 8]", "[2, 4]"))
+    driver = start("run", "--suite", "two.toml", "--threads", "1", "--no-report", "--out", "r",
+                   "--executor", "slurm", cwd=tmp_path)  # fmt: skip
+    wait_for("both jobs submitted", lambda: len(queue()) == 2)
+    driver.send_signal(signal.SIGTERM)
+    _, err = driver.communicate(timeout=120)
+    assert driver.returncode == 130, err
+    wait_for("the jobs cancelled", lambda: not queue(), limit=30)  # before: they ran on
+    assert "interrupted: cancelled 2 Slurm job(s)" in err, err
+
+
 def test_a_partition_slurm_does_not_have_is_one_line_exit_2_and_no_folder(tmp_path: Path) -> None:
     done = odebench("run", "--suite", "smoke", "--out", "r", "--executor", "slurm",
                     "--slurm-partition", "no-such-partition", cwd=tmp_path)  # fmt: skip

@@ -11,8 +11,8 @@ What a cluster user meets first is handled here:
   cancelled while pending never writes a result, and only accounting says it ended. Without
   it, :func:`check_accounting` refuses before anything is submitted;
 * **progress**: queued / running / done counts, printed as they change;
-* **interruption**: Ctrl-C (or any error) cancels every job of the run still queued or
-  running, keeps the results of those that finished, and says so; a later ``--resume``
+* **interruption**: Ctrl-C, SIGTERM, SIGHUP (or any error) cancels every job of the run still
+  queued or running, keeps the results of those that finished, and says so; a later ``--resume``
   submits each missing case once;
 * **times**: each job's submit, start and end times go to ``slurm_jobs.csv`` in the results
   folder (queue time apart from run time); a crashed job's ``wall_s`` is its own run time
@@ -24,10 +24,13 @@ from __future__ import annotations
 import csv
 import math
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -363,7 +366,7 @@ def run_slurm(
     last_poll = -math.inf
     states: dict[str, dict[str, str]] = {}
     try:
-        with environment(RSS_ENV):
+        with environment(RSS_ENV), _stop_signals_interrupt():
             while queue or run.pending:
                 while queue and len(run.pending) < parallel:
                     case, repeat = queue.pop(0)
@@ -416,6 +419,25 @@ def run_slurm(
         raise
     finally:
         run.write_jobs()
+
+
+@contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (``kill``, a closed terminal) stop the run as Ctrl-C does, so its
+    jobs are cancelled too (main thread only: where Python delivers signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    saved = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, previous in saved.items():
+            signal.signal(s, previous)
 
 
 def harvest(run: SlurmRun, emit: Callable[[Record], None]) -> None:
