@@ -94,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from odebench.benchmark.usermodules import UserModuleError
     from odebench.experiments.profile import ProfileError
     from odebench.running.results import ResultsError
+    from odebench.running.slurm import SlurmError
     from odebench.solvers import SolverConfigError
 
     try:
@@ -104,8 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `odebench list --suite x | head`: the reader has what it wanted
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (closed at exit)
         return 141
-    except (CaseError, DeviceUnavailableError, ProfileError, ResultsError, SolverConfigError,
-            UserModuleError, UsageError, FileNotFoundError) as exc:  # fmt: skip
+    except (CaseError, DeviceUnavailableError, ProfileError, ResultsError, SlurmError,
+            SolverConfigError, UserModuleError, UsageError, FileNotFoundError) as exc:  # fmt: skip
         print(f"odebench: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except OSError as exc:  # a full disk, a quota, a read-only folder: one line, not a traceback

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from odebench.cli.slurm import add_slurm_options
+
 DEFAULT_RESULTS = Path("results")
 #: Errors of writing that the user fixes outside odebench (disk, quota, size limit, rights).
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES})
@@ -155,18 +157,6 @@ def check_device(device: str) -> None:
         raise UsageError(str(exc)) from None
 
 
-def check_slurm(executor: str) -> None:
-    """Refuse --executor slurm where there is no Slurm (submitit would run local processes)."""
-    from odebench.running.runner import slurm_available
-
-    if executor == "slurm" and not slurm_available():
-        raise UsageError(
-            "--executor slurm: no Slurm on this machine (no srun on PATH), so the cases would "
-            "run as local processes; pass --executor local to run them here, or run on a "
-            "Slurm login node."
-        )
-
-
 def check_out_folder(out: str | None) -> None:
     from odebench.running.folders import check_folder_path
 
@@ -197,14 +187,14 @@ def run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--executor", choices=("local", "inline", "slurm"), default="local",
                      help="local: child processes; slurm: submitit; inline: this process, "
                      "no isolation (for debugging)")  # fmt: skip
-    parser.add_argument("--slurm-partition", type=nonempty,
-                     help="Slurm partition for --executor slurm")  # fmt: skip
-    parser.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--device", type=device, default="cpu",
+                        help="cpu, cuda or cuda:N (slurm: on the job's node)")
     parser.add_argument("--threads", type=positive_int,
                      help="torch threads in every worker (default: torch's own)")  # fmt: skip
     parser.add_argument("--jobs", type=positive_int, default=1,
                      help="workers measuring exact meters (NFE, saved bytes, errors) side by "
                      "side; timed and RSS meters still run alone (local executor)")  # fmt: skip
+    add_slurm_options(parser)
     parser.add_argument("--no-report", action="store_true", help="skip the report and plots")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 

@@ -10,7 +10,6 @@ from odebench.cli.options import (
     DEFAULT_RESULTS,
     UsageError,
     check_device,
-    check_slurm,
     nonempty,
     nonnegative_int,
     run_options,
@@ -19,6 +18,7 @@ from odebench.cli.options import (
     span,
 )
 from odebench.cli.run import run_suite
+from odebench.cli.slurm import check_slurm, check_slurm_request
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -31,8 +31,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
         spec = f"{Path(module_part).resolve()}:{function}"
     target = profile.Target(spec=spec, y0_shape=args.y0_shape, seed=args.seed,
                             t_span=args.t_span)  # fmt: skip
-    check_device(args.device)
-    check_slurm(args.executor)
+    if args.executor != "slurm":  # on Slurm the job's node has the device, not this one
+        check_device(args.device)
+    check_slurm(args)
     search = (str(Path.cwd()),)
     if search[0] not in sys.path:  # the target's module is found from here, as in workers
         sys.path.insert(0, search[0])
@@ -57,6 +58,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     def prepare(folder: Path) -> None:
         module.write_text(profile.module_source(target))
 
+    check_slurm_request(args, cases)
     status = run_suite(
         args, label=f"profile {args.target}", cases=cases, all_cases=cases,
         imports=(str(module),), search=search, folder=folder, prepare=prepare,

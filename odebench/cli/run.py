@@ -14,10 +14,10 @@ from odebench.cli.options import (
     DEFAULT_RESULTS,
     UsageError,
     check_device,
-    check_slurm,
     nonempty,
     run_options,
 )
+from odebench.cli.slurm import check_slurm, check_slurm_request, slurm_options
 
 
 def _slug(text: str) -> str:
@@ -52,17 +52,17 @@ def load_cases(suite: str, imports: Sequence[str]) -> tuple[str, list, tuple, tu
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.slurm_partition and args.executor != "slurm":
-        raise UsageError("--slurm-partition applies only with --executor slurm; add it.")
-    check_slurm(args.executor)
+    check_slurm(args)
     # everything is checked before the disk is touched: the suite, the device, the folder
     name, cases, imports, search = load_cases(args.suite, args.imports)
     if not cases:
         raise UsageError(f"suite {args.suite!r} has no case; add a [[grid]] or pick another suite.")
-    check_device(args.device)
+    if args.executor != "slurm":  # on Slurm the job's node has the device, not this one
+        check_device(args.device)
     if args.device != "cpu":
         cases = [c.with_(device=args.device) for c in cases]
-    for device in sorted({c.device for c in cases} - {"cpu"}):  # a suite file may name one
+    here = set() if args.executor == "slurm" else {c.device for c in cases} - {"cpu"}
+    for device in sorted(here):  # a suite file may name one
         try:
             check_device(device)
         except UsageError:
@@ -75,6 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cases = [c for c in cases if args.match in c.case_id]
         if not cases:
             raise UsageError(f"no case id contains {args.match!r}; see `odebench list --suite`.")
+    check_slurm_request(args, cases)
     return run_suite(
         args, label=args.suite, cases=cases, all_cases=all_cases, imports=imports,
         search=search, folder=_suite_dir(args, name),
@@ -139,11 +140,11 @@ def run_suite(
         print(f"odebench run: {len(cases)} cases x {args.repeats} repeat(s) -> {path}"
               + (f" ({done} already recorded, {len(jobs)} to run)" if resume else ""),
               file=sys.stderr)  # fmt: skip
-        slurm = {"partition": args.slurm_partition} if args.slurm_partition else None
         start = time.perf_counter()
         records = run_cases(
             cases, path, repeats=args.repeats, timeout=args.timeout, executor=args.executor,
-            resume=resume, retry_failed=args.retry_failed, progress=not args.quiet, slurm=slurm,
+            resume=resume, retry_failed=args.retry_failed, progress=not args.quiet,
+            slurm=slurm_options(args),
             threads=args.threads, imports=imports, search=search,
             jobs=getattr(args, "jobs", 1),
         )  # fmt: skip

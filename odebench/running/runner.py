@@ -24,30 +24,20 @@ from pathlib import Path
 from typing import Any
 
 from odebench.benchmark.cases import Case
-from odebench.instruments.memory import RSS_ENV
 from odebench.running.execute import Record, execute
 from odebench.running.folders import locked_folder
 from odebench.running.provenance import read_provenance, write_provenance
 from odebench.running.results import PROVENANCE_FILE, append_record, completed_keys, drop_torn_tail
+from odebench.running.slurm import JOBS_FILE, SlurmOptions, run_slurm, slurm_available
 from odebench.running.workers import (
     Setup,
     WorkerStartError,
-    environment,
     failure,
     fork_server,
-    prepare,
 )
 
 EXECUTORS: tuple[str, ...] = ("local", "inline", "slurm")
 ISOLATED_METERS = frozenset({"peak_rss", "peak_alloc"})
-
-
-def _execute_job(
-    case: Case, repeat: int, threads: int | None, imports: Sequence[str], search: Sequence[str]
-) -> Record:
-    """A submitit job: a fresh process, so set threads and import the user's modules first."""
-    prepare(threads, imports, search)
-    return execute(case, repeat)
 
 
 # --- executors ------------------------------------------------------------------------------
@@ -124,66 +114,6 @@ def _run_inline(jobs: Sequence[Job], timeout: float, emit: Callable[[Record], No
         emit(execute(case, repeat, timeout=timeout))
 
 
-def slurm_minutes(timeout: float) -> int:
-    """Slurm limits jobs in whole minutes: the timeout rounded up, plus one for start-up."""
-    return max(1, math.ceil(timeout / 60)) + 1
-
-
-def slurm_available() -> bool:
-    """Whether submitit would submit to Slurm here (its own test: ``srun`` on PATH)."""
-    import shutil
-
-    return shutil.which("srun") is not None
-
-
-def _run_submitit(
-    jobs: Sequence[Job],
-    timeout: float,
-    emit: Callable[[Record], None],
-    *,
-    folder: Path,
-    cluster: str | None = None,
-    max_parallel: int | None = None,
-    slurm: dict[str, Any] | None = None,
-    setup: Setup = Setup(),
-) -> None:
-    """Submit each case as a job through submitit (Slurm, or local processes without it).
-
-    The job's limit is :func:`slurm_minutes` (Slurm counts whole minutes), so a case may
-    run up to a minute past ``timeout`` before it is killed and recorded as crashed.
-    """
-    import submitit
-
-    executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
-    params: dict[str, Any] = {"timeout_min": slurm_minutes(timeout)}
-    if executor.cluster == "slurm":
-        setup_lines = [f"export {k}={v}" for k, v in RSS_ENV.items()]
-        params.update(slurm_setup=setup_lines,
-                      **{f"slurm_{k}": v for k, v in (slurm or {}).items()})  # fmt: skip
-    executor.update_parameters(**params)
-    parallel = max_parallel or (64 if executor.cluster == "slurm" else 1)
-    pending: list[tuple[Job, Any, float]] = []
-    queue = list(jobs)
-    with environment(RSS_ENV):
-        while queue or pending:
-            while queue and len(pending) < parallel:
-                case, repeat = queue.pop(0)
-                handle = executor.submit(_execute_job, case, repeat, setup.threads,
-                                         setup.imports, setup.search)  # fmt: skip
-                pending.append(((case, repeat), handle, time.perf_counter()))
-            for item in list(pending):
-                (case, repeat), handle, started = item
-                if not handle.done():
-                    continue
-                pending.remove(item)
-                try:
-                    emit(handle.result())
-                except Exception as exc:  # the job itself died (timeout, node failure)
-                    emit(failure(case, repeat, "crashed", f"{type(exc).__name__}: {exc}"[:2000],
-                                  time.perf_counter() - started))  # fmt: skip
-            time.sleep(0.2)
-
-
 def pending_jobs(
     cases: Sequence[Case],
     results_path: str | Path,
@@ -242,6 +172,13 @@ class _Progress:
                   f"{elapsed // 60}:{elapsed % 60:02d} elapsed", file=sys.stderr,
                   flush=True)  # fmt: skip
 
+    def note(self, line: str) -> None:
+        """A line that does not break the bar (Slurm's queued / running / done counts)."""
+        if self.bar is not None:
+            self.bar.write(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -288,7 +225,7 @@ def run_cases(
     resume: bool = False,
     retry_failed: bool = False,
     progress: bool = True,
-    slurm: dict[str, Any] | None = None,
+    slurm: SlurmOptions | dict[str, Any] | None = None,
     cluster: str | None = None,
     threads: int | None = None,
     imports: Sequence[str] = (),
@@ -300,7 +237,8 @@ def run_cases(
     ``executor``: ``local`` (child processes, the default), ``inline`` (this process: no
     isolation; the timeout is enforced with ``SIGALRM``, in the main thread only; for
     debugging), ``slurm`` (submitit; local processes when there is no Slurm; the timeout
-    rounds up to whole minutes, see :func:`slurm_minutes`). ``retry_failed`` (with
+    rounds up to whole minutes; ``slurm``: a :class:`~odebench.running.slurm.SlurmOptions`
+    or its fields as a dict; see :mod:`odebench.running.slurm`). ``retry_failed`` (with
     ``resume``) runs again the cases whose latest row is failed, timeout or crashed; the
     new row is appended and the table reads the latest. ``threads`` sets torch's threads
     in every worker (inline: in this process); ``imports`` are user modules imported in
@@ -356,7 +294,7 @@ def _run_cases(
     resume: bool,
     retry_failed: bool,
     progress: bool,
-    slurm: dict[str, Any] | None,
+    slurm: SlurmOptions | dict[str, Any] | None,
     cluster: str | None,
     threads: int | None,
     imports: Sequence[str],
@@ -385,9 +323,11 @@ def _run_cases(
         elif executor == "local":
             _run_local(pending, timeout, emit, setup=setup, parallel=jobs)
         else:
-            folder = results_path.parent / "submitit"
-            _run_submitit(pending, timeout, emit, folder=folder, cluster=cluster, slurm=slurm,
-                          setup=setup)  # fmt: skip
+            options = SlurmOptions(**slurm) if isinstance(slurm, dict) else slurm
+            run_slurm(pending, timeout, emit, folder=results_path.parent / "submitit",
+                      options=options, cluster=cluster, setup=setup,
+                      say=bar.note if progress else lambda line: None,
+                      jobs_file=results_path.parent / JOBS_FILE)  # fmt: skip
     finally:
         bar.close()
     return records
