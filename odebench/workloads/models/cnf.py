@@ -42,7 +42,10 @@ class CNFNet(nn.Module):
         )  # fmt: skip
 
     def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        tt = t.to(z.dtype).expand(*z.shape[:-1], 1)
+        tt = t.to(z.dtype)
+        if tt.ndim == z.ndim - 1:  # one time per sample (torchode steps samples apart)
+            tt = tt.unsqueeze(-1)
+        tt = tt.expand(*z.shape[:-1], 1)
         return self.net(torch.cat([z, tt], dim=-1))
 
 
@@ -113,7 +116,9 @@ class CNFField(nn.Module):
                 raise CNFError(
                     f"Hutchinson's noise has shape {tuple(noise.shape)}, the state's points "
                     f"{tuple(z.shape)}: call field.draw_noise(batch) (or set_noise) before each "
-                    "solve, or use trace='exact'."
+                    "solve; a solver that evaluates samples apart (torchode's per-sample "
+                    "adjoint) cannot pair them with a batch's noise: use trace='exact' there, "
+                    "or gradient='adjoint_joint'."
                 )
             noise = noise.to(z.dtype)
         vjp = torch.autograd.grad(dz, z, noise, create_graph=outer, retain_graph=True)[0]
