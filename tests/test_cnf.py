@@ -173,14 +173,14 @@ def test_unknown_toy_density_names_the_choices():
 @needs_weights
 def test_trained_flow_density_integrates_to_one_over_a_grid():
     field = trained_cnf_field("exact").double()
-    n, half = 161, 4.5  # the data lies within about 2.8 of the origin
+    n, half = 101, 4.5  # the data lies within about 2.8 of the origin
     axis = torch.linspace(-half, half, n, dtype=torch.float64)
     grid = torch.cartesian_prod(axis, axis)
     with torch.no_grad():
         y1 = solve(field, initial_state(grid, field), T,
-                   SolverConfig(method="dopri5", rtol=1e-6, atol=1e-6)).ys[-1]  # fmt: skip
+                   SolverConfig(method="dopri5", rtol=1e-5, atol=1e-5)).ys[-1]  # fmt: skip
     mass = log_density_from_state(y1).exp().sum() * (2 * half / (n - 1)) ** 2
-    assert abs(mass.item() - 1.0) < 0.02
+    assert abs(mass.item() - 1.0) < 1e-3  # read 0.999995 (dopri5 1e-5, 101 x 101 points)
 
 
 def test_every_gradient_mode_of_the_gradients_suite_runs_on_the_cnf():

@@ -131,3 +131,14 @@ def test_run_refuses_a_folder_holding_an_earlier_run(tmp_path):
 
     with pytest.raises(ResultsError):
         run_dynamics(tmp_path, [ArmSpec("none", **TINY)])
+
+
+def test_refitting_committed_weights_needs_force(capsys):
+    from odebench.workloads.problems.cnf import WEIGHTS
+
+    if not WEIGHTS.exists():
+        pytest.skip("no committed weights to protect")
+    before = WEIGHTS.read_bytes()
+    assert main(["training-dynamics", "--fit-problem-weights"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert WEIGHTS.read_bytes() == before
