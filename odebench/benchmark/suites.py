@@ -243,6 +243,7 @@ FRONTIER_METERS = ("nfe", "saved", "peak_alloc", "time", "error")
 def gradients_suite() -> list[Case]:
     """The memory / accuracy / time frontier of every gradient mode (issue 20).
 
+    The trained 2-D CNF joins with the loss on y(t1) (:func:`cnf_gradient_cases`, issue 34).
     Each problem (two trained fields and an exact linear system, float64, dopri5) runs every
     mode at rtol = atol = 1e-3 / 1e-5 / 1e-7 with two losses: on y(t1) alone
     (``output_times=2``) and on a trajectory of 11 outputs. torchode adds its two backsolve
@@ -267,6 +268,7 @@ def gradients_suite() -> list[Case]:
                 rtol=tols[:1] if heavy else tols,
                 output_times=(2, 11),
             )
+    cases += cnf_gradient_cases(s, tols)
     odenet = {**s, "model": "odenet", "batch": 4, "dtype": "float32", "method": "dopri5"}
     cases += grid(
         {**odenet, "meters": ("nfe", "saved", "peak_alloc", "time"), "timed_passes": 2},
@@ -274,6 +276,27 @@ def gradients_suite() -> list[Case]:
         rtol=(1e-3, 1e-5),
     )
     return atol_follows_rtol(cases)
+
+
+def cnf_gradient_cases(base: dict[str, Any], tols: Iterable[float]) -> list[Case]:
+    """The trained 2-D CNF (issue 34) in every gradient mode, loss on y(t1) = [z, delta_logp].
+
+    Exact trace and Hutchinson's (noise fixed, the reference solves the same noise). torchode's
+    per-sample adjoint evaluates one sample at a time, which a batch's Hutchinson noise cannot
+    follow: on the Hutchinson problem torchode runs its joint adjoint only.
+    """
+    cases: list[Case] = []
+    for problem in ("cnf_8gaussians", "cnf_8gaussians_hutchinson"):
+        for backend, modes in GRADIENT_MODES.items():
+            if backend == "torchode" and problem.endswith("hutchinson"):
+                modes = tuple(m for m in modes if m != "adjoint")
+            cases += grid(
+                {**base, "problem": problem, "method": "dopri5", "backend": backend},
+                gradient=modes,
+                rtol=tuple(tols),
+                output_times=(2,),
+            )
+    return cases
 
 
 SUITES: dict[str, Callable[[], list[Case]]] = {

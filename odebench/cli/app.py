@@ -26,6 +26,7 @@ EXPERIMENTS: dict[str, str] = {
     "table1": "odebench.cli.table1",
     "spirals": "odebench.cli.spirals",
     "claims": "odebench.cli.claims",
+    "training-dynamics": "odebench.cli.dynamics",
 }
 
 def _experiment_help(name: str) -> str:

@@ -1,9 +1,9 @@
 """The problem zoo: fields with exact solutions or trusted float64 references, and a registry
 for your own. ``registry`` (what a problem is, references, the registry), ``analytic`` (exact
-solutions), ``neural`` (MLP and spiral fields, random or trained). Importing this package
-registers every built-in problem."""
+solutions), ``neural`` (MLP and spiral fields, random or trained), ``cnf`` (the trained 2-D
+flow). Importing this package registers every built-in problem."""
 
-from odebench.workloads.problems import analytic  # noqa: F401  (registers the built-ins)
+from odebench.workloads.problems import analytic, cnf  # noqa: F401  (registers the built-ins)
 from odebench.workloads.problems.neural import (
     MLPField,
     SpiralField,
