@@ -63,7 +63,7 @@ def _provenance(folder: Path) -> str:
 def results_page(name: str) -> str:
     """The page of ``results/<name>/``: what it answers, its provenance, then its tables."""
     folder = RESULTS / name
-    parts = [f"# results/{name}", "", f"{FOLDERS[name].capitalize()}.", "",
+    parts = [f"# results/{name}", "", f"{FOLDERS[name][0].upper()}{FOLDERS[name][1:]}.", "",
              "Generated when the site is built from the folder's committed tables and "
              "provenance; regenerate the folder with the command below, from a clean commit.", "",
              "## Provenance", "", _provenance(folder)]  # fmt: skip
@@ -78,8 +78,7 @@ def results_page(name: str) -> str:
 
         report = render(read_results(folder / "results.csv"), read_provenance(folder),
                         fmt="md", figures={})  # fmt: skip
-        report = re.sub(r"^# .*\n", "", report, count=1)
-        parts += [_demote(report)]
+        parts += [re.sub(r"^# .*\n", "", report, count=1)]  # its sections beside Provenance
     return "\n".join(parts)
 
 
@@ -87,7 +86,7 @@ def cli_page() -> str:
     """Every subcommand's ``--help`` as the parser prints it."""
     from odebench.cli.app import build_parser
 
-    os.environ["COLUMNS"] = "100"
+    os.environ["COLUMNS"] = "80"  # fits the page's code block without scrolling
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     parts = ["# Command line", "",
