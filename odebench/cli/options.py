@@ -215,6 +215,8 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # one line naming the fix, exit status 2
+        if message.startswith("unrecognized arguments"):  # most often a space-separated list
+            message += "; lists are comma-separated (e.g. --seeds 0,1,2)"
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
