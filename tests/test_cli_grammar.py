@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from importlib import import_module
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,24 @@ def test_claims_refuses_to_replace_a_ledger_without_force(tmp_path, capsys, no_w
     (tmp_path / "claims.md").write_text("earlier")
     err = _refused(["claims", "--results", str(tmp_path)], capsys)
     assert "--force" in err and (tmp_path / "claims.md").read_text() == "earlier"
+
+
+def test_table1_format_json_puts_only_the_table_on_stdout(tmp_path, monkeypatch, capsys):
+    import pandas as pd
+
+    table1_run = import_module("odebench.experiments.table1.run")
+    out = tmp_path / "t1"
+
+    def fake_run(cfg, data, **kwargs):
+        out.mkdir(parents=True)
+        (out / "results.csv").write_text("case_id,repeat,status\nodenet-a,0,ok\n")
+        return pd.DataFrame({"model": ["odenet"], "test_error": [0.01], "params": [7],
+                             "nfe_forward": [20], "nfe_backward": [26]})  # fmt: skip
+
+    monkeypatch.setattr(table1_run, "run", fake_run)
+    monkeypatch.setattr("odebench.cli.table1.load_mnist", lambda root: None)
+    assert main(["table1", "--out", str(out), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == [{"model": "odenet", "test_error": 0.01, "params": 7,
+                                         "nfe_forward": 20, "nfe_backward": 26}]  # fmt: skip
+    assert "wrote" in captured.err

@@ -25,11 +25,13 @@ import torch
 from odebench.benchmark.measure import check_device
 from odebench.cli.options import (
     DocFormatter,
+    add_format_option,
     add_renamed_option,
     budget,
     choice,
     comma_list,
     device,
+    emit_table,
     nonempty,
     nonnegative_int,
     plain,
@@ -138,6 +140,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="local: child processes; inline: this process (for debugging)")
     p.add_argument("--retrain", action="store_true", help="ignore existing checkpoints")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="training seed (>= 0)")
+    add_format_option(p)
     p.set_defaults(func=main)
 
 
@@ -215,12 +218,10 @@ def main(args: argparse.Namespace) -> int:
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     table = run(cfg, data, resume=args.resume, force=args.force)
-    print(
-        table[["model", "test_error", "params", "nfe_forward", "nfe_backward"]].to_string(
-            index=False
-        )
-    )
-    print(f"wrote {cfg.out / 'table1.csv'}, {cfg.out / 'table1.md'} and {cfg.out / 'results.csv'}")
+    emit_table(table[["model", "test_error", "params", "nfe_forward", "nfe_backward"]],
+               args.format)  # fmt: skip
+    print(f"wrote {cfg.out / 'table1.csv'}, {cfg.out / 'table1.md'} and {cfg.out / 'results.csv'}",
+          file=sys.stderr)  # fmt: skip
     bad = not_ok(cfg)
     if bad:
         print(
