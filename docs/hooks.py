@@ -116,3 +116,9 @@ def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ANN001
 
         markdown = markdown.replace("<!-- odebench:columns -->", columns_markdown())
     return markdown
+
+
+def on_page_content(html: str, page, config, files) -> str:  # noqa: ANN001
+    """Docstrings are written for Sphinx: drop the role before an inline name
+    (``:class:`X``` renders as ``:class:<code>X</code>``), keeping the name."""
+    return re.sub(r":(?:class|mod|func|data|meth|attr|exc|obj):(?=<code)", "", html)
