@@ -86,7 +86,7 @@ NEW = ["--out", "{tmp}/new"]
 
 BAD: list[tuple[str, list[str], str]] = [
     # an experiment's options
-    ("table1 models empty", ["table1", "--models", "", "--out", "{tmp}/t1"], "names no model"),
+    ("table1 models empty", ["table1", "--models", "", "--out", "{tmp}/t1"], "comma-separated"),
     # run options
     ("repeats 0", [*RUN, "--suite", "smoke", *NEW, "--repeats", "0"], ">= 1"),
     ("repeats -1", [*RUN, "--suite", "smoke", *NEW, "--repeats", "-1"], ">= 1"),

@@ -268,9 +268,9 @@ def test_prediction_is_drawn_after_the_first_observation() -> None:
 
 # --- odebench spirals: the Table 2 experiment -------------------------------------------
 
-TINY = ["spirals", "--iters", "3", "--seeds", "0", "1", "--obs", "20", "30", "--n-spirals",
+TINY = ["spirals", "--iters", "3", "--seeds", "0,1", "--obs", "20,30", "--n-spirals",
         "20", "--n-extrap", "5", "--method", "rk4", "--steps", "3", "--eval-every", "2",
-        "--no-cost-check", "--workers", "1"]  # fmt: skip
+        "--no-cost-check", "--jobs", "1"]  # fmt: skip
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -294,7 +294,7 @@ def test_default_settings_are_the_papers_at_the_examples_budget() -> None:
     assert s.figure_obs == 30 and s.iters == settings.BUDGETS["default"] >= 2000
     assert 1 <= s.workers <= 2 and s.threads == 1
     assert args.out == "results/table2"  # a folder of its own, never results/ itself
-    other = cli.build_parser().parse_args(["spirals", "--obs", "100", "50"])
+    other = cli.build_parser().parse_args(["spirals", "--obs", "100,50"])
     assert command.settings_from_args(other).figure_obs == 50  # the smallest run
     adjoint = settings.Settings(iters=1, gradient="adjoint").solver()
     assert adjoint.gradient == "adjoint" and adjoint.rtol == adjoint.atol == 1.5e-8
@@ -373,7 +373,7 @@ def test_force_moves_the_earlier_run_to_a_backup_first(tiny_run: Path, tmp_path)
 
 def test_rescore_from_takes_the_trained_models_and_trains_nothing(tiny_run, tmp_path) -> None:
     out = tmp_path / "rescored"
-    assert cli.main([*TINY, "--rescore-from", str(tiny_run), "--out", str(out)]) == 0
+    assert cli.main([*TINY, "--results", str(tiny_run), "--out", str(out)]) == 0
     assert _snapshot(out / "table2_models") == _snapshot(tiny_run / "table2_models")
     assert (out / "table2.csv").read_bytes() == (tiny_run / "table2.csv").read_bytes()
     info = json.loads((out / "provenance.json").read_text())
@@ -383,7 +383,7 @@ def test_rescore_from_takes_the_trained_models_and_trains_nothing(tiny_run, tmp_
 def test_a_single_iteration_runs_and_says_no_plateau_was_measurable(tmp_path: Path) -> None:
     out = tmp_path / "one"
     args = ["spirals", "--iters", "1", "--seeds", "0", "--obs", "20", "--n-spirals", "20",
-            "--n-extrap", "5", "--models", "rnn", "--no-cost-check", "--workers", "1"]  # fmt: skip
+            "--n-extrap", "5", "--models", "rnn", "--no-cost-check", "--jobs", "1"]  # fmt: skip
     assert cli.main([*args, "--out", str(out)]) == 0
     assert "not measurable in 1 runs" in (out / "table2.md").read_text()
 
@@ -397,7 +397,7 @@ def test_a_model_that_fails_to_train_gives_a_failed_row_and_exit_1(
     monkeypatch.setattr(train, "train", diverge)
     out = tmp_path / "fails"
     args = ["spirals", "--iters", "2", "--seeds", "0", "--obs", "20", "--n-spirals", "20",
-            "--n-extrap", "5", "--models", "rnn", "--no-cost-check", "--workers", "1"]  # fmt: skip
+            "--n-extrap", "5", "--models", "rnn", "--no-cost-check", "--jobs", "1"]  # fmt: skip
     assert cli.main([*args, "--out", str(out)]) == 1
     assert "did not train" in capsys.readouterr().err
     df = pd.read_csv(out / "table2.csv")
@@ -413,7 +413,7 @@ def test_bad_settings_fail_before_any_file_is_written(tmp_path: Path, capsys) ->
     assert not out.exists()
     with pytest.raises(settings.SpiralsError, match="figure_obs"):
         run.run_table2(settings.Settings(iters=1, figure_obs=7), out)
-    assert cli.main([*TINY, "--rescore-from", str(tmp_path / "nothing"), "--out", str(out)]) == 2
+    assert cli.main([*TINY, "--results", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     assert not out.exists()
 
 
@@ -455,7 +455,7 @@ def test_models_taken_from_an_unfinished_run_say_so(tiny_run: Path, tmp_path: Pa
     info.update(status="training", training=[])  # as written when training starts
     (source / "provenance.json").write_text(json.dumps(info))
     out = tmp_path / "taken"
-    assert cli.main([*TINY, "--seeds", "0", "--rescore-from", str(source), "--out", str(out)]) == 0
+    assert cli.main([*TINY, "--seeds", "0", "--results", str(source), "--out", str(out)]) == 0
     md = (out / "table2.md").read_text()
     assert "**unfinished** (status training)" in md
     assert "**1 seed(s) only (0), fewer than the 3" in md

@@ -393,7 +393,9 @@ def test_cli_reports_a_missing_gpu_as_an_error_exit(capsys):
 
 
 def test_cli_rejects_unknown_models(capsys):
-    assert cli_main(["table1", "--models", "mlp,vgg"]) == 2
+    with pytest.raises(SystemExit) as exit_:  # refused by argparse, before anything runs
+        cli_main(["table1", "--models", "mlp,vgg"])
+    assert exit_.value.code == 2
     assert "vgg" in capsys.readouterr().err
 
 

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from odebench.cli import compare, listing, profile, report, run
+from odebench.cli import compare, listing, profile, report, run, weights
 from odebench.cli.options import WRITE_ERRNOS, Parser, UsageError
 
 #: The reproductions' subcommands: their modules import torch, so each is imported only when
@@ -60,7 +60,7 @@ def build_parser(experiments: Sequence[str] | None = None) -> argparse.ArgumentP
     parser.add_argument("--version", action="version", version=f"odebench {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    for module in (run, report, listing, profile, compare):
+    for module in (run, report, listing, profile, compare, weights):
         module.register(sub)
 
     for name in EXPERIMENTS:
@@ -97,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from odebench.running.results import ResultsError
     from odebench.running.slurm import SlurmError
     from odebench.solvers import SolverConfigError
+    from odebench.workloads.problems.neural import WeightsError
 
     try:
         return int(args.func(args) or 0)
@@ -107,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (closed at exit)
         return 141
     except (CaseError, DeviceUnavailableError, ProfileError, ResultsError, SlurmError,
-            SolverConfigError, UserModuleError, UsageError, FileNotFoundError) as exc:  # fmt: skip
+            SolverConfigError, UserModuleError, UsageError, WeightsError,
+            FileNotFoundError) as exc:  # fmt: skip
         print(f"odebench: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except OSError as exc:  # a full disk, a quota, a read-only folder: one line, not a traceback

@@ -16,39 +16,54 @@ from odebench.claims import ledger
 from odebench.claims.ledger import write_claims
 from odebench.claims.measure import measure
 from odebench.claims.rules import ClaimsError
+from odebench.cli.options import (
+    DocFormatter,
+    UsageError,
+    add_format_option,
+    check_new_outputs,
+    emit_table,
+    nonempty,
+    plain,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "claims",
         help="each checkable claim of the paper with its measured figure and a verdict",
-        description=ledger.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=plain(ledger.__doc__),
+        formatter_class=DocFormatter,
     )
-    p.add_argument("--results", type=Path, default=Path("results"),
-                   help="folder of the results tables (default: results)")  # fmt: skip
-    p.add_argument("--out", type=Path, default=None, help="where to write (default: --results)")
+    p.add_argument("--results", type=nonempty, default="results", metavar="DIR",
+                   help="folder of the results tables")  # fmt: skip
+    p.add_argument("--out", type=nonempty, default=None,
+                   help="where to write claims.md and claims.csv (default: --results)")
     p.add_argument("--measure", action="store_true",
                    help="first run the ledger's own small measurement (y0 rebuilt from y(t1) "
                    "on the trained spiral field) into <results>/claims_measured/")  # fmt: skip
     p.add_argument("--force", action="store_true",
-                   help="with --measure: move an earlier measurement aside first")  # fmt: skip
+                   help="replace an existing claims.md/claims.csv (and, with --measure, move "
+                   "an earlier measurement aside first)")  # fmt: skip
+    add_format_option(p)
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    results = Path(args.results)
+    if not results.is_dir():  # checked before anything is measured or written
+        raise UsageError(f"--results {args.results} is not a folder; pass the results folder "
+                         "(results).")  # fmt: skip
+    out = Path(args.out) if args.out is not None else results
+    check_new_outputs([out / "claims.md", out / "claims.csv"], force=args.force)
     try:
-        if getattr(args, "measure", False):
-            if not Path(args.results).is_dir():
-                raise ClaimsError(f"--results {args.results} is not a folder; pass the "
-                                  "results folder (results).")  # fmt: skip
-            print(f"wrote {measure(args.results, force=args.force)}")
-        written = write_claims(args.results, args.out)
+        if args.measure:
+            print(f"wrote {measure(results, force=args.force)}", file=sys.stderr)
+        written = write_claims(results, out)
     except ClaimsError as exc:
-        print(f"odebench claims: error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     table = pd.read_csv(written[1])
-    for _, r in table[table["part_of"].fillna("") == ""].iterrows():
-        print(f"{r['verdict']:36s} {r['claim']}")
-    print(f"wrote {written[0]} and {written[1]}")
+    heads = table[table["part_of"].fillna("") == ""][["verdict", "claim"]]
+    text = "\n".join(f"{r.verdict:36s} {r.claim}" for r in heads.itertuples())
+    emit_table(heads, args.format, text=text)
+    print(f"wrote {written[0]} and {written[1]}", file=sys.stderr)
     return 0

@@ -73,6 +73,77 @@ def span(text: str) -> tuple[float, float]:
     return t0, t1
 
 
+def positive_float(text: str) -> float:
+    """A finite number > 0 (a tolerance, a learning rate, a standard deviation)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give one > 0") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number > 0")
+    return value
+
+
+def choice(*names: str) -> Callable[[str], str]:
+    """One of ``names`` (for items of a comma list, where argparse's choices cannot look)."""
+
+    def parse(text: str) -> str:
+        if text not in names:
+            raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(names)}")
+        return text
+
+    parse.__name__ = "choice"
+    return parse
+
+
+#: The budget names of every subcommand that has a budget, with one meaning everywhere.
+BUDGET_NAMES: tuple[str, ...] = ("quick", "default", "full")
+
+
+def budget(renamed: dict[str, str] | None = None) -> Callable[[str], str]:
+    """``--budget quick|default|full``; an old name (``renamed``: old -> new) is refused with
+    a one-line hint naming the new one."""
+    renamed = renamed or {}
+
+    def parse(text: str) -> str:
+        if text in renamed:
+            raise argparse.ArgumentTypeError(
+                f"budget {text!r} is now called {renamed[text]!r}; pass --budget {renamed[text]}"
+            )
+        if text not in BUDGET_NAMES:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a budget; choose one of "
+                                             f"{', '.join(BUDGET_NAMES)}")  # fmt: skip
+        return text
+
+    parse.__name__ = "budget"
+    return parse
+
+
+def add_renamed_option(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+    """Refuse an option's old name with a one-line hint naming the new one (hidden in --help)."""
+
+    class Renamed(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+            parser.error(f"{old} is now {new}; pass {new} instead")
+
+    parser.add_argument(old, nargs="?", action=Renamed, help=argparse.SUPPRESS)
+
+
+def plain(doc: str | None) -> str:
+    """A docstring as plain text for ``--help``: no reST double backticks or roles."""
+    text = re.sub(r":(?:mod|class|func|meth|attr):`~?([^`]+)`", r"\1", doc or "")
+    return text.replace("``", "")
+
+
+def check_new_outputs(paths: list[Path], *, force: bool) -> None:
+    """The overwrite rule of every command that writes: refuse to replace an existing output
+    unless ``--force`` (validated before anything is written)."""
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not force:
+        raise UsageError(f"{', '.join(existing)} already exist(s); pass --force to replace, or "
+                         "--out a new folder.")  # fmt: skip
+
+
 def nonempty(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty value; give some text")
@@ -136,12 +207,18 @@ class Formatter(argparse.HelpFormatter):
         return text
 
 
+class DocFormatter(argparse.RawDescriptionHelpFormatter, Formatter):
+    """Keeps a description's paragraphs (a module docstring made :func:`plain`), and defaults."""
+
+
 class Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", Formatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # one line naming the fix, exit status 2
+        if message.startswith("unrecognized arguments"):  # most often a space-separated list
+            message += "; lists are comma-separated (e.g. --seeds 0,1,2)"
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 

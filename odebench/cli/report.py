@@ -6,13 +6,22 @@ import argparse
 import sys
 from pathlib import Path
 
-from odebench.cli.options import DEFAULT_RESULTS, UsageError, check_out_folder, nonempty
+from odebench.cli.options import (
+    DEFAULT_RESULTS,
+    UsageError,
+    check_new_outputs,
+    check_out_folder,
+    nonempty,
+)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from odebench.reading.report import write_report
 
     check_out_folder(args.out)
+    results = Path(args.results)
+    out = Path(args.out) if args.out else (results if results.is_dir() else results.parent)
+    check_new_outputs([out / "report.md", out / "report.html"], force=args.force)
     for p in write_report(args.results, args.out):
         print(f"wrote {p}")
     return 0
@@ -50,6 +59,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
         results = str(DEFAULT_RESULTS / "quick")
     if results is None and not args.out:
         args.out = str(DEFAULT_RESULTS / "plots")
+    if args.out:
+        out = Path(args.out)
+    else:
+        folder = Path(results)
+        out = (folder if folder.is_dir() else folder.parent) / "plots"
+    drawn = sorted(out.glob("*.png")) + sorted(out.glob("*.svg")) if out.is_dir() else []
+    check_new_outputs(drawn[:3], force=args.force)
     paths = write_plots(results, args.out, training_log=args.training_log)
     for p in paths:
         print(f"wrote {p}")
@@ -65,6 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     report.add_argument("--results", default=str(DEFAULT_RESULTS / "quick"), type=nonempty,
                         help="results folder or CSV")  # fmt: skip
     report.add_argument("--out", type=nonempty, help="output folder (default: beside the results)")
+    report.add_argument("--force", action="store_true",
+                        help="replace an existing report.md/report.html")  # fmt: skip
     report.set_defaults(func=cmd_report)
 
     plot = sub.add_parser("plot", help="draw the figures (PNG and SVG) from results")
@@ -77,4 +95,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     plot.add_argument("--training-log", type=nonempty,
                       help="a training log CSV (table1 writes them in results/table1/logs/): "
                       "NFE over it")  # fmt: skip
+    plot.add_argument("--force", action="store_true",
+                      help="replace the figures already in the output folder")  # fmt: skip
     plot.set_defaults(func=cmd_plot)

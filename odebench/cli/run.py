@@ -225,10 +225,29 @@ def _print_summary(df: Any, *, wall: float, ran: int, report: Path | None, folde
 
 
 
+def suite_names() -> tuple[str, ...]:
+    """The built-in suites' names, read from the keys of ``SUITES`` in the source without
+    importing it (it imports torch; ``--help`` stays fast and never goes stale)."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec("odebench.benchmark.suites")
+    if spec is None or not spec.origin:
+        return ()
+    for node in ast.walk(ast.parse(Path(spec.origin).read_text())):
+        target = getattr(node, "target", None) or (getattr(node, "targets", None) or [None])[0]
+        if isinstance(target, ast.Name) and target.id == "SUITES":
+            if isinstance(node.value, ast.Dict):  # type: ignore[attr-defined]
+                return tuple(k.value for k in node.value.keys  # type: ignore[attr-defined]
+                             if isinstance(k, ast.Constant))  # fmt: skip
+    return ()
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="run a suite of cases and write results, report and plots")
     run.add_argument("--suite", default="quick", type=nonempty,
-                     help="quick, paper, smoke, bench, or a .toml suite file")  # fmt: skip
+                     help=f"{', '.join(suite_names())}, or a .toml suite file "
+                     "(`odebench list` says what each holds)")  # fmt: skip
     run.add_argument("--out", type=nonempty,
                      help="results folder (default results/<suite>; a --match run: "
                      "results/<suite>-match-<text>)")  # fmt: skip

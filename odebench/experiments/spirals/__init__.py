@@ -11,7 +11,7 @@ Hold-last-observation and linear extrapolation are baselines; the RNNs are also 
 step ahead (teacher forcing) beside their rollout.
 
 Every (model, count, seed) trains full-batch Adam for a fixed number of iterations in
-one of ``--workers`` processes and is saved under ``table2_models/``; the tables are
+one of ``--jobs`` processes and is saved under ``table2_models/``; the tables are
 scored from those files (``--resume`` rescores without retraining). Writes, into its own
 folder (default ``results/table2``): ``table2.csv`` (one row per model, count and seed,
 baselines included), ``table2.md``, ``table2_curves.csv``, ``table2_cost.csv``,

@@ -65,16 +65,16 @@ def _unfinished(source: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def check_source(source: Path, settings: Settings) -> None:
-    """``--rescore-from``: the folder must hold a trained model for every job of ``settings``."""
+    """``--results``: the folder must hold a trained model for every job of ``settings``."""
     if not (source / MODELS_DIR).is_dir():
         raise SpiralsError(
-            f"--rescore-from {source}: no {MODELS_DIR}/ there; pass the folder of a finished "
+            f"--results {source}: no {MODELS_DIR}/ there; pass the folder of a finished "
             "`odebench spirals` run."
         )
     missing = pending(settings, source)
     if missing:
         raise SpiralsError(
-            f"--rescore-from {source}: {len(missing)} trained model(s) missing (first: "
+            f"--results {source}: {len(missing)} trained model(s) missing (first: "
             f"{missing[0][0]} obs {missing[0][1]} seed {missing[0][2]}); finish that run with "
             "`odebench spirals --resume --out` it, or pass its settings."
         )
@@ -108,7 +108,7 @@ def run_table2(
         rescore_from = Path(rescore_from)
         if rescore_from.resolve() == out.resolve():
             raise SpiralsError(
-                "--rescore-from names --out itself; use --resume to rescore in place."
+                "--results names --out itself; use --resume to rescore in place."
             )
         check_source(rescore_from, settings)
     check_folder(out, resume=resume, force=force)

@@ -32,8 +32,9 @@ LABELS: dict[str, str] = {**MODELS, **BASELINES}
 
 #: Training iterations (full-batch Adam) per model, observation count and seed.
 #: ``default`` is torchdiffeq's ``examples/latent_ode.py`` (2,000), run in 2 worker
-#: processes; ``long`` doubles it for a tighter plateau.
-BUDGETS: dict[str, int] = {"default": 2000, "long": 4000}
+#: processes; ``full`` doubles it for a tighter plateau (results/table2_long, recorded as
+#: "long"); ``quick`` (200) checks the pipeline in minutes.
+BUDGETS: dict[str, int] = {"quick": 200, "default": 2000, "full": 4000}
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
 PAPER_OBS: tuple[int, ...] = (30, 50, 100)
 

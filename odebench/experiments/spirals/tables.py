@@ -2,7 +2,7 @@
 
 Everything here reads the checkpoints in ``<folder>/table2_models`` and the data made
 from each seed; nothing trains. So a scoring change is applied with ``--resume`` (or
-``--rescore-from``) without retraining.
+``--results``) without retraining.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from odebench.workloads.models.mnist import build_model
 
 
 class TrainedElsewhereError(ValueError):
-    """``--trained-from`` names a folder without a finished checkpoint of this budget."""
+    """``--results`` names a folder without a finished checkpoint of this budget."""
 
 
 def _finished(path: Any, cfg: Table1Config) -> bool:
@@ -41,9 +41,9 @@ def check_trained_from(cfg: Table1Config) -> None:
     missing = [m for m in cfg.models if not _finished(checkpoint_path(source, m), cfg)]
     if missing:
         raise TrainedElsewhereError(
-            f"--trained-from {cfg.trained_from}: no finished checkpoint of this budget for "
+            f"--results {cfg.trained_from}: no finished checkpoint of this budget for "
             f"{', '.join(missing)} (checkpoints/<model>.pt trained with the same options); "
-            "train them there first, or drop --trained-from."
+            "train them there first, or drop --results."
         )
 
 

@@ -1,9 +1,13 @@
 """The built-in neural vector fields: a 64-wide MLP and a 2-D spiral field, random or briefly
-trained (the trained weights cached on disk), with float64 references."""
+trained, with float64 references. The trained fields' reference weights ship with the package
+(``reference_weights/``, checked against ``SHA256SUMS``), so no case trains anything inside its
+timeout; ``odebench weights --refit`` refits them and says whether the refit differs."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -89,16 +93,63 @@ class SpiralField(nn.Module):
 _SPIRAL_A = torch.tensor([[-0.1, 2.0], [-2.0, -0.1]])
 
 
+#: The shipped reference weights (``<key>.pt``) and their checksums (``SHA256SUMS``).
+WEIGHTS_DIR = Path(__file__).with_name("reference_weights")
+CHECKSUMS_FILE = WEIGHTS_DIR / "SHA256SUMS"
+
+
+class WeightsError(RuntimeError):
+    """A shipped weights file that is missing or does not match its checksum."""
+
+
+def shipped_checksums() -> dict[str, str]:
+    """File name -> sha256 of the shipped reference weights (empty when none ship)."""
+    if not CHECKSUMS_FILE.is_file():
+        return {}
+    pairs = (line.split() for line in CHECKSUMS_FILE.read_text().splitlines() if line.strip())
+    return {name: digest for digest, name in pairs}
+
+
+def load_shipped(key: str) -> dict[str, torch.Tensor] | None:
+    """The shipped weights ``<key>.pt`` after checking their checksum; None if none ship."""
+    name = f"{key}.pt"
+    digest = shipped_checksums().get(name)
+    if digest is None:
+        return None
+    path = WEIGHTS_DIR / name
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise WeightsError(f"{path}: {exc.strerror}; reinstall odebench, or rebuild it with "
+                           "`odebench weights --refit --write`.") from None  # fmt: skip
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise WeightsError(f"{path} does not match its checksum in {CHECKSUMS_FILE}; reinstall "
+                           "odebench, or rebuild it with `odebench weights --refit --write`.")
+    return torch.load(io.BytesIO(data), weights_only=True)
+
+
+def fit_state(fit: Callable[[], nn.Module]) -> dict[str, torch.Tensor]:
+    """The weights ``fit()`` trains, on one thread (a sum's order, so the last bits, depends
+    on the thread count) and without moving the caller's RNG or thread count."""
+    gen_state, threads = torch.random.get_rng_state(), torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return {k: v.detach().clone() for k, v in fit().state_dict().items()}
+    finally:
+        torch.random.set_rng_state(gen_state)
+        torch.set_num_threads(threads)
+
+
 def _cached_fit(key: str, fit: Callable[[], nn.Module]) -> dict[str, torch.Tensor]:
-    """The weights ``fit()`` trains, cached under ``$ODEBENCH_CACHE`` (a fit takes seconds)."""
+    """The shipped weights of ``key`` if they ship, else the weights ``fit()`` trains, cached
+    under ``$ODEBENCH_CACHE`` (a fit takes seconds alone, minutes on a loaded machine)."""
+    shipped = load_shipped(key)
+    if shipped is not None:
+        return shipped
     cache = _cache_dir() / f"{key}_torch{torch.__version__}.pt"
     if cache.exists():
         return torch.load(cache)
-    gen_state = torch.random.get_rng_state()
-    try:
-        state = {k: v.detach().clone() for k, v in fit().state_dict().items()}
-    finally:
-        torch.random.set_rng_state(gen_state)  # a fit never moves the caller's RNG
+    state = fit_state(fit)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".{os.getpid()}.tmp")
@@ -109,14 +160,8 @@ def _cached_fit(key: str, fit: Callable[[], nn.Module]) -> dict[str, torch.Tenso
     return state
 
 
-@functools.cache
-def trained_spiral_state(iters: int = 200, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Weights of a :class:`SpiralField` fitted for ``iters`` Adam steps to the true spiral.
-
-    A random MLP is too easy for tolerance sweeps (dopri5 takes the same few steps at
-    any tolerance); this trained field has real dynamics, so NFE and error move with
-    tolerance. Fitted with fixed-grid rk4 (deterministic for a seed).
-    """
+def spiral_fit(iters: int = 200, seed: int = 0) -> Callable[[], nn.Module]:
+    """The fit behind :func:`trained_spiral_state`: rk4 through the true spiral's points."""
 
     def fit() -> nn.Module:
         torch.manual_seed(seed)
@@ -134,18 +179,22 @@ def trained_spiral_state(iters: int = 200, seed: int = 0) -> dict[str, torch.Ten
             opt.step()
         return field
 
-    return _cached_fit(f"spiral_field_{iters}_{seed}", fit)
+    return fit
 
 
 @functools.cache
-def trained_mlp_state(iters: int = 300, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Weights of the 64-wide :class:`MLPField` fitted for ``iters`` Adam steps.
+def trained_spiral_state(iters: int = 200, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Weights of a :class:`SpiralField` fitted for ``iters`` Adam steps to the true spiral.
 
-    The target maps each of the ``mlp`` problem's 128 initial states to
-    ``1.5 tanh(y0 Q)`` at t = 1 (Q a fixed random rotation): real dynamics, so dopri5's
-    steps follow the tolerance, and with a sum loss the adjoint state is large enough
-    for the seminorm to change NFE-B (on the random field it changes nothing).
+    A random MLP is too easy for tolerance sweeps (dopri5 takes the same few steps at
+    any tolerance); this trained field has real dynamics, so NFE and error move with
+    tolerance. Fitted with fixed-grid rk4 (deterministic for a seed); the default fit ships.
     """
+    return _cached_fit(f"spiral_field_{iters}_{seed}", spiral_fit(iters, seed))
+
+
+def mlp_fit(iters: int = 300, seed: int = 0) -> Callable[[], nn.Module]:
+    """The fit behind :func:`trained_mlp_state`: rk4 to a rotated tanh target at t = 1."""
 
     def fit() -> nn.Module:
         field = MLPField(64, 64, seed=seed)
@@ -163,7 +212,57 @@ def trained_mlp_state(iters: int = 300, seed: int = 0) -> dict[str, torch.Tensor
             opt.step()
         return field
 
-    return _cached_fit(f"mlp_field_{iters}_{seed}", fit)
+    return fit
+
+
+@functools.cache
+def trained_mlp_state(iters: int = 300, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Weights of the 64-wide :class:`MLPField` fitted for ``iters`` Adam steps.
+
+    The target maps each of the ``mlp`` problem's 128 initial states to
+    ``1.5 tanh(y0 Q)`` at t = 1 (Q a fixed random rotation): real dynamics, so dopri5's
+    steps follow the tolerance, and with a sum loss the adjoint state is large enough
+    for the seminorm to change NFE-B (on the random field it changes nothing). The default
+    fit ships.
+    """
+    return _cached_fit(f"mlp_field_{iters}_{seed}", mlp_fit(iters, seed))
+
+
+#: The reference fits that ship: key (file name without .pt) -> the fit that makes them.
+REFERENCE_FITS: dict[str, Callable[[], Callable[[], nn.Module]]] = {
+    "spiral_field_200_0": spiral_fit,
+    "mlp_field_300_0": mlp_fit,
+}
+
+
+def refit_reference(key: str) -> tuple[dict[str, torch.Tensor], float | None]:
+    """Refit the shipped weights ``key``: (the refit, the largest |refit - shipped|; None when
+    nothing ships). 0.0 means the refit is bit for bit the shipped file's."""
+    state = fit_state(REFERENCE_FITS[key]())
+    shipped = load_shipped(key)
+    if shipped is None:
+        return state, None
+    if shipped.keys() != state.keys():
+        return state, float("inf")
+    diff = max(float((state[k] - shipped[k]).abs().max()) for k in state)
+    return state, diff
+
+
+def write_reference(states: dict[str, dict[str, torch.Tensor]]) -> list[Path]:
+    """Write ``states`` (key -> weights) into the package's reference folder with their
+    checksums; the files written."""
+    WEIGHTS_DIR.mkdir(exist_ok=True)
+    sums = shipped_checksums()
+    written = []
+    for key, state in states.items():
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        path = WEIGHTS_DIR / f"{key}.pt"
+        path.write_bytes(buf.getvalue())
+        sums[path.name] = hashlib.sha256(buf.getvalue()).hexdigest()
+        written.append(path)
+    CHECKSUMS_FILE.write_text("".join(f"{d}  {n}\n" for n, d in sorted(sums.items())))
+    return written + [CHECKSUMS_FILE]
 
 
 def _cache_dir() -> Path:
