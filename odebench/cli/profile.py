@@ -64,7 +64,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from odebench.running.results import RESULTS_FILE, read_results
 
     if (folder / RESULTS_FILE).exists():
-        print("\n".join(profile.summary(read_results(folder / RESULTS_FILE), rtol=args.rtol)))
+        df = read_results(folder / RESULTS_FILE)
+        print("\n".join(profile.decision_lines(df, batch=batch)))  # the answer first
+        print("Details:")
+        print("\n".join(profile.summary(df, rtol=args.rtol)))
     return status
 
 

@@ -266,7 +266,7 @@ def battery(
     if budget not in BUDGETS:
         raise ProfileError(f"unknown budget {budget!r}; choose one of: {', '.join(BUDGETS)}.")
     quick = budget == "quick"
-    s = {"suite": "profile", "problem": name}
+    s = {"suite": "profile", "problem": name, "batch": batch}  # every mode on your batch
     steps = (1, 2, 4, 8, 16) if quick else (1, 2, 4, 8, 16, 32, 64)
     tols = (1e-3, 1e-5, 1e-7) if quick else tuple(10.0**-k for k in range(1, 9))
     batches = sorted({max(1, batch // 4), batch, batch * 4 if not quick else batch * 2})
@@ -289,7 +289,8 @@ def battery(
             cases += grid({**adaptive, "meters": ("nfe", "saved", "peak_alloc", "error", "time")},
                           gradient=("checkpoint", "aca"), rtol=tols)  # fmt: skip
     cases += grid(
-        {**s, "method": "dopri5", "rtol": DEFAULT_SUMMARY_RTOL, "meters": ("nfe", "time")},
+        {"suite": "profile", "problem": name, "method": "dopri5", "rtol": DEFAULT_SUMMARY_RTOL,
+         "meters": ("nfe", "time")},
         gradient=("backprop", "adjoint"),
         batch=[b for b in batches if b != batch],
     )
@@ -315,6 +316,29 @@ def available_backends() -> tuple[str, ...]:
 def _mib(n: float) -> str:
     n = 0.0 if abs(n) < 0.5 else n  # a fitted zero prints as 0, not -0
     return f"{n / 2**20:.3f} MiB" if abs(n) >= 2**16 else f"{n:,.0f} B"
+
+
+def decision_lines(df, *, batch: int | None = None, target: float = 1e-4) -> list[str]:  # type: ignore[no-untyped-def]
+    """The decision first (:mod:`odebench.reading.decision`): per loss shape on the user's own
+    batch, the mode and tolerance to train with, why, and the small frontier table behind it."""
+    from odebench.reading.decision import Constraints, decide
+    from odebench.reading.decision import decision_lines as sentences
+    from odebench.reading.frontier import format_rows, frontier_rows
+
+    rows = frontier_rows(df)
+    if rows.empty:
+        return ["No finished gradient row: nothing to decide on (see the report's status)."]
+    if batch is not None and "batch" in rows:  # the user's batch; the others time batch only
+        rows = rows[rows["batch"].astype(float) == batch]
+    rows = rows[rows["grad_error"].notna()]
+    if rows.empty:
+        return ["No gradient error measured on your batch: nothing to decide on."]
+    lines = [f"Which gradient method? (gradient error <= {target:g} at this and every tighter "
+             "rtol; overlapping timings: the lower peak; rule: odebench advise --help)"]
+    lines += [f"- {line}" for line in sentences(decide(rows, Constraints(target=target)))]
+    small = format_rows(rows).drop(columns=["saved/step", "NFE-F/B"], errors="ignore")
+    lines += ["", "The frontier behind it:", small.to_string(index=False), ""]
+    return lines
 
 
 def summary(df, *, rtol: float = DEFAULT_SUMMARY_RTOL) -> list[str]:  # type: ignore[no-untyped-def]
@@ -365,9 +389,6 @@ def summary(df, *, rtol: float = DEFAULT_SUMMARY_RTOL) -> list[str]:  # type: ig
                 f"measured: the adjoint saves {_mib(saved)} of activations per step; its "
                 f"gradient error is {errs}."
             )
-    from odebench.reading.frontier import summary_lines as frontier_lines
-
-    lines += frontier_lines(df)  # the cheapest gradient mode reaching each error
     failed = df[df["status"] != "ok"]
     if len(failed):
         lines.append(
