@@ -216,8 +216,8 @@ def decide_group(g: pd.DataFrame, c: Constraints) -> dict[str, object]:
         out["mode"] = "none"
     if unstable:
         out["unstable"] = ", ".join(unstable)
-        why.append(f"unstable timing (spread above {UNSTABLE:.0%}), not ranked on time: "
-                   + ", ".join(unstable))
+        why.append(f"unstable timing (spread above {UNSTABLE:.0%}), not ranked on time "
+                   f"(measure again, or with more timed passes, to rank it): {out['unstable']}")
     if not_measured:
         out["not_measured"] = "; ".join(f"{k}: {', '.join(v)}" for k, v in not_measured.items())
         why.append(f"not measured for this criterion: {out['not_measured']}")
