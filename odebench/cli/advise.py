@@ -62,6 +62,12 @@ def advise(args: argparse.Namespace) -> tuple[object, object, str]:
                          "`odebench run --suite gradients`, or `odebench profile` your field.")
     decisions = decide(rows, constraints)
     table = decision_table(decisions)
+    undecided = decisions["mode"] == "" if not decisions.empty else []
+    if len(table):  # comparisons with no gradient error at all: one line, not a row each
+        skipped = decision_lines(decisions[undecided])
+        decisions_shown, table = decisions[~undecided], table[~undecided.to_numpy()]
+    else:
+        skipped, decisions_shown = [], decisions
     short = table.drop(columns=["why"]) if not table.empty else table
     text = "\n".join([
         f"Decision: gradient error <= {args.target:g} at this and every tighter rtol"
@@ -71,7 +77,10 @@ def advise(args: argparse.Namespace) -> tuple[object, object, str]:
         short.to_string(index=False) if not short.empty else "(none)",
         "",
         "Why:",
-        *[f"- {line}" for line in decision_lines(decisions)],
+        *[f"- {line}" for line in decision_lines(decisions_shown)],
+        *([f"Not decided, no gradient error measured ({len(skipped)}): "
+           + "; ".join(line.split(": no decision")[0] for line in skipped) + "."]
+          if skipped else []),
         "",
         "The frontier behind it (time: forward + backward, median; spread: the two IQRs "
         f"summed; unstable: forward or backward IQR/median above {UNSTABLE:.0%}):",
