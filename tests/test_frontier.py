@@ -130,3 +130,17 @@ def test_a_subject_without_gradient_error_is_not_decided() -> None:
     assert found.loc["p", "mode"] == "backprop"
     assert found.loc["odenet", "mode"] == ""
     assert "no gradient error measured" in found.loc["odenet", "why"]
+
+
+def test_profile_decides_with_the_memory_of_the_modes_own_memory_cases() -> None:
+    # the profile measures backprop's memory in cases of their own (no gradient error);
+    # the decision must still read its peak from them
+    from odebench.experiments.profile import decision_lines
+
+    table = _table()
+    memory = table[table["gradient"] == "backprop"].assign(
+        grad_error=None, time_forward_s=None, time_backward_s=None, meters="nfe,saved")
+    table.loc[table["gradient"] == "backprop", "peak_alloc_bytes"] = None
+    lines = decision_lines(pd.concat([table, memory], ignore_index=True))
+    assert "use backprop at rtol 1e-05" in lines[1]
+    assert "peak 16.6 KiB" in lines[1]  # 17000 B, from the memory case
