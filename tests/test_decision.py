@@ -76,7 +76,24 @@ def test_an_unstable_timing_does_not_win_on_time() -> None:
     assert d["runner_up"] == "backprop at rtol 1e-05"
     assert d["unstable"] == "backprop at rtol 1e-05"
     assert "not ranked on time (measure again" in d["why"]
-    assert d["why"].endswith("to rank it): backprop at rtol 1e-05")
+    assert "to rank it): backprop at rtol 1e-05" in d["why"]
+    assert "caution: backprop at rtol 1e-05 reads faster (10 ms, beyond its spread)" in d["why"]
+
+
+def test_a_much_faster_unstable_timing_is_flagged_not_chosen() -> None:
+    # a loaded machine: aca reads 63 ms but spreads 30%; the adjoint 690 ms, stable. The rule
+    # names the adjoint and says aca reads faster beyond its spread: measure again
+    df = _results({
+        ("adjoint", 1e-5): (0.690, 0.038, 1000, 2e-5),
+        ("aca", 1e-5): (0.063, 0.019, 1000, 2e-5),
+    })  # fmt: skip
+    d = _decide(df)
+    assert d["mode"] == "adjoint"
+    assert "caution: aca at rtol 1e-05 reads faster (63 ms, beyond its spread)" in d["why"]
+    # an unstable timing whose spread reaches the winner's time gets no caution
+    df.loc[df["gradient"] == "aca", ["time_forward_s", "time_backward_s"]] = 0.3
+    df.loc[df["gradient"] == "aca", ["time_forward_iqr_s", "time_backward_iqr_s"]] = 0.2
+    assert "caution" not in _decide(df)["why"]
 
 
 def test_overlapping_timings_are_a_tie_broken_by_peak_memory() -> None:

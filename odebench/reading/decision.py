@@ -13,7 +13,8 @@ batch, dtype, device, ...), with a gradient-accuracy target ``e``:
    forward + backward. Timings whose spreads overlap (each ``time ± spread/2``) are ties,
    broken by the lower peak memory. Unstable timings (IQR/median above
    :data:`odebench.reading.analysis.UNSTABLE`) cannot win on time: they rank after every
-   stable one and are named. With ``least_memory`` the lowest peak wins instead, time
+   stable one and are named (with a caution where one reads faster than the winner by more
+   than its own spread: measure again). With ``least_memory`` the lowest peak wins instead, time
    breaking ties.
 4. The answer: the recommended (mode, rtol), the runner-up (the best of the other modes)
    and one line of why; or "no mode reaches e in the measured range" with what came
@@ -214,6 +215,16 @@ def decide_group(g: pd.DataFrame, c: Constraints) -> dict[str, object]:
                + (f", peak <= {fmt_bytes(c.memory_budget)}" if c.memory_budget else "")
                + f"); closest: {_label(closest)} (error {closest['grad_error']:.2g})"]
         out["mode"] = "none"
+    if order and not order[0][1].startswith("timing unstable"):
+        win = order[0][0]
+        faster = [r for r, why in order if why.startswith("timing unstable")
+                  and r["time_s"] + (0 if pd.isna(r["time_iqr_s"]) else r["time_iqr_s"])
+                  < win["time_s"]]  # fmt: skip
+        if faster:  # the rule stands, but the reader must know the ranking may change
+            f = faster[0]
+            notes.insert(0, f"caution: {_label(f)} reads faster ({fmt_seconds(f['time_s'])}, "
+                         "beyond its spread) but is unstable: measure again before trusting "
+                         "this choice")  # fmt: skip
     if unstable:
         out["unstable"] = ", ".join(unstable)
         why.append(f"unstable timing (spread above {UNSTABLE:.0%}), not ranked on time "
