@@ -102,7 +102,13 @@ def cmd_advise(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     cmd = sub.add_parser(
-        "advise", help="which gradient method and tolerance to train with, from measured results"
+        "advise", help="which gradient method and tolerance to train with, from measured results",
+        description="Per problem, loss shape and every other setting that varies: the fastest "
+        "(mode, rtol) whose gradient error is <= --target at that rtol and at every tighter "
+        "rtol measured; timings whose spreads overlap tie, the lower peak memory wins; an "
+        "unstable timing (IQR/median above 25%) never wins on time and is named; a mode "
+        "without the figure a criterion needs is named 'not measured'. Then the runner-up "
+        "and why, and the frontier table behind it. Details: docs/gradient-methods.md.",
     )
     cmd.add_argument("--results", required=True, type=nonempty,
                      help="a results folder or results.csv holding gradient modes (e.g. "
