@@ -102,7 +102,12 @@ def _peak(row: pd.Series) -> float:
 
 
 def _label(row: pd.Series) -> str:
-    return f"{row['mode']} at rtol {row['rtol']:g}"
+    """"backprop at rtol 1e-05"; a fixed-grid row (no rtol) by its mode alone."""
+    return use_text(row["mode"], row["rtol"])
+
+
+def use_text(mode: str, rtol: float) -> str:
+    return str(mode) if pd.isna(rtol) else f"{mode} at rtol {rtol:g}"
 
 
 def rank(cands: pd.DataFrame, *, least_memory: bool = False) -> list[tuple[pd.Series, str]]:
@@ -211,9 +216,12 @@ def decide_group(g: pd.DataFrame, c: Constraints) -> dict[str, object]:
     else:
         closest = measured.loc[measured["grad_error"].idxmin()]
         lo, hi = measured["rtol"].min(), measured["rtol"].max()
-        why = [f"no mode reaches {c.target:g} in the measured range (rtol {hi:g} to {lo:g}"
-               + (f", peak <= {fmt_bytes(c.memory_budget)}" if c.memory_budget else "")
-               + f"); closest: {_label(closest)} (error {closest['grad_error']:.2g})"]
+        where = [] if pd.isna(lo) else [f"rtol {hi:g} to {lo:g}"]
+        if c.memory_budget:
+            where.append(f"peak <= {fmt_bytes(c.memory_budget)}")
+        why = [f"no mode reaches {c.target:g} in the measured range"
+               + (f" ({', '.join(where)})" if where else "")
+               + f"; closest: {_label(closest)} (error {closest['grad_error']:.2g})"]
         out["mode"] = "none"
     if order and not order[0][1].startswith("timing unstable"):
         win = order[0][0]
@@ -257,7 +265,7 @@ def decision_table(decisions: pd.DataFrame) -> pd.DataFrame:
         return decisions
     key = [c for c in decisions.columns if c in group_columns(decisions) and c != "target"
            and c not in ("runner_up", "why", "not_measured")]  # fmt: skip
-    use = [m if m in ("", "none") else f"{m} at rtol {r:g}"
+    use = [m if m in ("", "none") else use_text(m, r)
            for m, r in zip(decisions["mode"], decisions["rtol"], strict=True)]  # fmt: skip
     return pd.DataFrame({
         **{k: decisions[k].map(fmt_value) for k in key},

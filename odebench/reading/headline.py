@@ -170,8 +170,8 @@ def price_bullet(rows: pd.DataFrame) -> str | None:
     if not found:
         return None
     f = pd.DataFrame(found)
-    tols = f"rtol {span_text(f['loose'], '{:g}')} to {span_text(f['tight'], '{:g}')}"
-    return (f"Tolerance's price ({len(f)} mode-problem pairs, {tols}): forward + backward "
+    return (f"Tolerance's price ({len(f)} mode-problem pairs, from the loosest rtol measured "
+            "to the tightest): forward + backward "
             f"time x{f['time'].median():.2g} (median; {f['time'].min():.2g} to "
             f"{f['time'].max():.2g}) for a gradient error {f['error'].median():.3g}x smaller "
             "(median).")  # fmt: skip
@@ -199,9 +199,11 @@ def headline(df: pd.DataFrame) -> Headline:
                        decision_table(decisions)))  # fmt: skip
         undecided = decisions[decisions["mode"] == "none"]
         if len(undecided):
-            sentences.append(f"No decision for {len(undecided)} of {len(decisions)}: "
-                             + "; ".join(f"{r['subject']}: {r['why']}"
-                                         for _, r in undecided.iterrows()) + ".")  # fmt: skip
+            subjects = undecided["subject"].value_counts(sort=False)
+            sentences.append(f"No mode reaches {DEFAULT_TARGET:g} in {len(undecided)} of "
+                             f"{len(decisions)} comparisons (the table says what came "
+                             "closest): " + ", ".join(f"{s} ({n})" for s, n in subjects.items())
+                             + ".")  # fmt: skip
     _, mem = memory_verdicts(memory_fits(df))
     bullet = memory_bullet(mem)
     if bullet:
