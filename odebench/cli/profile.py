@@ -17,7 +17,6 @@ from odebench.cli.options import (
     nonnegative_int,
     positive_int,
     run_options,
-    seconds,
     shape,
     span,
 )
@@ -85,8 +84,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         df = read_results(folder / RESULTS_FILE)
         print("\n".join(profile.decision_lines(df, batch=batch)))  # the answer first
         print("Details:")
-        print("\n".join(profile.summary(df, rtol=args.rtol)))
-    print(said.getvalue(), end="")
+    print(said.getvalue(), end="")  # the run's statuses and the headline's other answers
     return status
 
 
@@ -125,8 +123,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     prof.add_argument("--output-times", type=output_times, default=11, metavar="N",
                       help="the trajectory loss's output times, measured beside the loss on "
                       "y(t1) (the loss shape can flip the adjoint's verdict)")  # fmt: skip
-    prof.add_argument("--rtol", type=seconds, default=1e-5,
-                      help="the tolerance the summary quotes")  # fmt: skip
     prof.add_argument("--backends", choices=("all", "torchdiffeq"), default="all",
                       help="all: every installed solver library side by side")  # fmt: skip
     prof.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the drawn y0")

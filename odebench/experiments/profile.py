@@ -30,7 +30,7 @@ from typing import Any
 BUDGETS: tuple[str, ...] = ("quick", "default", "full")
 #: The output times of the trajectory loss the battery measures beside the loss on y(t1).
 DEFAULT_OUTPUT_TIMES = 11
-#: The tolerance the summary quotes unless ``--rtol`` says otherwise.
+#: The tolerance of the cases that time other batches.
 DEFAULT_SUMMARY_RTOL = 1e-5
 
 
@@ -392,12 +392,7 @@ def available_backends() -> tuple[str, ...]:
     return tuple(names)
 
 
-# --- the summary ----------------------------------------------------------------------------
-
-
-def _mib(n: float) -> str:
-    n = 0.0 if abs(n) < 0.5 else n  # a fitted zero prints as 0, not -0
-    return f"{n / 2**20:.3f} MiB" if abs(n) >= 2**16 else f"{n:,.0f} B"
+# --- the decision, first ---------------------------------------------------------------
 
 
 def decision_lines(df, *, batch: int | None = None, target: float = 1e-4) -> list[str]:  # type: ignore[no-untyped-def]
@@ -423,60 +418,4 @@ def decision_lines(df, *, batch: int | None = None, target: float = 1e-4) -> lis
     lines += [f"- {line}" for line in sentences(decide(rows, Constraints(target=target)))]
     small = format_rows(rows).drop(columns=["saved/step", "NFE-F/B"], errors="ignore")
     lines += ["", "The frontier behind it:", small.to_string(index=False), ""]
-    return lines
-
-
-def summary(df, *, rtol: float = DEFAULT_SUMMARY_RTOL) -> list[str]:  # type: ignore[no-untyped-def]
-    """One screen of measured figures: bytes per step, NFE, gradient error, what they imply."""
-    import numpy as np
-
-    from odebench.reading.tables import fit_line  # the report's own fit: one rule for a slope
-
-    ok = df[df["status"] == "ok"]
-    lines: list[str] = []
-    slopes: dict[str, float] = {}
-    memory = ok[(ok["method"] == "rk4") & ok["saved_bytes"].notna()]
-    for gradient, group in memory.groupby("gradient"):
-        per_step = group.groupby("steps")["saved_bytes"].median()
-        if len(per_step) >= 2:
-            fit = fit_line(per_step.index.to_numpy(float), per_step.to_numpy(float))
-            slopes[str(gradient)] = fit.slope
-            lines.append(
-                f"memory  {gradient:9s} saved activations {_mib(fit.slope)} per rk4 step "
-                f"(+ {_mib(fit.intercept)}), steps {int(fit.x.min())}..{int(fit.x.max())}"
-            )
-    adaptive = ok[(ok["method"] == "dopri5") & ok["grad_error"].notna()]
-    if "backend" in adaptive:
-        adaptive = adaptive[adaptive["backend"].fillna("torchdiffeq") == "torchdiffeq"]
-
-    def mode(row: Any) -> str:
-        return "adjoint+seminorm" if str(row["seminorm"]) == "True" else str(row["gradient"])
-
-    if len(adaptive):
-        adaptive = adaptive.assign(mode=adaptive.apply(mode, axis=1))
-        at = adaptive[np.isclose(adaptive["rtol"].astype(float), rtol)]
-        for m, group in at.groupby("mode"):
-            row = group.median(numeric_only=True)
-            lines.append(
-                f"rtol {rtol:g} {m:17s} NFE-F {row['nfe_forward']:.0f}  NFE-B "
-                f"{row['nfe_backward']:.0f}  gradient error {row['grad_error']:.2e}  "
-                f"forward+backward {row['time_forward_s'] + row['time_backward_s']:.4f} s"
-            )
-        adj = adaptive[adaptive["mode"] == "adjoint"].groupby("rtol")["grad_error"].median()
-        bp = adaptive[adaptive["mode"] == "backprop"].groupby("rtol")["grad_error"].median()
-        if "backprop" in slopes and "adjoint" in slopes and len(adj):
-            saved = slopes["backprop"] - slopes["adjoint"]
-            errs = ", ".join(
-                f"{adj[t]:.2e} at rtol={t:g} (backprop {bp.get(t, float('nan')):.2e})"
-                for t in sorted(adj.index, reverse=True)
-            )
-            lines.append(
-                f"measured: the adjoint saves {_mib(saved)} of activations per step; its "
-                f"gradient error is {errs}."
-            )
-    failed = df[df["status"] != "ok"]
-    if len(failed):
-        lines.append(
-            f"{len(failed)} case(s) did not finish ok: see the status table in the report."
-        )
     return lines
