@@ -31,6 +31,42 @@ def closure():
 
 def wrong_shape():
     return lambda t, y: y.sum()
+
+
+class Field(nn.Module):
+    def __init__(self, kind):
+        super().__init__()
+        self.lin, self.kind = nn.Linear(64, 64), kind
+
+    def forward(self, t, y):
+        late = float(t) > 0.5
+        if self.kind == "raises" and late:
+            raise ValueError("no such time")
+        if self.kind == "grows" and late:
+            return torch.cat([y, y], dim=-1)
+        return self.lin(y).double() if self.kind == "float64" else self.lin(y)
+
+
+def raises_late():
+    return Field("raises")
+
+
+def grows_late():
+    return Field("grows")
+
+
+def returns_float64():
+    return Field("float64")
+
+
+def sleeps():
+    import time
+
+    time.sleep(120)
+
+
+def factory_raises():
+    raise KeyError("no weights file")
 """
 BATCH = 8
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -78,8 +114,16 @@ def test_profile_writes_the_usual_folder_and_a_summary(profiled: tuple[Path, str
     folder, stdout = profiled
     for name in ("results.csv", "provenance.json", "report.html", "report.md", "target.py"):
         assert (folder / name).is_file(), name
-    assert "per rk4 step" in stdout
-    assert "measured: the adjoint saves" in stdout
+    # the memory verdict once, in the headline's units: backprop's slope per rk4 step is
+    # 8 x batch x 64 float32 values + 4 B (see the module docstring): 16,388 B = 16 KiB
+    assert "saved activations: adjoint O(1) in 1 of 1 variants (backprop 16 KiB per step)" in stdout
+    assert "per rk4 step" not in stdout  # the memory slope once, not again in MiB
+    # the decision first, per loss shape on the user's batch; the details after
+    assert stdout.startswith("Which gradient method?")
+    assert stdout.index("Which gradient method?") < stdout.index("Details:")
+    assert stdout.index("Details:") < stdout.index("per step")
+    for loss in ("loss on y(t1)", "loss on 11 output times"):
+        assert f"{loss}: use " in stdout, loss
     df = pd.read_csv(folder / "results.csv")
     assert (df["status"] == "ok").all()
     assert {"backprop", "adjoint"} <= set(df["gradient"])
@@ -94,13 +138,18 @@ def test_profile_writes_the_usual_folder_and_a_summary(profiled: tuple[Path, str
         ("my_fields.py:missing", "has no function 'missing'"),
         ("my_fields.py", "not MODULE:FUNCTION"),
         ("no_such_module:f", "no module named"),
+        ("my_fields.py:raises_late", "the field Field raised ValueError at t = 0.6667"),
+        ("my_fields.py:grows_late", "the field Field returns (2, 128) at t = 0.6667"),
+        ("my_fields.py:returns_float64", "returns torch.float64 at t = 0 for a torch.float32"),
+        ("my_fields.py:sleeps", "did not finish within --timeout 5 s"),
+        ("my_fields.py:factory_raises", "the factory raised KeyError"),
     ],
 )
 def test_a_bad_target_gets_one_line_naming_the_fix(
     tmp_path: Path, target: str, message: str
 ) -> None:
     (tmp_path / "my_fields.py").write_text(FIELD)
-    done = _profile(tmp_path, target, "--y0-shape", "4,64", "--out", "out")
+    done = _profile(tmp_path, target, "--y0-shape", "4,64", "--out", "out", "--timeout", "5")
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
@@ -138,3 +187,20 @@ def test_a_profiled_field_is_the_same_field_in_the_case_and_its_reference() -> N
     }
     assert errors[1e-9] < 1e-7
     assert errors[1e-9] < errors[1e-3]
+
+
+def test_a_float64_field_is_profiled_in_float64_with_both_loss_shapes() -> None:
+    import torch
+
+    from odebench.experiments.profile import battery, native_dtype
+
+    y0 = torch.zeros(4, 8)
+    assert native_dtype(torch.nn.Linear(8, 8).double(), y0) == "float64"
+    assert native_dtype(torch.nn.Linear(8, 8), y0.double()) == "float32"  # the params decide
+    assert native_dtype(lambda t, y: y, y0.double()) == "float64"  # no params: y0's
+    cases = battery("mlp_small", batch=4, dtype="float64", output_times=5)
+    assert {c.dtype for c in cases} == {"float64"}
+    graded = [c for c in cases if c.method == "dopri5" and c.batch == 4]
+    for mode in ("backprop", "checkpoint", "aca", "adjoint"):
+        assert {c.output_times for c in graded if c.gradient == mode} == {2, 5}, mode
+    assert {c.batch for c in cases if c.gradient != "" and "error" in c.meters} == {4}

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from odebench.cli import compare, listing, profile, report, run, weights
+from odebench.cli import advise, compare, listing, profile, report, run, weights
 from odebench.cli.options import WRITE_ERRNOS, Parser, UsageError
 
 #: The reproductions' subcommands: their modules import torch, so each is imported only when
@@ -60,7 +60,7 @@ def build_parser(experiments: Sequence[str] | None = None) -> argparse.ArgumentP
     parser.add_argument("--version", action="version", version=f"odebench {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    for module in (run, report, listing, profile, compare, weights):
+    for module in (run, report, listing, profile, compare, advise, weights):
         module.register(sub)
 
     for name in EXPERIMENTS:

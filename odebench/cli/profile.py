@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import sys
 from pathlib import Path
 
@@ -12,8 +14,8 @@ from odebench.cli.options import (
     check_device,
     nonempty,
     nonnegative_int,
+    positive_int,
     run_options,
-    seconds,
     shape,
     span,
 )
@@ -37,19 +39,28 @@ def cmd_profile(args: argparse.Namespace) -> int:
     search = (str(Path.cwd()),)
     if search[0] not in sys.path:  # the target's module is found from here, as in workers
         sys.path.insert(0, search[0])
-    try:
-        built = profile.validate(target)  # one clear error before anything is written
-    except Exception as exc:  # the user's factory raised: what and where, in one line
-        if type(exc).__module__.startswith("odebench."):  # typed: main prints it
-            raise
-        raise UsageError(
-            f"{args.target} raised {type(exc).__name__} ({exc}); fix the factory so it "
-            "returns the field, (field, y0[, (t0, t1)]) or a Problem."
-        ) from None
+    with profile.time_limit(args.timeout, args.target):  # a hanging factory or field too
+        try:
+            field, y0, _ = profile.build(target)
+        except Exception as exc:  # the user's factory raised: what and where, in one line
+            if type(exc).__module__.startswith("odebench."):  # typed: main prints it
+                raise
+            raise UsageError(
+                f"{args.target}: the factory raised {type(exc).__name__} ({exc}); fix it so it "
+                "returns the field, (field, y0[, (t0, t1)]) or a Problem."
+            ) from None
+        drawn = args.y0_shape is not None
+        dtype = args.dtype or profile.native_dtype(field, y0, drawn=drawn)
+        built = profile.validate(target, dtype)  # one clear error before anything is written
     batch = int(built[1].shape[0])
     name = profile.register(target, built)
     backends = profile.available_backends() if args.backends == "all" else ("torchdiffeq",)
-    cases = profile.battery(name, batch=batch, budget=args.budget, backends=backends)
+    cases = profile.battery(name, batch=batch, budget=args.budget, backends=backends,
+                            dtype=dtype, output_times=args.output_times)  # fmt: skip
+    if not args.quiet:
+        how = "--dtype" if args.dtype else "the field's own dtype"
+        print(f"profiling {name} in {dtype} ({how}), batch {batch}, losses on y(t1) and on "
+              f"{args.output_times} output times", file=sys.stderr)  # fmt: skip
     if args.device != "cpu":
         cases = [c.with_(device=args.device) for c in cases]
     folder = Path(args.out) if args.out else DEFAULT_RESULTS / f"profile-{name}"
@@ -59,17 +70,33 @@ def cmd_profile(args: argparse.Namespace) -> int:
         module.write_text(profile.module_source(target))
 
     check_slurm_request(args, cases)
-    status = run_suite(
-        args, label=f"profile {args.target}", cases=cases, all_cases=cases,
-        imports=(str(module),), search=search, folder=folder, prepare=prepare,
-    )  # fmt: skip
+    said = io.StringIO()  # the run's own summary comes after the decision, under Details
+    try:
+        with contextlib.redirect_stdout(said):
+            status = run_suite(
+                args, label=f"profile {args.target}", cases=cases, all_cases=cases,
+                imports=(str(module),), search=search, folder=folder, prepare=prepare,
+            )  # fmt: skip
+    except BaseException:  # an interrupted or failed run: what it said, then the error
+        print(said.getvalue(), end="")
+        raise
     from odebench.running.results import RESULTS_FILE, read_results
 
     if (folder / RESULTS_FILE).exists():
-        print("\n".join(profile.summary(read_results(folder / RESULTS_FILE), rtol=args.rtol)))
+        df = read_results(folder / RESULTS_FILE)
+        print("\n".join(profile.decision_lines(df, batch=batch)))  # the answer first
+        print("Details:")
+    print(said.getvalue(), end="")  # the run's statuses and the headline's other answers
     return status
 
 
+
+
+def output_times(text: str) -> int:
+    value = positive_int(text)
+    if value < 3:
+        raise argparse.ArgumentTypeError(f"{value}: give N >= 3 (2 is the loss on y(t1) alone)")
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -88,11 +115,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="T0,T1",
         help="integrate over [T0, T1] (default: the target's own, else 0,1)",
     )
-    prof.add_argument("--budget", choices=("quick", "full"), default="quick",
-                      help="quick: about 2 minutes for a 64-wide MLP on 2 cores; full: the "
-                      "paper's ranges")  # fmt: skip
-    prof.add_argument("--rtol", type=seconds, default=1e-5,
-                      help="the tolerance the summary quotes")  # fmt: skip
+    prof.add_argument("--budget", choices=("quick", "default", "full"), default="quick",
+                      help="quick: 3 tolerances, about 2 minutes for a 64-wide MLP on 2 cores; "
+                      "default: 5 tolerances (1e-3..1e-7); full: the paper's ranges (8 "
+                      "tolerances, 64 steps)")  # fmt: skip
+    prof.add_argument("--dtype", choices=("float32", "float64"),
+                      help="the dtype every case runs in (default: the field's own: float64 "
+                      "if its parameters are, else its y0's)")  # fmt: skip
+    prof.add_argument("--output-times", type=output_times, default=11, metavar="N",
+                      help="the trajectory loss's output times, measured beside the loss on "
+                      "y(t1) (the loss shape can flip the adjoint's verdict)")  # fmt: skip
     prof.add_argument("--backends", choices=("all", "torchdiffeq"), default="all",
                       help="all: every installed solver library side by side")  # fmt: skip
     prof.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the drawn y0")

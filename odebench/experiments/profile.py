@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-BUDGETS: tuple[str, ...] = ("quick", "full")
-#: The tolerance the summary quotes unless ``--rtol`` says otherwise.
+BUDGETS: tuple[str, ...] = ("quick", "default", "full")
+#: The output times of the trajectory loss the battery measures beside the loss on y(t1).
+DEFAULT_OUTPUT_TIMES = 11
+#: The tolerance of the cases that time other batches.
 DEFAULT_SUMMARY_RTOL = 1e-5
 
 
@@ -109,7 +112,8 @@ def _draw_y0(shape: Sequence[int], seed: int):  # type: ignore[no-untyped-def]
 
 
 def build(target: Target):  # type: ignore[no-untyped-def]
-    """Call the factory: ``(field, y0, (t0, t1))`` with y0 in float64, or :class:`ProfileError`."""
+    """Call the factory: ``(field, y0, (t0, t1))``, y0 in its own dtype; or
+    :class:`ProfileError`."""
     import torch
 
     from odebench.workloads.problems import Problem
@@ -147,7 +151,7 @@ def build(target: Target):  # type: ignore[no-untyped-def]
         )
     if t_span is not None:
         span = t_span
-    return field, y0.detach().double(), (float(span[0]), float(span[1]))
+    return field, y0.detach(), (float(span[0]), float(span[1]))
 
 
 def _contents(cell: Any) -> Any:
@@ -157,7 +161,76 @@ def _contents(cell: Any) -> Any:
         return None
 
 
-def validate(target: Target) -> tuple[Any, Any, tuple[float, float]]:
+def native_dtype(field: Any, y0: Any, *, drawn: bool = False) -> str:
+    """The dtype the user's field works in: its parameters' (float64 if any is), else the
+    factory's y0's (not a ``drawn`` one); ``float32`` otherwise. A float64 field is profiled
+    in float64."""
+    import torch
+
+    params = list(field.parameters()) if hasattr(field, "parameters") else []
+    floats = [p.dtype for p in params if torch.is_floating_point(p)]
+    if floats:
+        return "float64" if torch.float64 in floats else "float32"
+    return "float64" if y0.dtype == torch.float64 and not drawn else "float32"
+
+
+@contextmanager
+def time_limit(seconds: float, what: str) -> Iterator[None]:
+    """Raise :class:`ProfileError` if the body (the user's factory, the check of the field)
+    runs past ``seconds``: a field that hangs gets an answer, not a silent wait. SIGALRM:
+    the main thread on a Unix; elsewhere the body runs unbounded."""
+    import signal
+    import threading
+
+    if not (hasattr(signal, "setitimer") and math.isfinite(seconds)
+            and threading.current_thread() is threading.main_thread()):  # fmt: skip
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise ProfileError(f"{what} did not finish within --timeout {seconds:g} s (the factory "
+                           "call and one evaluation of the field at 4 times of the span, then "
+                           "one rk4 step with its gradient); make them faster or pass a "
+                           "longer --timeout.")  # fmt: skip
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+#: Where in the span (0: t0, 1: t1) :func:`validate` evaluates the field.
+CHECK_TIMES: tuple[float, ...] = (0.0, 1 / 3, 2 / 3, 1.0)
+
+
+def check_output(what: str, field: Any, t: float, y: Any) -> None:
+    """One evaluation of the user's field at time ``t``: it must return a finite dy/dt of the
+    state's shape and dtype; else :class:`ProfileError` naming the field and ``t``."""
+    import torch
+
+    with torch.no_grad():
+        try:
+            out = field(torch.tensor(t, dtype=y.dtype), y)
+        except Exception as exc:  # the user's field: say what it raised, in one line
+            raise ProfileError(
+                f"{what} raised {type(exc).__name__} at t = {t:.4g} on a {y.dtype} state of "
+                f"shape {tuple(y.shape)} ({exc}); it must take (t, y) and return dy/dt."
+            ) from None
+    if not isinstance(out, torch.Tensor) or out.shape != y.shape:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ProfileError(f"{what} returns {got} at t = {t:.4g} for a state of shape "
+                           f"{tuple(y.shape)}; dy/dt must have the state's shape.")  # fmt: skip
+    if out.dtype != y.dtype:
+        raise ProfileError(f"{what} returns {out.dtype} at t = {t:.4g} for a {y.dtype} state; "
+                           "return dy/dt in the state's dtype (or pass --dtype).")  # fmt: skip
+    if not torch.isfinite(out).all():
+        raise ProfileError(f"{what} returns NaN or inf at t = {t:.4g} (at y0); check it.")
+
+
+def validate(target: Target, dtype: str = "float32") -> tuple[Any, Any, tuple[float, float]]:
     """Build the target once and check what the battery relies on; returns the build.
 
     The field must return the state's shape and finite values, and the adjoint must be
@@ -174,26 +247,11 @@ def validate(target: Target) -> tuple[Any, Any, tuple[float, float]]:
     field, y0, (t0, t1) = built
     if not (math.isfinite(t0) and math.isfinite(t1) and t1 > t0):
         raise ProfileError(f"{target.spec}: the time span must be finite with t1 > t0.")
+    torch_dtype = getattr(torch, dtype)
     if isinstance(field, nn.Module):
-        field = copy.deepcopy(field).float()
-    y = y0[:2].float()  # float32, the cases' default dtype
-    with torch.no_grad():
-        try:
-            out = field(torch.tensor(t0), y)
-        except Exception as exc:  # the user's field: say what it raised, in one line
-            raise ProfileError(
-                f"{target.spec}: the field raised {type(exc).__name__} on a float32 state of "
-                f"shape {tuple(y.shape)} ({exc}); it must take (t, y) and return dy/dt."
-            ) from None
-    if not isinstance(out, torch.Tensor) or out.shape != y.shape:
-        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ProfileError(
-            f"{target.spec}: the field returns {got} for a state of shape {tuple(y.shape)}; "
-            "dy/dt must have the state's shape."
-        )
-    if not torch.isfinite(out).all():
-        raise ProfileError(f"{target.spec}: the field returns NaN or inf at y0; check it.")
-    config = SolverConfig(method="rk4", steps=1, gradient="adjoint")
+        field = copy.deepcopy(field).to(torch_dtype)
+    y = y0[:2].to(torch_dtype)  # the dtype the cases run in
+    what = f"{target.spec}: the field {type(field).__name__}"
     if not isinstance(field, nn.Module) and getattr(field, "__closure__", None):
         if any(
             isinstance(_contents(cell), nn.Module | torch.Tensor)
@@ -204,11 +262,22 @@ def validate(target: Target) -> tuple[Any, Any, tuple[float, float]]:
                 "parameters the adjoint cannot see; return an nn.Module whose forward(t, y) "
                 "computes dy/dt."
             )
+    for t in CHECK_TIMES:  # across the span: a field may fail at one time only
+        t = t0 + t * (t1 - t0)
+        check_output(what, field, t, y)
+    config = SolverConfig(method="rk4", steps=1, gradient="adjoint")
     try:
-        sol = solve(field, y.clone().requires_grad_(True), torch.tensor([t0, t1]), config)
+        times = torch.tensor([t0, t1], dtype=torch_dtype)
+        sol = solve(field, y.clone().requires_grad_(True), times, config)
         sol.ys[-1].sum().backward()
-    except (SolveError, ValueError, TypeError) as exc:
-        raise ProfileError(f"{target.spec}: {exc}") from None
+    except (SolveError, ValueError, TypeError, RuntimeError) as exc:
+        raise ProfileError(f"{what} failed in a solve over [{t0:g}, {t1:g}] (rk4, one step; "
+                           f"{type(exc).__name__}: {exc}); it must accept any t in the span "
+                           "and keep the state's shape and dtype.") from None
+    if not torch.isfinite(sol.ys[-1]).all():
+        raise ProfileError(f"{what}: one rk4 step over [{t0:g}, {t1:g}] gives NaN or inf at "
+                           f"t = {t1:g}; the field blows up there: try a shorter --t-span, a "
+                           "smaller y0, or --dtype float64.")  # fmt: skip
     if not isinstance(field, nn.Module) or not any(p.requires_grad for p in field.parameters()):
         raise ProfileError(
             f"{target.spec}: the field has no parameters the adjoint can see; return an "
@@ -258,18 +327,27 @@ def register(target: Target, built: tuple[Any, Any, tuple[float, float]] | None 
 
 
 def battery(
-    name: str, *, batch: int, budget: str = "quick", backends: Sequence[str] = ("torchdiffeq",)
+    name: str, *, batch: int, budget: str = "quick", backends: Sequence[str] = ("torchdiffeq",),
+    dtype: str = "float32", output_times: int = DEFAULT_OUTPUT_TIMES,
 ) -> list:  # type: ignore[type-arg]
-    """The standard cases on problem ``name`` (suite ``profile``); ``budget`` bounds the grid."""
+    """The standard cases on problem ``name`` (suite ``profile``); ``budget`` bounds the grid.
+
+    Every case runs in ``dtype``; the gradient modes are measured with both loss shapes (a
+    loss on y(t1), and on ``output_times`` output times), since the shape flips the
+    adjoint's verdict."""
     from odebench.benchmark.suites import atol_follows_rtol, grid
 
     if budget not in BUDGETS:
         raise ProfileError(f"unknown budget {budget!r}; choose one of: {', '.join(BUDGETS)}.")
     quick = budget == "quick"
-    s = {"suite": "profile", "problem": name}
-    steps = (1, 2, 4, 8, 16) if quick else (1, 2, 4, 8, 16, 32, 64)
-    tols = (1e-3, 1e-5, 1e-7) if quick else tuple(10.0**-k for k in range(1, 9))
-    batches = sorted({max(1, batch // 4), batch, batch * 4 if not quick else batch * 2})
+    full = budget == "full"
+    # every mode on your batch and dtype
+    s = {"suite": "profile", "problem": name, "batch": batch, "dtype": dtype}
+    losses = (2, output_times)
+    steps = (1, 2, 4, 8, 16, 32, 64) if full else (1, 2, 4, 8, 16)
+    tols = {"quick": (1e-3, 1e-5, 1e-7), "default": tuple(10.0**-k for k in range(3, 8)),
+            "full": tuple(10.0**-k for k in range(1, 9))}[budget]  # fmt: skip
+    batches = sorted({max(1, batch // 4), batch, batch * 2 if quick else batch * 4})
     memory = ("nfe", "saved", "peak_alloc", "peak_rss")
     errors = ("nfe", "error", "time")
     cases = grid(
@@ -279,17 +357,22 @@ def battery(
     )
     for backend in backends:
         adaptive = {**s, "backend": backend, "method": "dopri5", "meters": errors}
-        cases += grid(adaptive, gradient=("backprop", "adjoint"), rtol=tols)
+        cases += grid(adaptive, gradient=("backprop", "adjoint"), rtol=tols,
+                      output_times=losses)  # fmt: skip
         if backend == "torchdiffeq":  # the seminorm is torchdiffeq's option
-            cases += grid({**adaptive, "gradient": "adjoint", "seminorm": True}, rtol=tols)
+            cases += grid({**adaptive, "gradient": "adjoint", "seminorm": True}, rtol=tols,
+                          output_times=losses)  # fmt: skip
             # the gradient-mode frontier (odebench.reading.frontier): memory of every mode, and the
             # recomputing modes' error and time
             frontier = {**adaptive, "meters": ("nfe", "saved", "peak_alloc")}
-            cases += grid(frontier, gradient=("backprop", "adjoint"), rtol=tols)
+            cases += grid(frontier, gradient=("backprop", "adjoint"), rtol=tols,
+                          output_times=losses)  # fmt: skip
             cases += grid({**adaptive, "meters": ("nfe", "saved", "peak_alloc", "error", "time")},
-                          gradient=("checkpoint", "aca"), rtol=tols)  # fmt: skip
+                          gradient=("checkpoint", "aca"), rtol=tols,
+                          output_times=losses)  # fmt: skip
     cases += grid(
-        {**s, "method": "dopri5", "rtol": DEFAULT_SUMMARY_RTOL, "meters": ("nfe", "time")},
+        {"suite": "profile", "problem": name, "dtype": dtype, "method": "dopri5",
+         "rtol": DEFAULT_SUMMARY_RTOL, "meters": ("nfe", "time")},
         gradient=("backprop", "adjoint"),
         batch=[b for b in batches if b != batch],
     )
@@ -309,68 +392,30 @@ def available_backends() -> tuple[str, ...]:
     return tuple(names)
 
 
-# --- the summary ----------------------------------------------------------------------------
+# --- the decision, first ---------------------------------------------------------------
 
 
-def _mib(n: float) -> str:
-    n = 0.0 if abs(n) < 0.5 else n  # a fitted zero prints as 0, not -0
-    return f"{n / 2**20:.3f} MiB" if abs(n) >= 2**16 else f"{n:,.0f} B"
+def decision_lines(df, *, batch: int | None = None, target: float = 1e-4) -> list[str]:  # type: ignore[no-untyped-def]
+    """The decision first (:mod:`odebench.reading.decision`): per loss shape on the user's own
+    batch, the mode and tolerance to train with, why, and the small frontier table behind it."""
+    import pandas as pd
 
+    from odebench.reading.decision import Constraints, decide
+    from odebench.reading.decision import decision_lines as sentences
+    from odebench.reading.frontier import format_rows, frontier_rows
 
-def summary(df, *, rtol: float = DEFAULT_SUMMARY_RTOL) -> list[str]:  # type: ignore[no-untyped-def]
-    """One screen of measured figures: bytes per step, NFE, gradient error, what they imply."""
-    import numpy as np
-
-    from odebench.reading.tables import fit_line  # the report's own fit: one rule for a slope
-
-    ok = df[df["status"] == "ok"]
-    lines: list[str] = []
-    slopes: dict[str, float] = {}
-    memory = ok[(ok["method"] == "rk4") & ok["saved_bytes"].notna()]
-    for gradient, group in memory.groupby("gradient"):
-        per_step = group.groupby("steps")["saved_bytes"].median()
-        if len(per_step) >= 2:
-            fit = fit_line(per_step.index.to_numpy(float), per_step.to_numpy(float))
-            slopes[str(gradient)] = fit.slope
-            lines.append(
-                f"memory  {gradient:9s} saved activations {_mib(fit.slope)} per rk4 step "
-                f"(+ {_mib(fit.intercept)}), steps {int(fit.x.min())}..{int(fit.x.max())}"
-            )
-    adaptive = ok[(ok["method"] == "dopri5") & ok["grad_error"].notna()]
-    if "backend" in adaptive:
-        adaptive = adaptive[adaptive["backend"].fillna("torchdiffeq") == "torchdiffeq"]
-
-    def mode(row: Any) -> str:
-        return "adjoint+seminorm" if str(row["seminorm"]) == "True" else str(row["gradient"])
-
-    if len(adaptive):
-        adaptive = adaptive.assign(mode=adaptive.apply(mode, axis=1))
-        at = adaptive[np.isclose(adaptive["rtol"].astype(float), rtol)]
-        for m, group in at.groupby("mode"):
-            row = group.median(numeric_only=True)
-            lines.append(
-                f"rtol {rtol:g} {m:17s} NFE-F {row['nfe_forward']:.0f}  NFE-B "
-                f"{row['nfe_backward']:.0f}  gradient error {row['grad_error']:.2e}  "
-                f"forward+backward {row['time_forward_s'] + row['time_backward_s']:.4f} s"
-            )
-        adj = adaptive[adaptive["mode"] == "adjoint"].groupby("rtol")["grad_error"].median()
-        bp = adaptive[adaptive["mode"] == "backprop"].groupby("rtol")["grad_error"].median()
-        if "backprop" in slopes and "adjoint" in slopes and len(adj):
-            saved = slopes["backprop"] - slopes["adjoint"]
-            errs = ", ".join(
-                f"{adj[t]:.2e} at rtol={t:g} (backprop {bp.get(t, float('nan')):.2e})"
-                for t in sorted(adj.index, reverse=True)
-            )
-            lines.append(
-                f"measured: the adjoint saves {_mib(saved)} of activations per step; its "
-                f"gradient error is {errs}."
-            )
-    from odebench.reading.frontier import summary_lines as frontier_lines
-
-    lines += frontier_lines(df)  # the cheapest gradient mode reaching each error
-    failed = df[df["status"] != "ok"]
-    if len(failed):
-        lines.append(
-            f"{len(failed)} case(s) did not finish ok: see the status table in the report."
-        )
+    # the adaptive cases (the fixed-grid ones measure memory against steps); on the user's
+    # batch (the other batches time the batch only). Not "rows with a gradient error": the
+    # memory of backprop and the adjoint is measured by cases of their own, same identity
+    graded = df[df["method"] == "dopri5"]
+    if batch is not None:
+        graded = graded[pd.to_numeric(graded["batch"], errors="coerce") == batch]
+    rows = frontier_rows(graded) if not graded.empty else graded
+    if rows.empty:
+        return ["No gradient error measured on your batch: nothing to decide on."]
+    lines = [f"Which gradient method? (gradient error <= {target:g} at this and every tighter "
+             "rtol; overlapping timings: the lower peak; rule: odebench advise --help)"]
+    lines += [f"- {line}" for line in sentences(decide(rows, Constraints(target=target)))]
+    small = format_rows(rows).drop(columns=["saved/step", "NFE-F/B"], errors="ignore")
+    lines += ["", "The frontier behind it:", small.to_string(index=False), ""]
     return lines

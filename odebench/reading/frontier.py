@@ -8,33 +8,34 @@ and ``odebench profile``; nothing here runs a model. Rules, stated once:
   ``saved_other_bytes`` (checkpoint's RNG states, autograd's saved numbers) where measured;
   *per step* divides it by the accepted steps; *peak* is ``peak_alloc_bytes``;
 * a row's *time* is forward + backward (medians of the timed passes);
-* the *cheapest mode reaching an error* ``e``: among the rows of one problem and loss shape
-  whose ``grad_error <= e``, the one with the least time, the lowest peak, the fewest bytes
-  kept (:data:`CRITERIA`); ties go to the first in mode order. A mode reaching ``e`` at no
-  tolerance is not a candidate.
+* a row's *spread* is the sum of the forward and backward IQRs; it is *unstable* where
+  either IQR/median exceeds :data:`odebench.reading.analysis.UNSTABLE`;
+* rows that differ in any identity column (batch, dtype, device, method, output times,
+  backend, ...) are different rows: only the rows of one case (repeats, meters run apart)
+  are merged, by their median.
 
-``python -m odebench.reading.frontier RESULTS [--subject S] [--rtol R]`` prints the frontier table.
+Which mode to use is decided from these rows by :mod:`odebench.reading.decision`.
+
+``odebench advise --results DIR`` prints the frontier table behind its decision
+(:mod:`odebench.reading.decision`).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
-
 import pandas as pd
 
-from odebench.reading.analysis import fmt_bytes, fmt_seconds, gradient_of, ok_rows
+from odebench.reading.analysis import (
+    TIMINGS,
+    determined,
+    fmt_bytes,
+    fmt_seconds,
+    fmt_value,
+    gradient_of,
+    ok_rows,
+    unstable_rows,
+    varying,
+)
 
-#: Error levels the headline asks the cheapest mode for.
-TARGETS: tuple[float, ...] = (1e-2, 1e-4, 1e-6)
-#: What "cheapest" is judged on: the least time, the lowest peak allocated over forward and
-#: backward (the reverse solve's allocations included), the fewest bytes kept for backward.
-CRITERIA: dict[str, str] = {
-    "fastest": "time_s",
-    "lowest peak": "peak_alloc_bytes",
-    "least kept": "memory_bytes",
-}
 #: The order modes are listed in (ties go to the earlier).
 MODE_ORDER: tuple[str, ...] = (
     "backprop", "checkpoint", "aca", "adjoint", "torchode adjoint", "torchode adjoint_joint",
@@ -51,13 +52,31 @@ def loss_name(output_times: float) -> str:
     return "loss on y(t1)" if n == 2 else f"loss on {n} output times"
 
 
+#: Identity columns the frontier folds into ``mode`` and ``loss`` or sweeps as ``rtol``.
+FOLDED: tuple[str, ...] = (
+    "subject", "backend", "gradient", "seminorm", "output_times", "rtol",
+)  # fmt: skip
+
+
+def context_columns(rows: pd.DataFrame) -> list[str]:
+    """The identity columns besides subject, loss, mode and rtol that vary in ``rows``
+    (batch, dtype, device, method, fixed steps, ...): frontier rows that differ in one are
+    different cases and are never merged. An atol that follows rtol names nothing new."""
+    cols = [c for c in varying(rows) if c not in FOLDED]
+    if "atol" in cols and determined(rows, "atol", ["subject", "rtol", *cols]):
+        cols.remove("atol")
+    return cols
+
+
 def frontier_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per finished case with a gradient mode: subject, loss, mode, rtol and the
-    frontier's figures (memory, per step, peak, time, gradient error, NFE)."""
+    """One row per finished case with a gradient mode: subject, loss, every other identity
+    column that varies (:func:`context_columns`), mode, rtol and the frontier's figures
+    (memory, per step, peak, time with its spread, gradient error, NFE)."""
     rows = ok_rows(df)
     if rows.empty or "gradient" not in rows:
         return pd.DataFrame()
     rows = rows[rows["gradient"] != ""]
+    context = context_columns(rows)
 
     def col(name: str) -> pd.Series:
         if name not in rows:
@@ -67,24 +86,47 @@ def frontier_rows(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=rows.index)
     out["subject"] = rows["subject"]
     out["loss"] = col("output_times").fillna(2).map(loss_name)
+    for c in context:  # a missing value (no batch) is a value of its own, not a dropped row
+        out[c] = rows[c].astype(object).where(rows[c].notna(), "")
     out["mode"] = [mode_name(b, g) for b, g in zip(rows["backend"], rows["gradient"], strict=True)]
     out["rtol"] = col("rtol")
     out["memory_bytes"] = col("saved_bytes") + col("saved_other_bytes").fillna(0)
     steps = col("steps_accepted")
     out["bytes_per_step"] = out["memory_bytes"] / steps.where(steps > 0)
     out["peak_alloc_bytes"] = col("peak_alloc_bytes")
-    out["time_s"] = col("time_forward_s") + col("time_backward_s")
+    for name in ("time_forward_s", "time_backward_s", *TIMINGS.values()):
+        out[name] = col(name)
     for name in ("grad_error", "nfe_forward", "nfe_backward"):
         out[name] = col(name)
-    # several repeats of a case: their median
-    key = ["subject", "loss", "mode", "rtol"]
+    # several rows of one case (repeats, or one case's meters run apart): their median
+    key = ["subject", "loss", *context, "mode", "rtol"]
     out = out.groupby(key, sort=False, dropna=False, as_index=False).median(numeric_only=True)
+    out["time_s"] = out["time_forward_s"] + out["time_backward_s"]
+    # the spread of forward + backward: the sum of the two IQRs (a bound, not an estimate)
+    out["time_iqr_s"] = out["time_forward_iqr_s"] + out["time_backward_iqr_s"]
+    out["unstable"] = unstable_rows(out)
+    for c in context:
+        out[c] = out[c].where(out[c] != "", float("nan"))
     order = {m: i for i, m in enumerate(MODE_ORDER)}
     out["_order"] = out["mode"].map(lambda m: order.get(m, len(order)))
     out = out.sort_values(
-        ["subject", "loss", "_order", "rtol"], ascending=[True, True, True, False]
+        ["subject", "loss", *context, "_order", "rtol"],
+        ascending=[True, True, *[True] * len(context), True, False],
     )
-    return out.drop(columns="_order").reset_index(drop=True)
+    drop = ["_order", "time_forward_s", "time_backward_s", *TIMINGS.values()]
+    return out.drop(columns=drop).reset_index(drop=True)
+
+
+#: The figures of a frontier row; every other column but ``mode`` and ``rtol`` names its case.
+FIGURES: tuple[str, ...] = (
+    "memory_bytes", "bytes_per_step", "peak_alloc_bytes", "time_s", "time_iqr_s", "unstable",
+    "grad_error", "nfe_forward", "nfe_backward",
+)  # fmt: skip
+
+
+def group_columns(rows: pd.DataFrame) -> list[str]:
+    """What one comparison of modes holds fixed: subject, loss and the context columns."""
+    return [c for c in rows.columns if c not in (*FIGURES, "mode", "rtol")]
 
 
 def beyond_the_papers_modes(rows: pd.DataFrame) -> bool:
@@ -95,57 +137,25 @@ def beyond_the_papers_modes(rows: pd.DataFrame) -> bool:
     return not {gradient_of(str(m)) for m in rows["mode"]} <= {"backprop", "adjoint"}
 
 
-def cheapest(rows: pd.DataFrame, targets: Sequence[float] = TARGETS) -> pd.DataFrame:
-    """Per subject, loss and target error: the cheapest row reaching it by each criterion."""
-    found = []
-    if rows.empty:
-        return pd.DataFrame()
-    for (subject, loss), g in rows.groupby(["subject", "loss"], sort=False):
-        g = g[g["grad_error"].notna()]
-        if g.empty:  # no gradient error measured (a model case): nothing to rank on it
-            continue
-        for target in targets:
-            ok = g[g["grad_error"] <= target]
-            entry: dict[str, object] = {"subject": subject, "loss": loss, "target": target}
-            for label, col in CRITERIA.items():
-                cand = ok[ok[col].notna()]
-                if cand.empty:
-                    entry[label] = "none reaches it"
-                    continue
-                best = cand.loc[cand[col].idxmin()]
-                value = fmt_seconds(best[col]) if col == "time_s" else fmt_bytes(best[col])
-                entry[label] = f"{best['mode']} at rtol {best['rtol']:g} ({value})"
-            found.append(entry)
-    return pd.DataFrame(found)
-
-
-def summary_lines(df: pd.DataFrame, targets: Sequence[float] = TARGETS) -> list[str]:
-    """The headline's sentences: per problem, loss and target, the cheapest mode."""
-    best = cheapest(frontier_rows(df), targets)
-    lines = []
-    for _, r in best.iterrows():
-        lines.append(
-            f"{r['subject']}, {r['loss']}: gradient error <= {r['target']:g}: fastest "
-            f"{r['fastest']}; lowest peak {r['lowest peak']}; least kept for backward "
-            f"{r['least kept']}."
-        )
-    return lines
-
-
 def format_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """The frontier rows as text columns."""
     if rows.empty:
         return rows
+    context = {c: rows[c].map(fmt_value) for c in group_columns(rows)}
     return pd.DataFrame(
         {
-            "subject": rows["subject"],
-            "loss": rows["loss"],
+            **context,
             "mode": rows["mode"],
             "rtol": rows["rtol"].map(lambda v: f"{v:g}"),
             "saved": rows["memory_bytes"].map(fmt_bytes),
             "saved/step": rows["bytes_per_step"].map(fmt_bytes),
             "peak": rows["peak_alloc_bytes"].map(fmt_bytes),
             "time": rows["time_s"].map(fmt_seconds),
+            "spread": [
+                f"{q / t:.0%}" + (" unstable" if u else "") if pd.notna(q) and t > 0 else ""
+                for q, t, u in zip(rows["time_iqr_s"], rows["time_s"], rows["unstable"],
+                                   strict=True)
+            ],
             "grad error": rows["grad_error"].map(lambda v: f"{v:.3g}" if pd.notna(v) else ""),
             "NFE-F/B": [
                 f"{int(f)}/{int(b)}" if pd.notna(f) and pd.notna(b) else ""
@@ -153,33 +163,3 @@ def format_rows(rows: pd.DataFrame) -> pd.DataFrame:
             ],
         }
     )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from odebench.running.results import read_results
-
-    parser = argparse.ArgumentParser(
-        prog="python -m odebench.reading.frontier", description=__doc__
-    )
-    parser.add_argument("results", help="a results folder or results.csv")
-    parser.add_argument("--subject", default=None, help="only this problem or model")
-    parser.add_argument("--rtol", type=float, default=None, help="only this tolerance")
-    args = parser.parse_args(argv)
-    try:
-        rows = frontier_rows(read_results(args.results))
-    except (OSError, ValueError) as exc:
-        print(f"odebench.reading.frontier: {exc}", file=sys.stderr)
-        return 2
-    if args.subject is not None:
-        rows = rows[rows["subject"] == args.subject]
-    if args.rtol is not None:
-        rows = rows[(rows["rtol"] - args.rtol).abs() <= 1e-12 * args.rtol]
-    if rows.empty:
-        print("odebench.reading.frontier: no finished gradient rows match.", file=sys.stderr)
-        return 2
-    print(format_rows(rows).to_string(index=False))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

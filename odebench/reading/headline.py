@@ -15,6 +15,7 @@ from odebench.reading.analysis import (
     sort_rows,
 )
 from odebench.reading.formatting import HEADERS, fmt_general, fmt_ratio
+from odebench.reading.frontier import loss_name
 from odebench.reading.tables import (
     ALWAYS,
     UNSTABLE_SPREAD,
@@ -57,6 +58,7 @@ def memory_verdicts(fits: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
             "ratio_adjoint_backprop": ratio, "adjoint_fitted_over": adj["x_range"],
             "adjoint_constant": adj["constant"],
         })  # fmt: skip
+        short = len(rows) - 1
         if not bp["r2"] >= 0.9:  # backprop itself does not grow (RSS of a GPU run, say)
             how = "constant" if bp["constant"] else f"R² {bp['r2']:.2f}"
             verdict = (f"this meter shows no growth even for backprop ({how}): it cannot "
@@ -71,6 +73,7 @@ def memory_verdicts(fits: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
                     else f"{fmt_bytes(adj['bytes_per_unit'])} per step")  # fmt: skip
         share = ("" if adj["constant"] or np.isnan(ratio)
                  else f" ({fmt_ratio(ratio)} of backprop's)")  # fmt: skip
+        rows[short]["verdict"] = verdict.split(" (")[0]
         sentences.append(
             f"{meter} ({variant_text(pd.Series(ids), skip=('meter',))}): backprop "
             f"{fmt_bytes(bp['bytes_per_unit'])} per "
@@ -113,28 +116,112 @@ def variant_text(row: pd.Series, skip: tuple[str, ...] = ()) -> str:
     return " ".join(fmt_general(row[c]) for c in named) + ("".join(f", {o}" for o in other))
 
 
+#: The most bullets the headline holds: one per question the suite asks.
+MAX_BULLETS = 8
+
+
+def span_text(values: pd.Series, fmt: str = "{:.2g}") -> str:
+    lo, hi = values.min(), values.max()
+    return fmt.format(lo) if lo == hi else f"{fmt.format(lo)} to {fmt.format(hi)}"
+
+
+def by_loss(table: pd.DataFrame, value: str, fmt: str = "{:.2g}") -> str:
+    """``value``'s range per loss shape: "loss on y(t1) 0.81 to 1.9; 11 output times ..."."""
+    if "output_times" not in table:
+        return span_text(table[value], fmt)
+    times = table["output_times"].fillna(2).astype(int)
+    parts = [f"{loss_name(n)} {span_text(table.loc[times == n, value], fmt)}"
+             for n in sorted(times.unique())]  # fmt: skip
+    return "; ".join(parts)
+
+
+def memory_bullet(mem: pd.DataFrame) -> str | None:
+    """Memory per fixed-grid step, one clause per meter: the adjoint's verdict counted over
+    the variants, backprop's fitted slope."""
+    if mem.empty:
+        return None
+    parts = []
+    for meter, g in mem.groupby("meter", sort=False):
+        verdicts = g["verdict"].value_counts()
+        said = ", ".join(f"{v} in {n} of {len(g)}" for v, n in verdicts.items())
+        bp = span_text(g["backprop_per_step"], "{}").split(" to ")
+        slope = " to ".join(fmt_bytes(float(b)) for b in bp)
+        parts.append(f"{meter}: adjoint {said} variants (backprop {slope} per step)")
+    return ("Memory, O(1) against O(L) (slopes fitted over fixed-grid steps; verdict O(1) "
+            f"below 1% of backprop's slope): {'; '.join(parts)}.")  # fmt: skip
+
+
+def price_bullet(rows: pd.DataFrame) -> str | None:
+    """What tightening the tolerance costs: per comparison and mode, forward + backward time
+    at the tightest rtol over the loosest, and the gradient error the other way."""
+    from odebench.reading.frontier import group_columns
+
+    if rows.empty:
+        return None
+    found = []
+    for _, g in rows.groupby([*group_columns(rows), "mode"], sort=False, dropna=False):
+        g = g[g["time_s"].notna() & g["grad_error"].notna()].sort_values("rtol")
+        if len(g) < 2:
+            continue
+        tight, loose = g.iloc[0], g.iloc[-1]
+        found.append({"time": tight["time_s"] / loose["time_s"], "loose": loose["rtol"],
+                      "tight": tight["rtol"],
+                      "error": loose["grad_error"] / tight["grad_error"]})  # fmt: skip
+    if not found:
+        return None
+    f = pd.DataFrame(found)
+    return (f"Tolerance's price ({len(f)} mode-problem pairs, from the loosest rtol measured "
+            "to the tightest): forward + backward "
+            f"time x{f['time'].median():.2g} (median; {f['time'].min():.2g} to "
+            f"{f['time'].max():.2g}) for a gradient error {f['error'].median():.3g}x smaller "
+            "(median).")  # fmt: skip
+
+
 def headline(df: pd.DataFrame) -> Headline:
-    """The verdicts: adjoint memory per step against backprop's, NFE-B/NFE-F of the adjoint,
-    and the gradient error of each mode at each tolerance (rules stated in the sentences)."""
+    """The answer first: which gradient method and tolerance to use per problem and loss shape
+    (:mod:`odebench.reading.decision`); then at most :data:`MAX_BULLETS` bullets, one per
+    other question (memory per step, NFE-B/NFE-F, the adjoint's gradient error against
+    backprop's, the tolerance's price, unstable timings), each computed, with the tables
+    they are read from."""
+    from odebench.reading.decision import DEFAULT_TARGET, decide, decision_table
+    from odebench.reading.frontier import frontier_rows
+
     sentences, tables = [], []
-    mem_sentences, mem = memory_verdicts(memory_fits(df))
-    sentences += mem_sentences
-    if not mem.empty:
+    rows = frontier_rows(df)
+    decisions = decide(rows) if not rows.empty else pd.DataFrame()
+    if not decisions.empty:  # comparisons without any gradient error have nothing to decide
+        decisions = decisions[decisions["mode"] != ""].reset_index(drop=True)
+    if not decisions.empty:
+        tables.append((f"Which gradient method? Per problem and loss shape, the fastest mode "
+                       f"and tolerance whose gradient error is <= {DEFAULT_TARGET:g} there and "
+                       "at every tighter tolerance measured (overlapping timings: the lower "
+                       "peak memory; unstable timings never win on time)",
+                       decision_table(decisions)))  # fmt: skip
+        undecided = decisions[decisions["mode"] == "none"]
+        if len(undecided):
+            subjects = undecided["subject"].value_counts(sort=False)
+            sentences.append(f"No mode reaches {DEFAULT_TARGET:g} in {len(undecided)} of "
+                             f"{len(decisions)} comparisons (the table says what came "
+                             "closest): " + ", ".join(f"{s} ({n})" for s, n in subjects.items())
+                             + ".")  # fmt: skip
+    _, mem = memory_verdicts(memory_fits(df))
+    bullet = memory_bullet(mem)
+    if bullet:
+        sentences.append(bullet)
         tables.append(("Memory per step: adjoint against backprop (verdict O(1) when the "
                        "adjoint's slope is below 1% of backprop's)", mem))  # fmt: skip
     nfe = nfe_table(df)
     if not nfe.empty:
         adj = nfe[nfe["gradient"].str.startswith("adjoint")]
+        adj = adj[adj["nfe_ratio_b_f"].notna()]
         if not adj.empty:
             wide = pivot_by_tolerance(adj.drop(columns=["nfe_forward", "nfe_backward"]),
                                        "nfe_ratio_b_f", "rtol")  # fmt: skip
             tables.append(("NFE-B / NFE-F of the adjoint per tolerance (the paper: about 1/2)",
                            tolerance_headers(wide)))  # fmt: skip
-            tols = [c for c in wide.columns if isinstance(c, float)]
-            for _, row in wide.iterrows():
-                ratios = ", ".join(f"{row[t]:.2f} at {t:g}" for t in tols if pd.notna(row[t]))
-                if ratios:
-                    sentences.append(f"NFE-B/NFE-F, {variant_text(row)}: {ratios}.")
+            sentences.append(f"NFE-B/NFE-F of the adjoint (the paper: about 1/2) over "
+                             f"{len(wide)} variants and their tolerances: "
+                             f"{by_loss(adj, 'nfe_ratio_b_f')}.")  # fmt: skip
     wp = work_precision(df)
     if not wp.empty and "rtol" in wp and wp["grad_error"].notna().any():
         grad = wp[wp["rtol"].notna() & wp["grad_error"].notna()]
@@ -144,42 +231,23 @@ def headline(df: pd.DataFrame) -> Headline:
                                        "grad_error", "gradient")  # fmt: skip
             tables.append(("Gradient error (relative L2) of each mode at each tolerance", wide))
             if {"backprop", "adjoint"} <= set(wide.columns):
-                key = [c for c in wide.columns if c in identity_columns(wide) and c != "rtol"]
                 ratio = wide.assign(ratio=wide["adjoint"] / wide["backprop"])
                 ratio = ratio[ratio["ratio"].notna()]
-                parts = []
-                for _, g in ratio.groupby(key, sort=False, dropna=False):
-                    lo, hi = g["ratio"].min(), g["ratio"].max()
-                    span = f"{lo:.3g}x" if lo == hi else f"{lo:.3g}x to {hi:.3g}x"
-                    parts.append(f"{variant_text(g.iloc[0], skip=('rtol',))} {span}")
-                if parts:
+                if not ratio.empty:
                     sentences.append(
-                        "Gradient error of the adjoint against backprop's at equal tolerance "
-                        f"(above 1: the adjoint's is larger): {'; '.join(parts)}."
+                        "The adjoint's gradient error over backprop's at equal tolerance (above "
+                        f"1: the adjoint's is larger): {by_loss(ratio, 'ratio', '{:.3g}x')}."
                     )
+    bullet = price_bullet(rows)
+    if bullet:
+        sentences.append(bullet)
     times = time_table(df)
     if not times.empty and times["unstable"].any():
         sentences.append(f"Timings of {int(times['unstable'].sum())} of {len(times)} timed cases "
                          f"spread by more than {UNSTABLE_SPREAD:.0%} (IQR/median): marked "
-                         "unstable in the Wall time table, not to be trusted.")  # fmt: skip
-    # the gradient-mode frontier (odebench.reading.frontier), where more modes than backprop and the
-    # adjoint ran: the cheapest mode in time and in memory reaching each gradient error
-    from odebench.reading.frontier import (
-        beyond_the_papers_modes,
-        cheapest,
-        frontier_rows,
-        summary_lines,
-    )
-
-    modes = frontier_rows(df)
-    if beyond_the_papers_modes(modes):
-        best = cheapest(modes)
-        if not best.empty:
-            tables.append(("Cheapest gradient mode reaching each gradient error (time: forward "
-                           "+ backward; peak: allocated over both; kept: bytes kept for "
-                           "backward)", best))  # fmt: skip
-            sentences += summary_lines(df)
-    return Headline(sentences, tables)
+                         "unstable in the Wall time table; they never win a decision on "
+                         "time.")  # fmt: skip
+    return Headline(sentences[:MAX_BULLETS], tables)
 
 
 def tolerance_headers(wide: pd.DataFrame) -> pd.DataFrame:

@@ -173,7 +173,8 @@ def _html_table(table: pd.DataFrame) -> str:
 
 _TEXT_HEADERS = {"subject", "method", "gradient", "meter", "per", "status", "error", "case_id",
                  "dtype", "device", "backend", "backends", "loss", "fitted apart",
-                 "fitted over", "adjoint fitted over", "suite", "unstable"}  # fmt: skip
+                 "fitted over", "adjoint fitted over", "suite", "unstable", "use", "runner-up",
+                 "why"}  # fmt: skip
 
 
 def _md_table(table: pd.DataFrame) -> str:
