@@ -10,7 +10,8 @@ import pytest
 from odebench.benchmark.cases import Case
 from odebench.cli import main
 from odebench.reading.analysis import unstable_rows
-from odebench.reading.compare import compare, render
+from odebench.reading.compare import render
+from odebench.reading.comparison import compare
 from odebench.running.provenance import write_provenance
 from odebench.running.results import read_results
 from odebench.running.runner import run_cases
@@ -299,7 +300,7 @@ def test_json_and_csv_formats_hold_the_verdict_and_rows(
 
 
 def test_timings_measured_under_load_are_named() -> None:
-    from odebench.reading.compare import load_note
+    from odebench.reading.comparison import load_note
 
     idle = {"load_average": {"before": [0.5, 0.4, 0.3], "after": [1.4, 0.5, 0.3], "cpus": 2}}
     busy = {"load_average": {"before": [0.5, 0.4, 0.3], "after": [6.2, 3.0, 1.0], "cpus": 2}}

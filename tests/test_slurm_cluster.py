@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from odebench.reading.compare import EXACT_FIGURES
+from odebench.reading.comparison import EXACT_FIGURES
 from odebench.running.results import read_results
 
 ROOT = Path(__file__).resolve().parents[1]

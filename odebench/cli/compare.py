@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from odebench.cli.options import UsageError, add_format_option, comma_list, emit_table
-from odebench.reading.compare import DEFAULT_THRESHOLD, compare, long_table, records, render
+from odebench.reading.compare import long_table, records, render
+from odebench.reading.comparison import DEFAULT_THRESHOLD, compare
 
 
 def fraction(text: str) -> float:
