@@ -6,8 +6,8 @@ The folders are the layers, top to bottom; each imports only from the layers bel
     cli/           the command line: parses and prints, one module per subcommand
     experiments/   table1, spirals, profile, training, overhead: clients of all below
     claims/        the paper's claims as measured rows: rules -> rows -> ledger
-    reading/       results -> tables, fits, verdicts (analysis, tables, headline,
-                   frontier), rendered by report, plots and compare
+    reading/       results -> tables, fits, verdicts (analysis, tables, frontier,
+                   decision, headline, comparison), rendered by report, plots, compare
     running/       runner, execute, workers, parallel; the results store, folders,
                    provenance
     benchmark/     what is measured: Case, suites, suite files, user modules, measure()

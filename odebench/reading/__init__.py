@@ -1,6 +1,7 @@
-"""Reading results: ``analysis`` computes every table, fit and verdict from a results table;
-``frontier`` the cheapest mode per accuracy target; ``report``, ``plots`` and ``compare`` render
-what it returns (``templates/`` holds the Markdown and HTML).
+"""Reading results. Compute: ``analysis`` (schema-aware helpers), ``tables`` (fits, NFE,
+work-precision, time), ``frontier`` and ``decision`` (which gradient method, at which
+tolerance), ``headline``, ``comparison`` and ``significance`` (two runs). Render: ``report``,
+``plots/`` and ``compare`` show what those return (``templates/`` holds the Markdown and HTML).
 
 Imports only the running layer (the results store) and the layers below it.
 """
