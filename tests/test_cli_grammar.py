@@ -26,6 +26,7 @@ BAD_BY_TYPE: dict[str, tuple[str, ...]] = {
     "budget": ("", "abc", "0", "paper", "long"),
     "_subset": ("0", "-1", "nan", "", "abc"),
     "_fractions": ("", ",", "abc", "-1", "nan", "0.75,0.5"),
+    "extra_parameters": ("", ",", "abc", "=x", "mem=", "partition=gpu", "a,,b"),
 }
 #: comma lists: their items are numbers >= 0 or names, so these are bad for every one of them.
 BAD_LIST = ("", ",", "a,,b", "abc", "-1", "nan", "1.5x")

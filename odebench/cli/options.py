@@ -11,8 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from odebench.cli.slurm import add_slurm_options
-
 DEFAULT_RESULTS = Path("results")
 #: Errors of writing that the user fixes outside odebench (disk, quota, size limit, rights).
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES})
@@ -271,7 +269,6 @@ def run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=positive_int, default=1,
                      help="workers measuring exact meters (NFE, saved bytes, errors) side by "
                      "side; timed and RSS meters still run alone (local executor)")  # fmt: skip
-    add_slurm_options(parser)
     parser.add_argument("--no-report", action="store_true", help="skip the report and plots")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 

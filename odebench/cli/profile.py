@@ -20,7 +20,7 @@ from odebench.cli.options import (
     span,
 )
 from odebench.cli.run import run_suite
-from odebench.cli.slurm import check_slurm, check_slurm_request
+from odebench.cli.slurm import add_slurm_options, check_slurm, check_slurm_request
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -130,4 +130,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     prof.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the drawn y0")
     prof.add_argument("--out", help="results folder (default results/profile-<name>)")
     run_options(prof)
+    add_slurm_options(prof)
     prof.set_defaults(func=cmd_profile, repeats=1, match=None, imports=[])

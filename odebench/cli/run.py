@@ -17,7 +17,7 @@ from odebench.cli.options import (
     nonempty,
     run_options,
 )
-from odebench.cli.slurm import check_slurm, check_slurm_request, slurm_options
+from odebench.cli.slurm import add_slurm_options, check_slurm, check_slurm_request, slurm_options
 
 
 def _slug(text: str) -> str:
@@ -252,6 +252,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="results folder (default results/<suite>; a --match run: "
                      "results/<suite>-match-<text>)")  # fmt: skip
     run_options(run)
+    add_slurm_options(run)
     run.add_argument("--match", type=nonempty,
                      help="run only cases whose id contains this text")  # fmt: skip
     run.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",

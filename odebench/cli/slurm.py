@@ -1,9 +1,9 @@
 """The ``--slurm-*`` options of ``run`` and ``profile``, and their checks before anything is
 written.
 
-Every check raises :class:`~odebench.running.slurm.SlurmError` (one line, exit 2): this module
-sits beside :mod:`odebench.cli.options`, which calls :func:`add_slurm_options`, so it imports
-nothing from it.
+Every check raises :class:`~odebench.running.slurm.SlurmError` (one line, exit 2). ``run`` and
+``profile`` add these options after :func:`odebench.cli.options.run_options`; their value
+types are the shared ones of :mod:`odebench.cli.options`.
 """
 
 from __future__ import annotations
@@ -12,25 +12,12 @@ import argparse
 import re
 from typing import TYPE_CHECKING
 
+from odebench.cli.options import nonempty, nonnegative_int, positive_int
+
 if TYPE_CHECKING:  # odebench.running imports torch: not for `--help`
     from odebench.running.slurm import SlurmOptions
 
 SLURM_FLAGS = ("slurm_partition", "slurm_gpus", "slurm_cpus", "slurm_exclusive", "slurm_extra")
-
-
-def _whole(low: int) -> type[int] | object:
-    def parse(text: str) -> int:
-        if not re.fullmatch(r"\s*\d+\s*", text) or int(text) < low:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= {low}")
-        return int(text)
-
-    return parse
-
-
-def _name(text: str) -> str:
-    if not text.strip():
-        raise argparse.ArgumentTypeError("an empty value; give a partition name")
-    return text.strip()
 
 
 def extra_parameters(text: str) -> dict[str, str]:
@@ -53,11 +40,11 @@ def extra_parameters(text: str) -> dict[str, str]:
 def add_slurm_options(parser: argparse.ArgumentParser) -> None:
     """``--slurm-partition``, ``--slurm-gpus``, ``--slurm-cpus``, ``--slurm-exclusive``,
     ``--slurm-extra`` (each only with ``--executor slurm``)."""
-    parser.add_argument("--slurm-partition", type=_name, metavar="NAME",
+    parser.add_argument("--slurm-partition", type=nonempty, metavar="NAME",
                         help="Slurm partition for --executor slurm")  # fmt: skip
-    parser.add_argument("--slurm-gpus", type=_whole(0), metavar="N",
+    parser.add_argument("--slurm-gpus", type=nonnegative_int, metavar="N",
                         help="GPUs per job (default: 1 for a cuda device, else 0)")  # fmt: skip
-    parser.add_argument("--slurm-cpus", type=_whole(1), metavar="N",
+    parser.add_argument("--slurm-cpus", type=positive_int, metavar="N",
                         help="CPUs per job (default: Slurm's, 1)")  # fmt: skip
     parser.add_argument("--slurm-exclusive", choices=("auto", "yes", "no"), default="auto",
                         help="a node alone per job: auto gives one to cases with a time or "
