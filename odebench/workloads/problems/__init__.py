@@ -3,7 +3,11 @@ for your own. ``registry`` (what a problem is, references, the registry), ``anal
 solutions), ``neural`` (MLP and spiral fields, random or trained). Importing this package
 registers every built-in problem."""
 
-from odebench.workloads.problems import analytic  # noqa: F401  (registers the built-ins)
+from odebench.workloads.problems import (
+    analytic,  # noqa: F401  (registers the built-ins)
+    batched,  # noqa: F401  (registers vdp_batched)
+    stiff,  # noqa: F401  (registers the stiff problems)
+)
 from odebench.workloads.problems.neural import (
     MLPField,
     SpiralField,
