@@ -6,6 +6,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 from odebench.reading.stiff import (
     STIFF_ORDER,
@@ -29,8 +30,10 @@ def _log_where_positive(ax: plt.Axes, *, x: bool = True, y: bool = True) -> None
     drawn = np.isfinite(xs) & np.isfinite(ys) & (xs > 0) & (ys > 0)  # points that show
     if x:
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # decade labels only: no overlaps
     if y:
         ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(NullFormatter())
     if not drawn.any():
         ax.set_xlim(1, 10) if x else None
         ax.set_ylim(1, 10) if y else None
@@ -107,7 +110,8 @@ def stiff_work_precision(df: pd.DataFrame) -> plt.Figure | None:
         return None
     data = data[data["gradient"].isin(["backprop", "adjoint"])]
     problems = [p for p in STIFF_ORDER if p in set(data["subject"])]
-    fig, axes = plt.subplots(2, len(problems), figsize=(3.0 * len(problems), 6.0), squeeze=False)
+    width = max(3.0 * len(problems), 9.0)
+    fig, axes = plt.subplots(2, len(problems), figsize=(width, 6.5), squeeze=False)
     solvers = sorted(data["solver"].unique())
     colors = dict(zip(solvers, plt.cm.tab10.colors, strict=False))
     for j, problem in enumerate(problems):
@@ -135,8 +139,8 @@ def stiff_work_precision(df: pd.DataFrame) -> plt.Figure | None:
     for ax in axes.ravel():
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             seen.setdefault(lab, h)
-    fig.legend(list(seen.values()), list(seen), loc="lower center", ncol=4, fontsize=7)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(list(seen.values()), list(seen), loc="lower center", ncol=3, fontsize=7)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
 
 
