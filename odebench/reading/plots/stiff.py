@@ -69,7 +69,7 @@ def stiff_survival(df: pd.DataFrame) -> plt.Figure | None:
 
 
 def stiff_cost_vs_stiffness(df: pd.DataFrame) -> plt.Figure | None:
-    """Time and peak memory of each gradient mode as Van der Pol's mu grows (x: failed)."""
+    """Time and kept memory of each gradient mode as Van der Pol's mu grows (x: failed)."""
     table = survival_table(df)
     if table.empty:
         return None
@@ -87,17 +87,17 @@ def stiff_cost_vs_stiffness(df: pd.DataFrame) -> plt.Figure | None:
         bad = rows[rows["status"] != "ok"]
         c = colors[case]
         axes[0].plot(ok["mu"], ok["time_s"], "o-", color=c, label=case)
-        axes[1].plot(ok["mu"], ok["peak_alloc_bytes"] / 1e6, "o-", color=c, label=case)
+        axes[1].plot(ok["mu"], ok["saved_bytes"], "o-", color=c, label=case)
         for _, r in bad.iterrows():
             wall = walls.get((r["problem"], r["solver"], r["gradient"], 1e-5), np.nan)
             axes[0].plot(r["mu"], wall, "x", color=c, ms=9, mew=2)
     for ax in axes:
-        _log_where_positive(ax, y=ax is axes[0])
+        _log_where_positive(ax)
     axes[0].set(xlabel="Van der Pol mu",
                 ylabel="forward + backward s (x: wall s until it stopped)",
                 title="Time as stiffness grows")  # fmt: skip
-    axes[1].set(xlabel="Van der Pol mu", ylabel="peak allocated MB",
-                title="Peak memory of the solves that finished")  # fmt: skip
+    axes[1].set(xlabel="Van der Pol mu", ylabel="bytes saved for backward",
+                title="Memory the gradient keeps (finished solves)")  # fmt: skip
     axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     return fig
