@@ -69,6 +69,10 @@ class Case:
     #: Output times of a problem's solve, equally spaced from t0 to t1: 2 puts the loss on
     #: y(t1) alone; more puts it on the whole trajectory after y0 (as in fitting a series).
     output_times: int = 2
+    #: Step budget of each solve (attempted steps per output interval, the reverse solve's
+    #: too; :func:`odebench.solvers.budget.step_budget`): a solve that reaches it ends with
+    #: status ``max_steps`` and the figures it reached. None: the libraries' own limits.
+    max_steps: int | None = None
 
     def __post_init__(self) -> None:
         if bool(self.problem) == bool(self.model):
@@ -123,6 +127,16 @@ class Case:
             raise CaseError(
                 "output_times is for problem cases (a model's ODE block outputs y(t1) only): "
                 "drop it."
+            )
+        if self.max_steps is not None and (
+            isinstance(self.max_steps, bool)
+            or not isinstance(self.max_steps, int)
+            or self.max_steps < 1
+            or not self.uses_solver
+        ):
+            raise CaseError(
+                f"max_steps={self.max_steps!r} must be an integer >= 1 on a case with an ODE "
+                "solve (a problem, rknet or odenet)."
             )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise CaseError(f"seed={self.seed!r} must be an integer >= 0.")
@@ -202,6 +216,8 @@ class Case:
                 parts.append("seminorm")
             if self.output_times != 2:
                 parts.append(f"o{self.output_times}")
+            if self.max_steps is not None:
+                parts.append(f"max{self.max_steps}")
         if self.depth is not None:
             parts.append(f"d{self.depth}")
         if self.batch is not None:
@@ -218,7 +234,7 @@ class Case:
         d.pop("suite")
         if d["backend"] == "torchdiffeq":  # ids of cases from before the backend field stay
             d.pop("backend")
-        for name in ("weights", "inputs", "output_times"):
+        for name in ("weights", "inputs", "output_times", "max_steps"):
             if d[name] == _DEFAULTS[name]:
                 d.pop(name)
         # renamed fields keep their old names in the hash: ids stay stable across the rename

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from odebench.benchmark import solo
 from odebench.benchmark.cases import Case
 from odebench.instruments import (
     CountedField,
@@ -34,7 +35,8 @@ from odebench.instruments import (
     state_error,
 )
 from odebench.instruments.memory import RSS_NOT_FRESH
-from odebench.solvers import SolveStats, solve
+from odebench.solvers import SolveError, SolveStats, solve
+from odebench.solvers.budget import step_budget
 from odebench.workloads.problems import Problem, float64_copy, get_problem, reference_odeint
 
 Record = dict[str, Any]
@@ -220,6 +222,29 @@ _MEASURED = [0]
 
 
 def measure(case: Case) -> Record:
+    """Run ``case`` under its meters and return its figures (no I/O); every solve under the
+    case's step budget (``max_steps``). A solve that stops early (its budget, an underflow)
+    raises with ``.record`` holding the figures it reached (:func:`reached`)."""
+    with step_budget(case.max_steps):
+        return _measure(case)
+
+
+def reached(workload: Workload, exc: BaseException) -> Record:
+    """The figures of a solve that stopped: NFE forward/backward so far, and the steps the
+    solver took before it stopped (where the library said)."""
+    rec: Record = {
+        "nfe_forward": nfe(workload.module, "forward"),
+        "nfe_backward": nfe(workload.module, "backward"),
+    }
+    stats = exc.solution.stats if isinstance(exc, SolveError) and exc.solution else None
+    stats = stats or workload.last_stats
+    if stats is not None:
+        rec["steps_accepted"] = stats.steps_accepted
+        rec["steps_rejected"] = stats.steps_rejected
+    return rec
+
+
+def _measure(case: Case) -> Record:
     """Run ``case`` under its meters and return its figures (no I/O).
 
     The peak RSS meter measures only in a process that has measured no other case (an
@@ -235,10 +260,14 @@ def measure(case: Case) -> Record:
 
     # nfe pass (always run: it is also the warm-up of every later pass)
     reset_nfe(workload.module)
-    loss = workload.forward()
-    _check_finite(loss, workload)
-    with phase("backward"):
-        loss.backward()
+    try:
+        loss = workload.forward()
+        _check_finite(loss, workload)
+        with phase("backward"):
+            loss.backward()
+    except Exception as exc:
+        exc.record = reached(workload, exc)  # type: ignore[attr-defined]
+        raise
     rec["loss"] = loss.item()
     if "nfe" in meters and case.uses_solver:
         rec["nfe_forward"] = nfe(workload.module, "forward")
@@ -246,6 +275,7 @@ def measure(case: Case) -> Record:
         if workload.last_stats is not None:
             rec["steps_accepted"] = workload.last_stats.steps_accepted
             rec["steps_rejected"] = workload.last_stats.steps_rejected
+            rec.update(solo.step_figures(workload.last_stats))
     state = workload.last_state.detach().clone() if workload.last_state is not None else None
     grads = [None if p.grad is None else p.grad.detach().clone() for p in workload.wrt()]
 
@@ -277,11 +307,20 @@ def measure(case: Case) -> Record:
             backward.append(sw.seconds)
         rec.update(_summary("time_forward", forward))
         rec.update(_summary("time_backward", backward))
+        rec.update(solo.loop_time(case, workload, rec))
+    if "nfe" in meters and state is not None and workload.problem is not None:
+        rec.update(solo.alone(case, workload, state))  # a batch of independent problems
     if "error" in meters and workload.problem is not None and state is not None:
         assert workload.t is not None
         # references are float64 on the CPU, whatever the case's device
-        ref_grads, _ = reference_solution(case, workload)
-        ref_state = reference_state(case, workload)
+        own = getattr(workload.problem, "reference_gradients", None)
+        if own is not None:  # a stiff problem's sensitivities (no explicit reference solve)
+            ref_grads = own(workload.t.cpu(), lambda ys: _reduce(
+                0.5 * case.loss_states(ys) ** 2, case.reduction))  # fmt: skip
+            ref_state = workload.problem.reference(workload.t.cpu())[-1]
+        else:
+            ref_grads, _ = reference_solution(case, workload)
+            ref_state = reference_state(case, workload)
         rec["state_error"] = state_error(state, ref_state)
         rec["grad_error"] = grad_error(grads, ref_grads)
     return rec

@@ -299,6 +299,71 @@ def cnf_gradient_cases(base: dict[str, Any], tols: Iterable[float]) -> list[Case
     return cases
 
 
+#: attempted steps per solve before a stiff case stops with status max_steps
+STIFF_BUDGET = 2000
+#: no peak_alloc: on the CPU it is read from torch's profiler, which took 28 of a case's
+#: 37 s on vdp_mu10 (load 15) and grows with the steps; ``saved`` (the bytes the gradient
+#: keeps for backward: aca's stored steps, backprop's graph) is the memory figure here
+STIFF_METERS = ("nfe", "saved", "time", "error")
+#: the stiff suite's work-precision problems (every stiff problem runs the survival grid)
+STIFF_WP_PROBLEMS = ("vdp_mu10", "linear_stiff_r1000")
+
+
+def stiff_suite() -> list[Case]:
+    """Which methods and gradient modes survive stiffness (issue 33).
+
+    Survival, on every problem of :data:`~odebench.workloads.problems.stiff.STIFF_PROBLEMS`
+    (Van der Pol mu = 1..1000, ROBER, linear systems of stiffness ratio 10..1e5) at rtol
+    1e-5: torchdiffeq's dopri5 in its four gradient modes, torchode's dopri5 (backprop,
+    adjoint), torchdiffeq's implicit_adams on a fixed grid of 200 steps, scipy's Radau
+    (torchdiffeq's scipy_solver) and ODEPACK's LSODA (the scipy_odeint backend), the scipy
+    ones with the adjoint (scipy is not differentiable). Work-precision on
+    :data:`STIFF_WP_PROBLEMS`: dopri5 (backprop), Radau and LSODA at 1e-3 and 1e-7 too.
+    float64, a step budget of :data:`STIFF_BUDGET` attempted steps per solve; atol = rtol,
+    except ROBER's (its y2 is ~1e-5 and below): 1e-6 rtol. Sized for 2 loaded cores: the
+    other scipy methods (BDF, solve_ivp's LSODA) run with ``--match`` or a suite file.
+    """
+    from odebench.workloads.problems.stiff import STIFF_PROBLEMS
+
+    s = {"suite": "stiff", "dtype": "float64", "meters": STIFF_METERS, "timed_passes": 1,
+         "max_steps": STIFF_BUDGET}  # fmt: skip
+    scipy = [{"method": "scipy_radau"}, {"backend": "scipy_odeint", "method": "lsoda"}]
+    cases: list[Case] = []
+    for problem in STIFF_PROBLEMS:
+        p = {**s, "problem": problem}
+        cases += grid({**p, "method": "dopri5", "rtol": 1e-5},
+                      gradient=GRADIENT_MODES["torchdiffeq"])  # fmt: skip
+        cases += grid({**p, "backend": "torchode", "method": "dopri5", "rtol": 1e-5},
+                      gradient=("backprop", "adjoint"))  # fmt: skip
+        cases.append(Case(**p, method="implicit_adams", steps=200, rtol=1e-5))
+        cases += [Case(**p, **m, gradient="adjoint", rtol=1e-5) for m in scipy]
+        if problem in STIFF_WP_PROBLEMS:
+            wp = {**p, "meters": ERROR_METERS}
+            cases += grid({**wp, "method": "dopri5"}, rtol=(1e-3, 1e-7))
+            for m in scipy:
+                cases += grid({**wp, **m, "gradient": "adjoint"}, rtol=(1e-3, 1e-7))
+    cases = atol_follows_rtol(cases)
+    return [c.with_(atol=c.rtol * 1e-6) if c.problem == "rober" and c.rtol else c for c in cases]
+
+
+BATCHES = (1, 16, 256)
+
+
+def batched_suite() -> list[Case]:
+    """Independent problems in one batch (issue 33): stacked Van der Pol oscillators (per
+    sample mu and y0, ``vdp_batched``), N = 1, 16, 256, dopri5 at rtol 1e-5 (and 1e-7 up
+    to N = 16: each case also solves every sample alone, minutes at N = 256 on 2 loaded
+    cores), float64, backprop: torchdiffeq (one step size for the whole batch) and torchode
+    (a step size per sample). Each row carries the ``alone_*`` and ``batch_dependence``
+    columns (:mod:`odebench.benchmark.solo`)."""
+    s = {"suite": "batched", "problem": "vdp_batched", "dtype": "float64", "method": "dopri5",
+         "meters": ("nfe", "time"), "timed_passes": 1, "max_steps": 20 * STIFF_BUDGET}  # fmt: skip
+    libs = ("torchdiffeq", "torchode")
+    cases = grid(s, backend=libs, rtol=(1e-5, 1e-7), batch=BATCHES[:-1])
+    cases += grid(s, backend=libs, rtol=(1e-5,), batch=BATCHES[-1:])
+    return atol_follows_rtol(cases)
+
+
 SUITES: dict[str, Callable[[], list[Case]]] = {
     "quick": quick_suite,
     "paper": paper_suite,
@@ -307,6 +372,8 @@ SUITES: dict[str, Callable[[], list[Case]]] = {
     "bench_slow": bench_slow_suite,
     "backends": backends_suite,
     "gradients": gradients_suite,
+    "stiff": stiff_suite,
+    "batched": batched_suite,
 }
 
 

@@ -23,6 +23,7 @@ from odebench.reading.analysis import (
 from odebench.reading.formatting import HEADERS, fmt_general, format_table
 from odebench.reading.headline import headline
 from odebench.reading.render import template
+from odebench.reading.stiff import batched_table, stiff_work_precision, survival_grid
 from odebench.reading.tables import (
     UNSTABLE_SPREAD,
     backend_table,
@@ -53,6 +54,37 @@ def _constant_note(table: pd.DataFrame) -> str:
     """The identity columns with one value in every row a table was computed from."""
     same = {k: v for k, v in table.attrs.get("same", {}).items() if k not in table.columns}
     return ", ".join(f"{HEADERS.get(k, k)} {fmt_general(v)}" for k, v in same.items())
+
+
+def stiff_sections(df: pd.DataFrame) -> list[Section]:
+    """The stiff suite's survival and work-precision tables, the batched suite's table."""
+    out = []
+    grid = survival_grid(df)
+    if not grid.empty:
+        out.append(Section(
+            "Survival under stiffness",
+            "Status of every solver / gradient mode on each stiff problem at rtol 1e-5 "
+            "(ok, max_steps: the step budget reached, timeout, diverged): no case is "
+            "dropped. Figures of each, failures included (the NFE and steps they reached), "
+            "in the work-precision table and in results.csv.",
+            grid.reset_index(), ("stiff_survival", "stiff_cost_vs_stiffness")))  # fmt: skip
+        out.append(Section(
+            "Stiff work-precision",
+            "Relative error of y(t1) and of the gradient against NFE and time; a failed "
+            "solve is drawn on the top band at the NFE (or wall time) it reached.",
+            stiff_work_precision(df), ("stiff_work_precision",)))  # fmt: skip
+    batched = batched_table(df)
+    if not batched.empty:
+        out.append(Section(
+            "Batches of independent problems",
+            "Stacked Van der Pol oscillators (per-sample mu and y0). steps_ratio: accepted "
+            "steps per sample in the batch over the mean of each sample solved alone "
+            "(torchdiffeq: one step size for the whole batch; torchode: per sample). "
+            "batch_dependence: the largest difference of a sample's y(t1) in the batch and "
+            "alone. Loop time: forward seconds per attempted step minus NFE x one field "
+            "evaluation's seconds, per step.",
+            batched, ("batched_steps",)))  # fmt: skip
+    return out
 
 
 def sections(df: pd.DataFrame) -> list[Section]:
@@ -99,6 +131,7 @@ def sections(df: pd.DataFrame) -> list[Section]:
             "column equal): below 1 the other library needs less. Times are ratios of "
             "medians measured in the same run.",
             backend_table(df)))  # fmt: skip
+    out += stiff_sections(df)  # the stiff and batched suites (issue 33), where they ran
     out += [
         Section("Status", "Cases per status.", status_table(df)),
         Section("Failures", "Cases that did not finish, and why.", failed),

@@ -25,7 +25,10 @@ def classify(exc: BaseException) -> str:
     from odebench.solvers import failure_status
 
     # the solver's typed status (SolveError.status; the adjoint's reverse solve included)
-    if isinstance(exc, DivergedError) or failure_status(exc) is not None:
+    status = failure_status(exc)
+    if status is not None and status.value == "max_steps":
+        return "max_steps"  # the case's step budget: a finding, with the figures it reached
+    if isinstance(exc, DivergedError) or status is not None:
         return "diverged"
     msg = str(exc).lower()
     if isinstance(exc, MemoryError) or "out of memory" in msg:
@@ -88,5 +91,6 @@ def execute(case: Case, repeat: int = 0, *, timeout: float | None = None) -> Rec
     except Exception as exc:  # a failing case is a result, not a crash of the sweep
         record["status"] = "oom" if _allocation_failed(exc) else classify(exc)
         record["error"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
+        record.update(getattr(exc, "record", None) or {})  # the figures it reached
     record["wall_s"] = time.perf_counter() - start
     return record

@@ -37,6 +37,13 @@ EXTRA: tuple[str, ...] = (
     "saved_other_bytes",
     # how peak_rss_bytes was measured (kernel_vmhwm, sampled_5ms) or why not (refused_...)
     "peak_rss_method",
+    # issue 33 (stiff, batched): rejected / attempted steps; per-sample step means and the
+    # library's own NFE count (torchode steps each sample apart); the library's loop time
+    "rejected_step_ratio", "steps_accepted_mean", "steps_rejected_mean", "library_nfe",
+    "library_nfe_mean", "field_eval_s", "loop_time_per_step_s",
+    # a batch of independent problems solved one sample at a time (odebench.benchmark.solo)
+    "alone_steps_mean", "alone_nfe_total", "alone_time_forward_s", "batch_dependence",
+    "batch_dependence_median",
 )  # fmt: skip
 COLUMNS: tuple[str, ...] = IDENTITY + FIGURES + EXTRA
 #: Columns renamed since older results files were written: old name -> new name.
@@ -51,7 +58,10 @@ NUMERIC: tuple[str, ...] = (
     "repeat", *(c for c in FIGURES + EXTRA if c not in ("status", "error", "peak_rss_method")),
 )  # fmt: skip
 
-STATUSES: tuple[str, ...] = ("ok", "failed", "diverged", "oom", "timeout", "crashed")
+STATUSES: tuple[str, ...] = (
+    "ok", "failed", "diverged", "oom", "timeout", "crashed",
+    "max_steps",  # a solve reached the case's step budget (Case.max_steps)
+)  # fmt: skip
 #: Statuses that ``--retry-failed`` runs again (diverged and oom repeat by construction).
 RETRYABLE: tuple[str, ...] = ("failed", "timeout", "crashed")
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from odebench.solvers.budget import current_budget
 from odebench.solvers.result import Solution, SolveError, SolveStats, Status
 
 if TYPE_CHECKING:
@@ -82,11 +83,12 @@ def _odeint(
     """``odeint`` from ``t0`` to each of ``t1s`` with the banded (diagonal) Jacobian."""
     from scipy.integrate import odeint
 
+    budget = current_budget()  # ODEPACK's mxstep: steps per output interval (0: its 500)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a failure becomes a Status, not a printed warning
         zs, info = odeint(
             rhs, z0, [t0, *t1s], tfirst=True, ml=0, mu=0, rtol=rtol, atol=atol,
-            full_output=True,
+            full_output=True, mxstep=budget or 0,
         )  # fmt: skip
     return zs, info
 

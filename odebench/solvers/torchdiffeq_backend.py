@@ -19,6 +19,7 @@ from torchdiffeq._impl import rk_common, scipy_wrapper
 from torchdiffeq._impl.odeint import SOLVERS
 from torchdiffeq._impl.solvers import FixedGridODESolver
 
+from odebench.solvers.budget import current_budget
 from odebench.solvers.gradients import MULTISTEP_METHODS, Checkpointed, aca_odeint
 from odebench.solvers.result import AdjointParamsError, Solution, SolveError, SolveStats, Status
 
@@ -26,7 +27,12 @@ if TYPE_CHECKING:
     from odebench.solvers.config import SolverConfig
 
 #: scipy's LSODA through torchdiffeq's ``scipy_solver`` (the solver of the paper's MNIST runs)
-SCIPY_METHODS: dict[str, str] = {"scipy_lsoda": "LSODA"}
+SCIPY_METHODS: dict[str, str] = {
+    "scipy_lsoda": "LSODA",
+    # scipy's implicit methods (Jacobian by finite differences): the stiff suite's references
+    "scipy_radau": "Radau",
+    "scipy_bdf": "BDF",
+}
 
 #: Methods whose step size is fixed: they need ``steps`` or ``step_size``.
 FIXED_GRID_METHODS: tuple[str, ...] = tuple(
@@ -97,7 +103,8 @@ def _options(config: SolverConfig, method: str) -> dict[str, object]:
     if method in SCIPY_METHODS:
         return {"solver": SCIPY_METHODS[method]}
     if method in ADAPTIVE_METHODS:
-        return {}
+        budget = current_budget()  # attempted steps per output interval, as torchdiffeq counts
+        return {} if budget is None else {"max_num_steps": budget}
     if config.steps is not None:
         return {"grid_constructor": _uniform_grid(config.steps)}
     return {"step_size": config.step_size}
@@ -129,7 +136,12 @@ def odeint_kwargs(config: SolverConfig) -> dict[str, object]:
             adjoint_options["norm"] = "seminorm"
         if getattr(config, "flat_norm", False):
             adjoint_options["norm"] = flat_rms_norm
-        if config.adjoint_method is not None or config.seminorm or "norm" in adjoint_options:
+        if (
+            config.adjoint_method is not None
+            or config.seminorm
+            or "norm" in adjoint_options
+            or "max_num_steps" in adjoint_options
+        ):
             kwargs["adjoint_options"] = adjoint_options
     return kwargs
 
@@ -250,6 +262,9 @@ def failure_status(exc: BaseException) -> Status | None:
     Needed apart from :func:`integrate` for the adjoint: its reverse solve fails inside
     ``loss.backward()``, where no backend code runs.
     """
+    if isinstance(exc, ValueError) and "must not contain infs or NaNs" in str(exc):
+        # scipy's solve_ivp (scipy_* methods) handed a non-finite state (numpy's check)
+        return Status.NON_FINITE
     if not isinstance(exc, AssertionError):
         return None
     msg = str(exc)
@@ -292,7 +307,16 @@ def integrate(
         status = counter.status_of(exc) if counter is not None else failure_status(exc)
         if status is None:
             raise
-        raise SolveError(f"torchdiffeq {status.value} ({exc})", status=status) from exc
+        # the steps it took before it stopped are a figure of the failed solve (its NFE is
+        # added by ``solve``): a case at its step budget records what it reached
+        partial = Solution(ts=t, ys=y0.detach()[None], stats=stats, status=status)
+        raise SolveError(
+            f"torchdiffeq {status.value} ({exc})", status=status, solution=partial
+        ) from exc
+    except SolveError as exc:
+        if exc.solution is None:
+            exc.solution = Solution(ts=t, ys=y0.detach()[None], stats=stats, status=exc.status)
+        raise
     except RuntimeError as exc:
         # scipy's failed solve returns fewer columns than times, which torch cannot reshape
         failed = [r for r in scipy_results if not getattr(r, "success", True)]

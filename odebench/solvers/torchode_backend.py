@@ -39,6 +39,7 @@ import torchode
 from torch import nn
 from torchode import status_codes
 
+from odebench.solvers.budget import current_budget
 from odebench.solvers.gradients import Checkpointed
 from odebench.solvers.result import Solution, SolveError, SolveStats, Status
 from odebench.solvers.torchdiffeq_backend import fixed_grid_steps
@@ -215,6 +216,11 @@ def integrate(
         solver = torchode.JointBacksolveAdjoint(term, method, controller)
     else:
         solver = torchode.AutoDiffAdjoint(method, controller)
+    budget = current_budget()
+    if budget is not None:  # the forward loop and the adjoints' reverse loop alike
+        for loop in solver.modules():
+            if isinstance(loop, torchode.AutoDiffAdjoint):
+                loop.max_steps = budget
     sol = solver.solve(problem, term=None if backsolve else term, dt0=dt0)
     ys = sol.ys.transpose(0, 1).reshape(len(t), *y0.shape)
     stats = _stats(sol.stats)

@@ -20,6 +20,7 @@ from odebench.reading.plots.fig3 import (
     write_fig3,
 )
 from odebench.reading.plots.frontier import FRONTIER_STYLE, gradient_frontier
+from odebench.reading.plots.stiff import stiff_figures
 from odebench.reading.plots.style import RC, save, theme
 from odebench.reading.plots.suite import PLOTS, PlotFn, nfe_over_training
 from odebench.running.results import read_results
@@ -35,6 +36,8 @@ def draw_all(df: pd.DataFrame, out_dir: str | Path) -> dict[str, list[Path]]:
             if fig is not None:
                 written[name] = save(fig, out_dir, name)
         for name, fig in gradient_frontier(df).items():
+            written[name] = save(fig, out_dir, name)
+        for name, fig in stiff_figures(df).items():  # the stiff and batched suites
             written[name] = save(fig, out_dir, name)
     return written
 

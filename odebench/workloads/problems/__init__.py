@@ -3,7 +3,12 @@ for your own. ``registry`` (what a problem is, references, the registry), ``anal
 solutions), ``neural`` (MLP and spiral fields, random or trained), ``cnf`` (the trained 2-D
 flow). Importing this package registers every built-in problem."""
 
-from odebench.workloads.problems import analytic, cnf  # noqa: F401  (registers the built-ins)
+from odebench.workloads.problems import (
+    analytic,  # noqa: F401  (registers the built-ins)
+    batched,  # noqa: F401  (registers vdp_batched)
+    cnf,  # noqa: F401  (registers the CNF problems)
+    stiff,  # noqa: F401  (registers the stiff problems)
+)
 from odebench.workloads.problems.neural import (
     MLPField,
     SpiralField,
