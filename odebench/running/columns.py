@@ -65,6 +65,23 @@ MEANINGS: dict[str, str] = {
     "RNG states, Python numbers)",
     "peak_rss_method": "how `peak_rss_bytes` was measured (`kernel_vmhwm`, `sampled_5ms`) or why "
     "not (`refused_...`)",
+    "max_steps": "step budget per solve (attempted steps); a case that reaches it ends with "
+    "status `max_steps` and the figures it reached (empty: the libraries' own limits)",
+    "rejected_step_ratio": "rejected / attempted steps of the forward solve",
+    "steps_accepted_mean": "accepted steps per sample (torchode steps each sample apart; "
+    "torchdiffeq: the batch's count)",
+    "steps_rejected_mean": "rejected steps per sample, as `steps_accepted_mean`",
+    "library_nfe": "the solver library's own count of evaluations (cross-check of `nfe_forward`)",
+    "library_nfe_mean": "the library's own evaluations per sample",
+    "field_eval_s": "seconds the field's own evaluations took in the timed forward solve",
+    "loop_time_per_step_s": "the library's own cost per step: forward time minus the field's "
+    "evaluation time, over the steps (torchode's paper's loop time)",
+    "alone_steps_mean": "a batched problem's samples each solved alone: mean steps per sample",
+    "alone_nfe_total": "a batched problem's samples each solved alone: evaluations summed",
+    "alone_time_forward_s": "a batched problem's samples each solved alone: total forward seconds",
+    "batch_dependence": "largest difference between a sample's result solved in the batch and "
+    "alone (relative; a shared step size makes it non-zero)",
+    "batch_dependence_median": "median over samples of that difference",
 }
 
 
