@@ -3,8 +3,6 @@ NFE over training from a training log. :data:`PLOTS` names those drawn for every
 
 from __future__ import annotations
 
-from typing import Any
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -13,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import (  # noqa: E402
     FuncFormatter,
     NullFormatter,
@@ -20,16 +19,22 @@ from matplotlib.ticker import (  # noqa: E402
 
 from odebench.reading.analysis import (  # noqa: E402
     MEMORY_METERS,
-    backends,
-    describe,
     determined,
     fmt_bytes,
     fmt_value,
-    line_key,
     linear_fit,
     ok_rows,
     sort_rows,
     varying,
+)
+from odebench.reading.plots.encode import (
+    Encoding,
+    caption,
+    encode,
+    facet_title,
+    grid,
+    legends,
+    time_note,
 )
 from odebench.reading.plots.style import (
     SWEEP,
@@ -128,23 +133,51 @@ def memory_vs_depth(df: pd.DataFrame) -> plt.Figure | None:
 # --- NFE, error, work-precision -------------------------------------------------------------
 
 
+def _facet_sweep(enc: Encoding, panels: list[tuple[str, str, str, str]], *, by: list[str],
+                 xerr: bool = False) -> tuple[plt.Figure, list[list[plt.Axes]]]:  # fmt: skip
+    """One row of ``panels`` (x, y, x label, what) per facet of ``enc``, a line per colour
+    and mode; a state panel keeps one mode where every mode reads the same state."""
+    fig, axes = grid(len(enc.facets), len(panels))
+    for facet, row in zip(enc.facets, axes, strict=True):
+        sub = enc.rows(facet)
+        for ax, (x, y, xlabel, what) in zip(row, panels, strict=True):
+            rows = sub[sub[y].notna() & (sub[y] > 0) & sub[x].notna()]
+            if y == "state_error":
+                rows = one_mode(rows, y, by)
+            draw_lines(ax, rows, x, y, "variant", xerr=f"{x}_iqr" if xerr else None, by=by,
+                       palette=enc.palette)  # fmt: skip
+            ax.set(xscale="log", yscale="log", xlabel=xlabel)
+            ax.set_title(facet_title(enc, facet, what), fontsize="small")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide in a decade
+        row[0].set_ylabel("relative L2 error")
+    return fig, axes
+
+
 def nfe_forward_backward(df: pd.DataFrame) -> plt.Figure | None:
     """Function evaluations of the adjoint: backward against forward, per tolerance."""
     data = ok_rows(df)
     # backprop's NFE-B is 0 by construction: the adjoint cases are the interesting ones
     data = data[data["nfe_forward"].notna() & data["gradient"].str.startswith("adjoint")]
+    data = data[data["nfe_backward"].notna()]
     if data.empty:
         return None
-    data, key = variants(data, SWEEP)
-    fig, axes = new_figure()
-    ax = axes[0]
-    draw_lines(ax, data, "nfe_forward", "nfe_backward", "variant", by=line_columns(data))
-    top = float(max(data["nfe_forward"].max(), data["nfe_backward"].max())) * 1.05
-    ax.plot([0, top], [0, top], ls="--", c="grey", lw=1, label="NFE-B = NFE-F")
-    ax.plot([0, top], [0, top / 2], ls=":", c="grey", lw=1, label="NFE-B = NFE-F / 2 (paper)")
-    ax.set(xlabel="NFE forward (calls of f)", ylabel="NFE backward (calls of f)")
-    fig.suptitle("Adjoint: backward against forward evaluations (tighter tolerance: right)")
-    add_legend(fig, ax, key_title(key))
+    enc = encode(data, SWEEP)
+    by = line_columns(enc.data)
+    fig, axes = grid(len(enc.facets), 1)
+    for facet, (ax,) in zip(enc.facets, axes, strict=True):
+        rows = enc.rows(facet)
+        draw_lines(ax, rows, "nfe_forward", "nfe_backward", "variant", by=by,
+                   palette=enc.palette)  # fmt: skip
+        top = float(max(rows["nfe_forward"].max(), rows["nfe_backward"].max())) * 1.05
+        ax.plot([0, top], [0, top], ls="--", c="grey", lw=1)
+        ax.plot([0, top], [0, top / 2], ls=":", c="black", lw=1)
+        ax.set(xlim=(0, top), ylim=(0, top), xlabel="NFE forward", ylabel="NFE backward")
+        ax.set_title(facet_title(enc, facet, "calls of f"), fontsize="small")
+    refs = [Line2D([], [], ls="--", c="grey", lw=1, label="NFE-B = NFE-F"),
+            Line2D([], [], ls=":", c="black", lw=1, label="NFE-B = NFE-F / 2 (paper)")]
+    legends(fig, enc, extra=refs)
+    caption(fig, "Adjoint: backward against forward evaluations, one point per tolerance "
+            "(tighter: right)", enc)  # fmt: skip
     return fig
 
 
@@ -154,28 +187,22 @@ def error_vs_tolerance(df: pd.DataFrame) -> plt.Figure | None:
     data = data[data["rtol"].notna() & data["state_error"].notna()]
     if data.empty:
         return None
-    data, key = variants(data, ("rtol",))
+    enc = encode(data, ("rtol",))
     tied = bool((data["atol"] == data["rtol"]).all())
-    panels = [("state_error", "state y(t1)")]
+    xlabel = "tolerance (rtol = atol)" if tied else "rtol"
+    panels = [("rtol", "state_error", xlabel, "error of y(t1)")]
     if data["grad_error"].notna().any():
-        panels.append(("grad_error", "gradient of the loss"))
-    fig, axes = new_figure(len(panels), sharey=True)
-    for ax, (col, what) in zip(axes, panels, strict=True):
-        rows = data[data[col] > 0]
-        if col == "state_error":  # one line where every gradient mode reads the same state
-            rows = one_mode(rows, col, ["rtol"])
-        draw_lines(ax, rows, "rtol", col, "variant", palette=hue_palette(data["variant"]))
-        ax.set(xscale="log", yscale="log", xlabel="tolerance (rtol = atol)" if tied else "rtol",
-               title=f"error of the {what}")  # fmt: skip
-        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide in a decade
+        panels.append(("rtol", "grad_error", xlabel, "error of the gradient"))
+    fig, axes = _facet_sweep(enc, panels, by=["rtol"])
+    for ax in (a for row in axes for a in row):
         ax.invert_xaxis()
-    axes[0].set_ylabel("relative L2 error")
-    fig.suptitle("Error against tolerance (one state line where the gradient modes agree)")
-    add_legend(fig, axes[-1], key_title(key))
+    legends(fig, enc)
+    caption(fig, "Error against tolerance (one state line where the gradient modes agree)", enc)
     return fig
 
 
 def _work_precision(df: pd.DataFrame, *, time: bool) -> plt.Figure | None:
+    provenance = df.attrs.get("provenance")
     data = ok_rows(df)
     data = data[data["state_error"].notna() & (data["state_error"] > 0)]
     if time:
@@ -192,68 +219,17 @@ def _work_precision(df: pd.DataFrame, *, time: bool) -> plt.Figure | None:
     if data.empty:
         return None
     what = "seconds" if time else "calls of f"
-    panels = [("x_state", "state_error", f"forward ({what})", "state y(t1)")]
+    panels = [("x_state", "state_error", f"forward ({what})", "error of y(t1)")]
     if data["grad_error"].notna().any():
-        panels.append(("x_grad", "grad_error", f"forward + backward ({what})", "gradient"))
-    if len(backends(data)) > 1:
-        return _work_precision_by_solver(data, panels, time=time)
-    data, key = variants(data, SWEEP)
-    by = line_columns(data)
-    fig, axes = new_figure(len(panels), sharey=True)
-    for ax, (x, y, xlabel, title) in zip(axes, panels, strict=True):
-        rows = data[data[y].notna() & (data[y] > 0) & data[x].notna()]
-        if y == "state_error":
-            rows = one_mode(rows, y, by)
-        draw_lines(ax, rows, x, y, "variant", xerr=f"{x}_iqr" if time else None, by=by,
-               palette=hue_palette(data["variant"]))
-        ax.set(xscale="log", yscale="log", xlabel=xlabel, title=f"error of the {title}")
-        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide in a decade
-    axes[0].set_ylabel("relative L2 error")
-    fig.suptitle("Work-precision: error against " + (
+        panels.append(("x_grad", "grad_error", f"forward + backward ({what})",
+                       "error of the gradient"))  # fmt: skip
+    enc = encode(data, SWEEP)
+    fig, _ = _facet_sweep(enc, panels, by=line_columns(enc.data), xerr=time)
+    legends(fig, enc)
+    notes = [time_note(enc.data, provenance)] if time else []
+    caption(fig, "Work-precision: error against " + (
         "time (bars: IQR of the timed passes, summed for forward + backward)" if time
-        else "function evaluations"))  # fmt: skip
-    add_legend(fig, axes[-1], key_title(key))
-    return fig
-
-
-def _work_precision_by_solver(
-    data: pd.DataFrame, panels: list[tuple[str, str, str, str]], *, time: bool
-) -> plt.Figure:
-    """Several backends: one row of panels per problem and method, the libraries as hue.
-
-    Overlaid in one panel, every (problem, method, library, mode) line needs a legend entry
-    of its own and the comparison drowns; side by side per solver it is read at a glance.
-    """
-    data = data.assign(solver=data["subject"] + " / " + data["method"])
-    key = line_key(data, SWEEP, always=(), drop=("gradient", "subject", "method"))
-    data = data.assign(library=[describe(r, key, always=("backend",))
-                                for _, r in data[key].iterrows()])  # fmt: skip
-    by = line_columns(data)
-    solvers = list(dict.fromkeys(data.sort_values(["subject", "method"])["solver"]))
-    fig, axes = plt.subplots(len(solvers), len(panels), figsize=(4.6 * len(panels) + 1.8,
-                             2.5 * len(solvers)), layout="constrained", squeeze=False)  # fmt: skip
-    for row, solver in zip(axes, solvers, strict=True):
-        sub = data[data["solver"] == solver].assign(variant=lambda d: d["library"])
-        for ax, (x, y, _, title) in zip(row, panels, strict=True):
-            rows = sub[sub[y].notna() & (sub[y] > 0) & sub[x].notna()]
-            if y == "state_error":
-                rows = one_mode(rows, y, by)
-            draw_lines(ax, rows, x, y, "library", xerr=f"{x}_iqr" if time else None, by=by,
-                   palette=hue_palette(data["library"]))
-            ax.set(xscale="log", yscale="log", title=f"{solver}: {title}")
-            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide in a decade
-            ax.title.set_fontsize("small")
-        row[0].set_ylabel("relative L2 error")
-    for ax, (_, _, xlabel, _) in zip(axes[-1], panels, strict=True):
-        ax.set_xlabel(xlabel)
-    fig.suptitle("Work-precision per solver, the libraries side by side: error against "
-                 + ("time" if time else "function evaluations"))  # fmt: skip
-    handles: dict[str, Any] = {}
-    for ax in axes.flat:
-        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(label, h)
-    fig.legend(handles.values(), handles.keys(), loc="outside right center", frameon=False,
-               fontsize="small")  # fmt: skip
+        else "function evaluations"), enc, *notes)  # fmt: skip
     return fig
 
 
