@@ -277,9 +277,28 @@ def test_memory_vs_depth_draws_each_architecture_against_its_own_knob(tmp_path: 
         "residual blocks", "rk4 steps", "NFE forward (tolerance sweep)"]  # fmt: skip
     xs = [list(a.lines[0].get_xdata()) for a in axes]
     assert xs == [[1, 2, 4], [1, 2, 4], [14, 26]]
-    notes = [t.get_text() for a in axes for t in a.texts]
-    assert "1000 B per block" in notes and "2.93 KiB per step" in notes  # 3000 / 1024
-    assert "constant" in notes
+    notes = [t.get_text() for a in axes for t in a.get_legend().get_texts()]
+    assert "backprop: 1000 B per block" in notes
+    assert "backprop: 2.93 KiB per step" in notes  # 3000 / 1024
+    assert "adjoint: flat" in notes
+
+
+def test_memory_vs_depth_draws_a_line_and_slope_per_gradient_mode(tmp_path: Path) -> None:
+    # before: one median over the four modes, "32.68 KiB per NFE" under an "O(1)" title
+    path = tmp_path / "r.csv"
+    per_nfe = {"backprop": 4096, "checkpoint": 1000, "aca": 500, "adjoint": 0}
+    for mode, slope in per_nfe.items():
+        for tol, nfe in ((1e-3, 26), (1e-5, 68)):
+            _append(path, case_id=f"{mode}{tol}", model="odenet", method="dopri5",
+                    gradient=mode, rtol=tol, atol=tol, batch=4, nfe_forward=nfe,
+                    saved_bytes=2_000_000 + slope * nfe)  # fmt: skip
+    fig = memory_vs_depth(read_results(path))
+    assert fig is not None
+    (ax,) = fig.axes
+    assert len(ax.lines) == 4
+    notes = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert notes == ["backprop: 4 KiB per NFE", "checkpoint: 1000 B per NFE",
+                     "aca: 500 B per NFE", "adjoint: flat"]  # fmt: skip
 
 
 def test_nfe_over_training_labels_passes_and_has_no_legend_for_one_model() -> None:

@@ -3,6 +3,8 @@ NFE over training from a training log. :data:`PLOTS` names those drawn for every
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -14,14 +16,17 @@ import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import (  # noqa: E402
     FuncFormatter,
+    MaxNLocator,
     NullFormatter,
 )
 
 from odebench.reading.analysis import (  # noqa: E402
     MEMORY_METERS,
+    describe,
     determined,
     fmt_bytes,
     fmt_value,
+    line_key,
     linear_fit,
     ok_rows,
     sort_rows,
@@ -37,6 +42,7 @@ from odebench.reading.plots.encode import (
     time_note,
 )
 from odebench.reading.plots.style import (
+    GRADIENT_STYLE,
     SWEEP,
     TICK_NAMES,
     PlotFn,
@@ -47,6 +53,7 @@ from odebench.reading.plots.style import (
     hue_palette,
     key_title,
     line_columns,
+    mode_style,
     new_figure,
     one_mode,
     variants,
@@ -80,53 +87,74 @@ def memory_vs_steps(df: pd.DataFrame) -> plt.Figure | None:
     return fig
 
 
-#: The MNIST architectures and their own depth knob: (column, axis label, title).
-DEPTH_KNOBS: dict[str, tuple[str, str, str]] = {
-    "resnet": ("depth", "residual blocks", "ResNet: O(L)"),
-    "rknet": ("steps", "rk4 steps", "RK-Net: O(L̃)"),
-    "odenet": ("nfe_forward", "NFE forward (tolerance sweep)", "ODE-Net (adjoint): O(1)"),
+#: The MNIST architectures and their own depth knob: (column, axis label, title, per what).
+DEPTH_KNOBS: dict[str, tuple[str, str, str, str]] = {
+    "resnet": ("depth", "residual blocks", "ResNet", "block"),
+    "rknet": ("steps", "rk4 steps", "RK-Net", "step"),
+    "odenet": ("nfe_forward", "NFE forward (tolerance sweep)", "ODE-Net", "NFE"),
 }
 
 
+def mode_colours(modes: list[str]) -> dict[str, Any]:
+    """One colour per gradient mode, in :data:`GRADIENT_STYLE`'s order (stable across figures)."""
+    order = list(GRADIENT_STYLE) + [m for m in modes if m not in GRADIENT_STYLE]
+    palette = sns.color_palette(n_colors=len(order))
+    return {m: palette[order.index(m)] for m in modes}
+
+
 def memory_vs_depth(df: pd.DataFrame) -> plt.Figure | None:
-    """MNIST architectures: memory against each one's own depth knob, with the fitted slope."""
+    """MNIST architectures: memory against each one's own depth knob, one line per gradient
+    mode (and any other identity that varies) with its fitted slope in the legend."""
     data = ok_rows(df)
     data = data[data["model"].isin(list(DEPTH_KNOBS)) & data["saved_bytes"].notna()]
-    sizes = {m: data[data["model"] == m][DEPTH_KNOBS[m][0]].nunique() for m in DEPTH_KNOBS}
-    if not data.size or max(sizes.values()) < 2:
+    models = [m for m in DEPTH_KNOBS if data[data["model"] == m][DEPTH_KNOBS[m][0]].nunique() >= 2]
+    if not models:
         return None
+    data = data[data["model"].isin(models)]
     meters = [m for m in ("saved_bytes", "peak_alloc_bytes") if data[m].notna().any()]
     top = float(data[meters].max().max())
     unit, scale = next(((u, k) for u, k in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
                         if top >= 2 * k), ("B", 1))  # fmt: skip
-    fig, axes = new_figure(len(DEPTH_KNOBS), sharey=True)
-    colors = dict(zip(meters, sns.color_palette(n_colors=2), strict=False))
-    for ax, (model, (knob, xlabel, title)) in zip(axes, DEPTH_KNOBS.items(), strict=True):
+    fig, axes = plt.subplots(len(meters), len(models), squeeze=False, layout="constrained",
+                             figsize=(max(8.0, 5.0 * len(models) + 0.6),
+                                      3.6 * len(meters) + 0.9))  # fmt: skip
+    colours = mode_colours(list(dict.fromkeys(data["gradient"].replace("", "backprop"))))
+    for c, model in enumerate(models):
+        knob, xlabel, title, per = DEPTH_KNOBS[model]
         rows = data[(data["model"] == model) & data[knob].notna()]
-        ax.set(title=title, xlabel=xlabel)
-        if rows.empty:
-            ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
-            continue
-        for i, meter in enumerate(meters):
-            g = rows.groupby(knob, as_index=False)[meter].median().dropna().sort_values(knob)
-            if g.empty:
-                continue
-            ax.plot(g[knob], g[meter] / scale, "o-", color=colors[meter],
-                    label=MEMORY_METERS[meter])  # fmt: skip
-            per = {"depth": "block", "steps": "step", "nfe_forward": "NFE"}[knob]
-            if len(g) >= 2:
-                slope, _, _ = linear_fit(g[knob].to_numpy(float), g[meter].to_numpy(float))
-                text = "constant" if g[meter].nunique() == 1 else f"{fmt_bytes(slope)} per {per}"
-            else:
-                text = "one size measured"
-            ax.text(0.04, 0.96 - 0.08 * i, text, transform=ax.transAxes, va="top",
-                    color=colors[meter], fontsize="small")  # fmt: skip
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
-    axes[0].set_ylim(0, top / scale * 1.08)
-    axes[0].set_ylabel(f"{unit} per training step")
+        sweep = ("depth", "steps", "rtol", "atol")
+        key = [k for k in line_key(rows, sweep) if k not in ("subject", "method")]
+        for r, meter in enumerate(meters):
+            ax = axes[r][c]
+            for _, part in rows.groupby(key or ["subject"], sort=False, dropna=False):
+                ident = part.iloc[0]
+                gradient = str(ident["gradient"]) or "backprop"
+                name = (describe(ident, key, always=("gradient",)) if key else "") or gradient
+                g = part.groupby(knob, as_index=False)[meter].median().dropna().sort_values(knob)
+                if g.empty:
+                    continue
+                if len(g) >= 2 and g[meter].nunique() > 1:
+                    slope, _, _ = linear_fit(g[knob].to_numpy(float), g[meter].to_numpy(float))
+                    text = f"{fmt_bytes(slope)} per {per}"
+                else:
+                    text = "flat" if len(g) >= 2 else "one size"
+                st = mode_style(gradient)
+                ax.plot(g[knob], g[meter] / scale, color=colours.get(gradient, "black"),
+                        ls=st["ls"], marker=st["marker"], ms=float(st["ms"]),
+                        mfc=st["mfc"] or colours.get(gradient, "black"), lw=1.6,
+                        label=f"{name}: {text}")  # fmt: skip
+            ax.set_title(f"{title}: {MEMORY_METERS[meter]}", fontsize="small")
+            ax.set(xlabel=xlabel, ylim=(0, top / scale * 1.12))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+            ax.legend(fontsize="x-small", loc="upper left", title="slope (least squares)",
+                      title_fontsize="x-small", frameon=True)  # fmt: skip
+        axes[0][c].set_ylabel(f"{unit} per training step")
+        if len(meters) > 1:
+            axes[1][c].set_ylabel(f"{unit} per training step")
     batch = ", ".join(f"{b:g}" for b in sorted(data["batch"].dropna().unique()))
-    fig.suptitle(f"MNIST models: memory against depth (batch {batch}; text: fitted slope)")
-    add_legend(fig, axes[0])
+    fig.suptitle(f"MNIST models: memory against depth, one line per gradient mode (batch {batch})",
+                 fontsize="medium")  # fmt: skip
     return fig
 
 
