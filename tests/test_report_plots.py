@@ -334,9 +334,12 @@ def test_several_backends_get_a_hue_in_the_comparison_plots(tmp_path: Path) -> N
     }
     batch_fig = time_vs_batch(df)
     assert batch_fig is not None
-    assert {t.get_text() for t in batch_fig.legends[0].get_texts()} == {
-        f"mlp / dopri5, {e}" for e in expected
-    }
+    # the backend is the colour (its own legend), the gradient mode the line (another one)
+    (ax,) = batch_fig.axes
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["torchdiffeq", "torchode"]
+    assert [t.get_text() for t in batch_fig.legends[0].get_texts()] == ["backprop", "adjoint"]
+    assert {str(ln.get_label()) for ln in ax.lines if not str(ln.get_label()).startswith("_")} \
+        == {f"{b} · {g}" for b in ("torchdiffeq", "torchode") for g in ("backprop", "adjoint")}
 
 
 def test_noisy_points_are_never_fitted_apart(tmp_path: Path) -> None:
@@ -388,3 +391,28 @@ def test_frontier_figure_draws_the_targets_and_rings_the_cheapest_points() -> No
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_time_per_model_draws_unstable_cases_hollow_and_says_the_load(tmp_path: Path) -> None:
+    from odebench.reading.plots.suite import time_per_model
+
+    path = tmp_path / "r.csv"
+    # IQR / median: 0.01 (stable) and 0.5 (unstable, beyond the 25 % limit)
+    for case, iqr in (("steady", 0.001), ("drifting", 0.05)):
+        gradient = "backprop" if case == "steady" else "checkpoint"
+        _append(path, case_id=case, model="odenet", method="dopri5", gradient=gradient,
+                rtol=1e-3, atol=1e-3, batch=4, timed_passes=3,
+                time_forward_s=0.1, time_forward_iqr_s=iqr, time_backward_s=0.2,
+                time_backward_iqr_s=0.002)  # fmt: skip
+    df = read_results(path)
+    df.attrs["provenance"] = {"load_before": [3.04, 2.0, 1.0], "load_after": 5.0}
+    fig = time_per_model(df)
+    assert fig is not None
+    (ax,) = fig.axes
+    faces = [tuple(p.get_facecolor()) for p in ax.patches]
+    assert sum(f[3] == 0 for f in faces) == 2  # both bars of the drifting case, hollow
+    caption = " ".join(fig._supxlabel.get_text().split())  # wrapped to the figure's width
+    assert "timed passes per case: 3" in caption
+    assert "measured under load 3.0 (before) -> 5.0 (after)" in caption
+    assert "unstable: odenet checkpoint" in caption
+    assert [t.get_text() for t in ax.texts] == ["n=3", "n=3"]

@@ -101,6 +101,7 @@ def grid(n_facets: int, n_metrics: int, *, width: float = 4.4,
     if n_metrics == 1:
         ncols = min(2, n_facets)
         nrows = math.ceil(n_facets / ncols)
+        width = width if n_facets > 1 else width * 1.4  # one panel: room beside its legends
     else:
         ncols, nrows = n_metrics, n_facets
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols + 3.4, height * nrows + 1.3),
@@ -166,6 +167,7 @@ def caption(fig: plt.Figure, title: str, enc: Encoding, *notes: str) -> None:
     width = int(fig.get_size_inches()[0] * 13)
     text = textwrap.fill("; ".join(parts) + ".", width) if parts else ""
     if text and enc.legend_below:  # the caption would share the bottom with it: under the title
+        text = textwrap.fill("; ".join(parts) + ".", int(width * 0.8))
         fig.suptitle(f"{title}\n{text}", fontsize="medium")
         return
     fig.suptitle(title, fontsize="medium")
@@ -206,9 +208,20 @@ def load_note(provenance: dict[str, Any] | None) -> str:
     return "load average not recorded: timings on a shared machine may drift"
 
 
-def time_note(data: pd.DataFrame, provenance: dict[str, Any] | None = None) -> str:
-    """The caption of a time figure: timed passes per case, the unstable cases (drawn
-    hollow), and the load the timings were taken under."""
+def ring_unstable(ax: plt.Axes, rows: pd.DataFrame, x: str, y: str) -> None:
+    """A grey ring around each point whose timing is unstable (IQR beyond
+    :data:`odebench.reading.analysis.UNSTABLE` of its median)."""
+    from odebench.reading.analysis import unstable_rows
+
+    bad = rows[unstable_rows(rows) & rows[x].notna() & rows[y].notna()]
+    if not bad.empty:
+        ax.plot(bad[x], bad[y], "o", ms=15, mfc="none", mec="0.5", mew=1.2)
+
+
+def time_note(data: pd.DataFrame, provenance: dict[str, Any] | None = None, *,
+              how: str = "ringed in grey") -> str:  # fmt: skip
+    """The caption of a time figure: timed passes per case, the unstable cases (``how``
+    they are drawn), and the load the timings were taken under."""
     from odebench.reading.analysis import UNSTABLE, unstable_rows
 
     parts = []
@@ -218,6 +231,6 @@ def time_note(data: pd.DataFrame, provenance: dict[str, Any] | None = None) -> s
     unstable = int(unstable_rows(data).sum())
     if unstable:
         parts.append(f"{unstable} case(s) unstable (IQR > {UNSTABLE:.0%} of the median), "
-                     "drawn hollow")  # fmt: skip
+                     f"{how}")  # fmt: skip
     parts.append(load_note(provenance))
     return "; ".join(parts)

@@ -3,6 +3,7 @@ NFE over training from a training log. :data:`PLOTS` names those drawn for every
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import matplotlib
@@ -16,6 +17,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import (  # noqa: E402
     FuncFormatter,
+    LogLocator,
     MaxNLocator,
     NullFormatter,
 )
@@ -25,11 +27,13 @@ from odebench.reading.analysis import (  # noqa: E402
     describe,
     determined,
     fmt_bytes,
+    fmt_seconds,
     fmt_value,
     line_key,
     linear_fit,
     ok_rows,
     sort_rows,
+    unstable_rows,
     varying,
 )
 from odebench.reading.plots.encode import (
@@ -39,6 +43,7 @@ from odebench.reading.plots.encode import (
     facet_title,
     grid,
     legends,
+    ring_unstable,
     time_note,
 )
 from odebench.reading.plots.style import (
@@ -252,7 +257,11 @@ def _work_precision(df: pd.DataFrame, *, time: bool) -> plt.Figure | None:
         panels.append(("x_grad", "grad_error", f"forward + backward ({what})",
                        "error of the gradient"))  # fmt: skip
     enc = encode(data, SWEEP)
-    fig, _ = _facet_sweep(enc, panels, by=line_columns(enc.data), xerr=time)
+    fig, axes = _facet_sweep(enc, panels, by=line_columns(enc.data), xerr=time)
+    if time:
+        for facet, row in zip(enc.facets, axes, strict=True):
+            for ax, (x, y, _, _) in zip(row, panels, strict=True):
+                ring_unstable(ax, enc.rows(facet), x, y)
     legends(fig, enc)
     notes = [time_note(enc.data, provenance)] if time else []
     caption(fig, "Work-precision: error against " + (
@@ -275,7 +284,10 @@ def work_precision_time(df: pd.DataFrame) -> plt.Figure | None:
 
 
 def time_per_model(df: pd.DataFrame) -> plt.Figure | None:
-    """Seconds per forward and backward pass of each MNIST model (bars: median, whiskers: IQR)."""
+    """Seconds per forward and backward pass of each MNIST model (bars: median of the timed
+    passes, whiskers: their IQR, n: how many); an unstable timing is drawn hollow and named
+    in the caption, with the load the run was measured under."""
+    provenance = df.attrs.get("provenance")
     data = ok_rows(df)
     data = data[(data["model"] != "") & data["time_forward_s"].notna()]
     if data.empty:
@@ -297,26 +309,49 @@ def time_per_model(df: pd.DataFrame) -> plt.Figure | None:
         parts = [f"{TICK_NAMES.get(c, c)} {fmt_value(row[c])}".strip() for c in shown
                  if fmt_value(row[c])]  # fmt: skip
         labels.append("\n".join([str(row["subject"]), *parts]))
+    unstable = unstable_rows(med).to_numpy()
     med = med.set_index(pd.Index(labels))
     fig, axes = new_figure(width=max(8.0, 0.9 * len(med) + 2.5))
     ax = axes[0]
     x = np.arange(len(med))
+    colours = sns.color_palette(n_colors=2)
     for i, (col, label) in enumerate(
         (("time_forward_s", "forward"), ("time_backward_s", "backward"))
     ):
         iqr = med[col.replace("_s", "_iqr_s")].fillna(0).to_numpy()
-        ax.bar(x + (i - 0.5) * 0.38, med[col], width=0.38, label=label,
-               yerr=iqr / 2, capsize=4, error_kw={"lw": 1})  # fmt: skip
+        bars = ax.bar(x + (i - 0.5) * 0.38, med[col], width=0.38, label=label, color=colours[i],
+                      edgecolor=colours[i], lw=1.4, yerr=iqr / 2, capsize=4,
+                      error_kw={"lw": 1})  # fmt: skip
+        for bar, hollow in zip(bars, unstable, strict=True):
+            if hollow:
+                bar.set_facecolor("none")
+    top = max(float((med[c] + med[c.replace("_s", "_iqr_s")].fillna(0) / 2).max())
+              for c in ("time_forward_s", "time_backward_s"))  # fmt: skip
+    top = top if np.isfinite(top) else 0.0
+    for xi, n in zip(x, med["timed_passes"], strict=True):
+        if pd.notna(n):
+            ax.annotate(f"n={int(n)}", (xi, 0), xytext=(0, 2), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=7, color="0.2")  # fmt: skip
     ax.set_xticks(x, med.index)
+    ax.set_ylim(0, top * 1.05 if top > 0 else None)
     batch = ", ".join(f"{b:g}" for b in sorted(data["batch"].dropna().unique()))
-    ax.set(xlabel="case (model, and what varies among its cases)", ylabel="seconds per pass",
-           title=f"Time per training step, one bar per case (batch {batch}; whiskers: IQR)")
+    ax.set(xlabel="case (model, and what varies among its cases)", ylabel="seconds per pass")
+    named = [lbl.replace("\n", " ") for lbl, u in zip(med.index, unstable, strict=True) if u]
+    note = time_note(data.drop_duplicates("case_id"), provenance, how="drawn hollow")
+    if named:
+        note += "; unstable: " + "; ".join(named)
+    title = (f"Time per training step, one bar per case (batch {batch}; whiskers: IQR of the "
+             "n timed passes; hollow: unstable)")  # fmt: skip
+    fig.suptitle(textwrap.fill(title, int(fig.get_size_inches()[0] * 11)), fontsize="medium")
+    fig.supxlabel(textwrap.fill(note + ".", int(fig.get_size_inches()[0] * 13)),
+                  fontsize="small")  # fmt: skip
     add_legend(fig, ax)
     return fig
 
 
 def time_vs_batch(df: pd.DataFrame) -> plt.Figure | None:
     """Forward + backward seconds against batch size, per solver setting (backend as hue)."""
+    provenance = df.attrs.get("provenance")
     data = ok_rows(df)
     data = data[data["batch"].notna() & data["time_forward_s"].notna()]
     if data.empty or data.groupby("subject")["batch"].nunique().max() < 2:
@@ -325,14 +360,19 @@ def time_vs_batch(df: pd.DataFrame) -> plt.Figure | None:
         time_total_s=data["time_forward_s"] + data["time_backward_s"].fillna(0),
         time_total_iqr_s=data["time_forward_iqr_s"] + data["time_backward_iqr_s"].fillna(0),
     )
-    data, key = variants(data, ("batch",))
-    fig, axes = new_figure()
-    ax = axes[0]
-    draw_lines(ax, data, "batch", "time_total_s", "variant")
-    base2_ticks(ax, data["batch"])
-    ax.set(yscale="log", xlabel="batch size", ylabel="forward + backward seconds",
-           title="Time against batch size")  # fmt: skip
-    add_legend(fig, ax, key_title(key))
+    enc = encode(data, ("batch",))
+    fig, axes = grid(len(enc.facets), 1)
+    for facet, (ax,) in zip(enc.facets, axes, strict=True):
+        draw_lines(ax, enc.rows(facet), "batch", "time_total_s", "variant", palette=enc.palette)
+        ring_unstable(ax, enc.rows(facet), "batch", "time_total_s")
+        base2_ticks(ax, enc.rows(facet)["batch"])
+        ax.set(yscale="log", xlabel="batch size", ylabel="forward + backward seconds")
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: fmt_seconds(v)))
+        ax.yaxis.set_minor_formatter(NullFormatter())  # minor labels collide in a decade
+        ax.set_title(facet_title(enc, facet, "time against batch"), fontsize="small")
+    legends(fig, enc)
+    caption(fig, "Time against batch size", enc, time_note(enc.data, provenance))
     return fig
 
 
