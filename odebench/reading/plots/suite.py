@@ -55,13 +55,10 @@ from odebench.reading.plots.style import (
     base2_ticks,
     bytes_axis,
     draw_lines,
-    hue_palette,
-    key_title,
     line_columns,
     mode_style,
     new_figure,
     one_mode,
-    variants,
 )
 
 # --- memory ---------------------------------------------------------------------------------
@@ -75,20 +72,21 @@ def memory_vs_steps(df: pd.DataFrame) -> plt.Figure | None:
     data = data[(data[meters] > 0).any(axis=1)] if meters else data.iloc[:0]
     if data.empty or data["steps"].nunique() < 2:
         return None
-    data, key = variants(data, ("steps",))
-    fig, axes = new_figure(len(meters), sharey=True)
-    for ax, meter in zip(axes, meters, strict=True):
-        draw_lines(ax, data[data[meter] > 0], "steps", meter, "variant",
-               palette=hue_palette(data["variant"]))
-        base2_ticks(ax, data["steps"])
-        bytes_axis(ax, log=True)
-        ax.set(
-            title=MEMORY_METERS[meter],
-            xlabel=f"solver steps ({', '.join(sorted(set(data['method'])))})",
-        )
-    axes[0].set_ylabel("bytes")
-    fig.suptitle("Memory against steps: backprop grows with every step, the adjoint does not")
-    add_legend(fig, axes[0], key_title(key))
+    enc = encode(data, ("steps",))
+    fig, axes = grid(len(enc.facets), len(meters))
+    method = ", ".join(sorted(set(data["method"])))
+    for facet, row in zip(enc.facets, axes, strict=True):
+        sub = enc.rows(facet)
+        for ax, meter in zip(row, meters, strict=True):
+            draw_lines(ax, sub[sub[meter] > 0], "steps", meter, "variant", palette=enc.palette)
+            base2_ticks(ax, sub["steps"])
+            bytes_axis(ax, log=True)
+            ax.set_xlabel(f"solver steps ({method})")
+            ax.set_title(facet_title(enc, facet, MEMORY_METERS[meter]), fontsize="small")
+        row[0].set_ylabel("bytes")
+    legends(fig, enc)
+    caption(fig, "Memory against steps: backprop grows with every step, the adjoint does not",
+            enc)  # fmt: skip
     return fig
 
 
