@@ -225,3 +225,13 @@ def test_figures_of_a_table_with_many_series_are_legible(name: str) -> None:
         problems = legibility_problems(fig, dpi=SAVE_DPI)
         plt.close(fig)
     assert problems == []
+
+
+def test_the_profiles_time_against_batch_includes_the_users_own_batch() -> None:
+    # before: batches 2 and 16 only (the user's 8 ran in the tolerance sweep with no batch
+    # recorded), so time_vs_batch drew a "trend" through two points
+    from odebench.experiments.profile import battery
+
+    cases = battery("mlp", batch=8)
+    timed = {c.batch for c in cases if c.batch is not None and "time" in c.meters}
+    assert timed == {2, 8, 16}

@@ -404,7 +404,8 @@ def test_time_per_model_draws_unstable_cases_hollow_and_says_the_load(tmp_path: 
                 time_forward_s=0.1, time_forward_iqr_s=iqr, time_backward_s=0.2,
                 time_backward_iqr_s=0.002)  # fmt: skip
     df = read_results(path)
-    df.attrs["provenance"] = {"load_before": [3.04, 2.0, 1.0], "load_after": 5.0}
+    df.attrs["provenance"] = {"load_average": {"before": [3.04, 2.0, 1.0],
+                                               "after": [5.0, 2.5, 1.1], "cpus": 2}}  # fmt: skip
     fig = time_per_model(df)
     assert fig is not None
     (ax,) = fig.axes
@@ -412,6 +413,6 @@ def test_time_per_model_draws_unstable_cases_hollow_and_says_the_load(tmp_path: 
     assert sum(f[3] == 0 for f in faces) == 2  # both bars of the drifting case, hollow
     caption = " ".join(fig._supxlabel.get_text().split())  # wrapped to the figure's width
     assert "timed passes per case: 3" in caption
-    assert "measured under load 3.0 (before) -> 5.0 (after)" in caption
+    assert "measured under load 3.0 -> 5.0 on 2 CPUs (before -> after)" in caption
     assert "unstable: odenet checkpoint" in caption
     assert [t.get_text() for t in ax.texts] == ["n=3", "n=3"]

@@ -182,30 +182,36 @@ def facet_title(enc: Encoding, facet: str, what: str) -> str:
 PanelStyle = Callable[[plt.Axes], None]
 
 
-#: Where a provenance may record the load average around the timed run (issue 37's fields
-#: first; each a number or a list of the 1, 5, 15 minute averages).
-LOAD_FIELDS: tuple[tuple[str, str], ...] = (("load_before", "load_after"),
-                                            ("loadavg_before", "loadavg_after"))  # fmt: skip
-
-
 def _load_value(v: Any) -> str:
+    """The 1-minute figure of a load average (a number or the list of 1, 5, 15 minutes)."""
     if isinstance(v, list | tuple) and v:
         v = v[0]
     try:
         return f"{float(v):.1f}"
     except (TypeError, ValueError):
+        return "?"
+
+
+def _load_span(entry: Any) -> str:
+    if not isinstance(entry, dict):
         return ""
+    text = f"{_load_value(entry.get('before'))} -> {_load_value(entry.get('after'))}"
+    return text + (f" on {entry['cpus']} CPUs" if entry.get("cpus") else "")
 
 
 def load_note(provenance: dict[str, Any] | None) -> str:
-    """"measured under load 3.1 -> 4.0" from a provenance that records the load average
-    before and after the run; otherwise that it was not recorded."""
+    """"measured under load 6.0 -> 6.8 on 2 CPUs" (1-minute load average before -> after
+    the run, as :func:`odebench.running.runner.note_load` records it, and for each resumed
+    run); otherwise that it was not recorded."""
     prov = provenance or {}
-    for before, after in LOAD_FIELDS:
-        if before in prov or after in prov:
-            a, b = _load_value(prov.get(before)), _load_value(prov.get(after))
-            return f"measured under load {a or '?'} (before) -> {b or '?'} (after)"
-    return "load average not recorded: timings on a shared machine may drift"
+    spans = [_load_span(prov.get("load_average"))]
+    resumed = prov.get("resumed")
+    if isinstance(resumed, list):
+        spans += [_load_span(r.get("load_average")) for r in resumed if isinstance(r, dict)]
+    spans = [s for s in spans if s]
+    if not spans:
+        return "load average not recorded: timings on a shared machine may drift"
+    return "measured under load " + "; resumed under load ".join(spans) + " (before -> after)"
 
 
 def ring_unstable(ax: plt.Axes, rows: pd.DataFrame, x: str, y: str) -> None:
