@@ -138,3 +138,25 @@ def test_a_profiled_field_is_the_same_field_in_the_case_and_its_reference() -> N
     }
     assert errors[1e-9] < 1e-7
     assert errors[1e-9] < errors[1e-3]
+
+
+def test_every_figure_of_a_profile_run_is_legible(profiled: tuple[Path, str]) -> None:
+    import matplotlib.pyplot as plt
+
+    from odebench.reading.plots import PLOTS, gradient_frontier, theme
+    from odebench.reading.plots.legibility import legibility_problems
+    from odebench.reading.plots.style import SAVE_DPI
+    from odebench.running.results import read_results
+
+    df = read_results(profiled[0])
+    failures = {}
+    with theme():
+        figures = {name: plot(df) for name, plot in PLOTS.items()}
+        figures.update(gradient_frontier(df))
+        drawn = {name: fig for name, fig in figures.items() if fig is not None}
+        for name, fig in drawn.items():
+            problems = legibility_problems(fig, dpi=SAVE_DPI)
+            plt.close(fig)
+            if problems:
+                failures[name] = problems[:5]
+    assert "time_vs_batch" in drawn and failures == {}
