@@ -177,6 +177,8 @@ def _facet_sweep(enc: Encoding, panels: list[tuple[str, str, str, str]], *, by: 
                 rows = one_mode(rows, y, by)
             draw_lines(ax, rows, x, y, "variant", xerr=f"{x}_iqr" if xerr else None, by=by,
                        palette=enc.palette)  # fmt: skip
+            if xerr:  # a time axis: ring the unstable timings among the points drawn
+                ring_unstable(ax, rows, x, y)
             ax.set(xscale="log", yscale="log", xlabel=xlabel)
             ax.set_title(facet_title(enc, facet, what), fontsize="small")
             ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide in a decade
@@ -255,11 +257,7 @@ def _work_precision(df: pd.DataFrame, *, time: bool) -> plt.Figure | None:
         panels.append(("x_grad", "grad_error", f"forward + backward ({what})",
                        "error of the gradient"))  # fmt: skip
     enc = encode(data, SWEEP)
-    fig, axes = _facet_sweep(enc, panels, by=line_columns(enc.data), xerr=time)
-    if time:
-        for facet, row in zip(enc.facets, axes, strict=True):
-            for ax, (x, y, _, _) in zip(row, panels, strict=True):
-                ring_unstable(ax, enc.rows(facet), x, y)
+    fig, _ = _facet_sweep(enc, panels, by=line_columns(enc.data), xerr=time)
     legends(fig, enc)
     notes = [time_note(enc.data, provenance)] if time else []
     caption(fig, "Work-precision: error against " + (
