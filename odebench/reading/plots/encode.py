@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,8 +177,6 @@ def caption(fig: plt.Figure, title: str, enc: Encoding, *notes: str) -> None:
 def facet_title(enc: Encoding, facet: str, what: str) -> str:
     return f"{facet}: {what}" if facet else what
 
-
-PanelStyle = Callable[[plt.Axes], None]
 
 
 def _load_value(v: Any) -> str:
