@@ -278,9 +278,28 @@ def test_memory_vs_depth_draws_each_architecture_against_its_own_knob(tmp_path: 
         "residual blocks", "rk4 steps", "NFE forward (tolerance sweep)"]  # fmt: skip
     xs = [list(a.lines[0].get_xdata()) for a in axes]
     assert xs == [[1, 2, 4], [1, 2, 4], [14, 26]]
-    notes = [t.get_text() for a in axes for t in a.texts]
-    assert "1000 B per block" in notes and "2.93 KiB per step" in notes  # 3000 / 1024
-    assert "constant" in notes
+    notes = [t.get_text() for a in axes for t in a.get_legend().get_texts()]
+    assert "backprop: 1000 B per block" in notes
+    assert "backprop: 2.93 KiB per step" in notes  # 3000 / 1024
+    assert "adjoint: flat" in notes
+
+
+def test_memory_vs_depth_draws_a_line_and_slope_per_gradient_mode(tmp_path: Path) -> None:
+    # before: one median over the four modes, "32.68 KiB per NFE" under an "O(1)" title
+    path = tmp_path / "r.csv"
+    per_nfe = {"backprop": 4096, "checkpoint": 1000, "aca": 500, "adjoint": 0}
+    for mode, slope in per_nfe.items():
+        for tol, nfe in ((1e-3, 26), (1e-5, 68)):
+            _append(path, case_id=f"{mode}{tol}", model="odenet", method="dopri5",
+                    gradient=mode, rtol=tol, atol=tol, batch=4, nfe_forward=nfe,
+                    saved_bytes=2_000_000 + slope * nfe)  # fmt: skip
+    fig = memory_vs_depth(read_results(path))
+    assert fig is not None
+    (ax,) = fig.axes
+    assert len(ax.lines) == 4
+    notes = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert notes == ["backprop: 4 KiB per NFE", "checkpoint: 1000 B per NFE",
+                     "aca: 500 B per NFE", "adjoint: flat"]  # fmt: skip
 
 
 def test_nfe_over_training_labels_passes_and_has_no_legend_for_one_model() -> None:
@@ -311,14 +330,16 @@ def test_several_backends_get_a_hue_in_the_comparison_plots(tmp_path: Path) -> N
                 for g in ("backprop", "adjoint")}  # fmt: skip
     steps_fig = memory_vs_steps(df)
     assert steps_fig is not None
-    assert {t.get_text() for t in steps_fig.legends[0].get_texts()} == {
-        f"mlp / rk4, {e}" for e in expected
-    }
+    labels = {str(ln.get_label()) for ln in steps_fig.axes[0].lines}
+    assert labels == {e.removeprefix("backend ") for e in expected}
     batch_fig = time_vs_batch(df)
     assert batch_fig is not None
-    assert {t.get_text() for t in batch_fig.legends[0].get_texts()} == {
-        f"mlp / dopri5, {e}" for e in expected
-    }
+    # the backend is the colour (its own legend), the gradient mode the line (another one)
+    (ax,) = batch_fig.axes
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["torchdiffeq", "torchode"]
+    assert [t.get_text() for t in batch_fig.legends[0].get_texts()] == ["backprop", "adjoint"]
+    assert {str(ln.get_label()) for ln in ax.lines if not str(ln.get_label()).startswith("_")} \
+        == {f"{b} · {g}" for b in ("torchdiffeq", "torchode") for g in ("backprop", "adjoint")}
 
 
 def test_noisy_points_are_never_fitted_apart(tmp_path: Path) -> None:
@@ -343,3 +364,56 @@ def test_a_first_point_on_the_line_is_not_fitted_apart() -> None:
     fit = fit_line(x, y)
     assert fit.excluded == {}
     assert fit.slope == pytest.approx(6_488_064, rel=1e-12)
+
+
+def test_frontier_figure_draws_the_targets_and_rings_the_cheapest_points() -> None:
+    from odebench.reading.plots import gradient_frontier
+    from tests.test_frontier import _table
+
+    figs = gradient_frontier(_table())
+    (fig,) = figs.values()
+    least_kept, _, fastest = fig.axes[:3]
+    flat = [ln for ln in least_kept.lines if len(set(ln.get_ydata())) == 1
+            and ln.get_marker() in ("None", "") and ln.get_label().startswith("_")]  # fmt: skip
+    targets = sorted({float(ln.get_ydata()[0]) for ln in flat})
+    assert targets == [1e-4, 1e-2]  # 1e-6 lies two decades below the smallest error, 5e-5
+
+    def ringed(ax):  # type: ignore[no-untyped-def]
+        return sorted((float(ln.get_xdata()[0]), float(ln.get_ydata()[0])) for ln in ax.lines
+                      if ln.get_marker() == "o" and ln.get_markersize() == 17)  # fmt: skip
+
+    # by hand from _table: least kept reaching 1e-2 is aca 1e-3 (1000 B), reaching 1e-4 aca
+    # 1e-5 (2000 B); fastest: backprop 1e-3 (20 ms) and backprop 1e-5 (40 ms)
+    assert ringed(least_kept) == [(1000, 6e-3), (2000, 6e-5)]
+    assert ringed(fastest) == [(0.02, 5e-3), (0.04, 5e-5)]
+    labels = [t.get_text() for t in least_kept.texts]
+    assert sorted(labels) == ["rtol 0.001", "rtol 1e-05"]  # each tolerance named once
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_time_per_model_draws_unstable_cases_hollow_and_says_the_load(tmp_path: Path) -> None:
+    from odebench.reading.plots.suite import time_per_model
+
+    path = tmp_path / "r.csv"
+    # IQR / median: 0.01 (stable) and 0.5 (unstable, beyond the 25 % limit)
+    for case, iqr in (("steady", 0.001), ("drifting", 0.05)):
+        gradient = "backprop" if case == "steady" else "checkpoint"
+        _append(path, case_id=case, model="odenet", method="dopri5", gradient=gradient,
+                rtol=1e-3, atol=1e-3, batch=4, timed_passes=3,
+                time_forward_s=0.1, time_forward_iqr_s=iqr, time_backward_s=0.2,
+                time_backward_iqr_s=0.002)  # fmt: skip
+    df = read_results(path)
+    df.attrs["provenance"] = {"load_average": {"before": [3.04, 2.0, 1.0],
+                                               "after": [5.0, 2.5, 1.1], "cpus": 2}}  # fmt: skip
+    fig = time_per_model(df)
+    assert fig is not None
+    (ax,) = fig.axes
+    faces = [tuple(p.get_facecolor()) for p in ax.patches]
+    assert sum(f[3] == 0 for f in faces) == 2  # both bars of the drifting case, hollow
+    caption = " ".join(fig._supxlabel.get_text().split())  # wrapped to the figure's width
+    assert "timed passes per case: 3" in caption
+    assert "measured under load 3.0 -> 5.0 on 2 CPUs (before -> after)" in caption
+    assert "unstable: odenet checkpoint" in caption
+    assert [t.get_text() for t in ax.texts] == ["n=3", "n=3"]

@@ -19,6 +19,7 @@ from odebench.experiments.spirals.settings import (
 )
 
 if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
     import pandas as pd
 
 #: The stretches of truth each reading scores, in drawing order, with their colours.
@@ -55,55 +56,68 @@ def drawn_prediction(mine: pd.DataFrame, first_observed: float) -> pd.DataFrame:
 
 
 def plot_examples(examples: pd.DataFrame, folder: Path, *, n_obs: int) -> list[Path]:
-    """Predictions of each model (rows) for three test spirals (columns), each reading's
-    stretch of truth in its colour, observations as dots."""
-    import matplotlib.pyplot as plt
-
+    """Draw :func:`examples_figure` into ``folder`` (nothing where no model trained)."""
     from odebench.reading import plots
+
+    with plots.theme():
+        fig = examples_figure(examples, n_obs=n_obs)
+        return [] if fig is None else plots.save(fig, Path(folder), FIGURE)
+
+
+def examples_figure(examples: pd.DataFrame, *, n_obs: int) -> plt.Figure | None:
+    """Predictions of each model (rows) for three test spirals (columns), each reading's
+    stretch of truth in its colour, observations as dots (call inside ``plots.theme()``)."""
+    import matplotlib.pyplot as plt
 
     names = [m for m in MODELS if m in set(examples["model"])]  # baselines: in the CSV only
     if not names:  # no model trained: nothing to draw
-        return []
+        return None
     spirals = sorted(examples["spiral"].unique())
-    with plots.theme():
-        fig, axes = plt.subplots(len(names), len(spirals), squeeze=False,
-                                 figsize=(3.6 * len(spirals), 3.3 * len(names) + 1.2))  # fmt: skip
-        for c, i in enumerate(spirals):
-            ex = examples[examples.spiral == i]
-            truth, obs = ex[ex.kind == "truth"], ex[ex.kind == "observed"]
-            window_end = float(ex[ex.kind == "prediction"]["t"].max())
-            extrap_t = sorted(ex[ex.kind == "extrapolation"]["t"].unique())
-            short_end = float(extrap_t[min(SHORT_EXTRAP, len(extrap_t)) - 1])
-            first = float(obs["t"].min())
-            parts = stretches(truth, first, window_end, short_end)
-            in_range = bool(truth["in_range"].iloc[0]) if "in_range" in truth else True
-            for r, name in enumerate(names):
-                ax = axes[r][c]
-                for (label, colour), part in zip(STRETCHES, parts, strict=True):
-                    ax.plot(part.x, part.y, color=colour, lw=3.5, alpha=0.55, label=label)
-                mine = drawn_prediction(ex[ex.model == name], first)
-                ax.plot(mine.x, mine.y, color="black", lw=1.1, ls="--", label="prediction")
-                ax.scatter(obs.x, obs.y, s=9, color="tab:red", zorder=3, label="observations")
-                ax.set_aspect("equal", adjustable="datalim")
-                radii = "within training radii" if in_range else "beyond training radii"
-                ax.set_title(f"{LABELS.get(name, name)}: test spiral {i}\n({radii})", fontsize=9)
-                ax.tick_params(labelsize=7)
-        handles, labels = axes[0][0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
-        fig.suptitle(f"{n_obs} of 100 points observed; prediction in the window and 100 "
-                     "points beyond it (seed 0)", fontsize=11)  # fmt: skip
-        height = fig.get_size_inches()[1]
-        fig.tight_layout(rect=(0, 0.75 / height, 1, 1 - 0.45 / height))  # legend, title
-        return plots.save(fig, Path(folder), FIGURE)
+    fig, axes = plt.subplots(len(names), len(spirals), squeeze=False,
+                             figsize=(3.6 * len(spirals), 3.3 * len(names) + 1.2))  # fmt: skip
+    for c, i in enumerate(spirals):
+        ex = examples[examples.spiral == i]
+        truth, obs = ex[ex.kind == "truth"], ex[ex.kind == "observed"]
+        window_end = float(ex[ex.kind == "prediction"]["t"].max())
+        extrap_t = sorted(ex[ex.kind == "extrapolation"]["t"].unique())
+        short_end = float(extrap_t[min(SHORT_EXTRAP, len(extrap_t)) - 1])
+        first = float(obs["t"].min())
+        parts = stretches(truth, first, window_end, short_end)
+        in_range = bool(truth["in_range"].iloc[0]) if "in_range" in truth else True
+        for r, name in enumerate(names):
+            ax = axes[r][c]
+            for (label, colour), part in zip(STRETCHES, parts, strict=True):
+                ax.plot(part.x, part.y, color=colour, lw=3.5, alpha=0.55, label=label)
+            mine = drawn_prediction(ex[ex.model == name], first)
+            ax.plot(mine.x, mine.y, color="black", lw=1.1, ls="--", label="prediction")
+            ax.scatter(obs.x, obs.y, s=9, color="tab:red", zorder=3, label="observations")
+            ax.set_aspect("equal", adjustable="datalim")
+            radii = "within training radii" if in_range else "beyond training radii"
+            ax.set_title(f"{LABELS.get(name, name)}: test spiral {i}\n({radii})", fontsize=9)
+            ax.tick_params(labelsize=7)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle(f"{n_obs} of 100 points observed; prediction in the window and 100 "
+                 "points beyond it (seed 0)", fontsize=11)  # fmt: skip
+    height = fig.get_size_inches()[1]
+    fig.tight_layout(rect=(0, 0.75 / height, 1, 1 - 0.45 / height))  # legend, title
+    return fig
 
 
 def plot_curves(curves: pd.DataFrame, folder: Path) -> list[Path]:
+    """Draw :func:`curves_figure` into ``folder``."""
+    from odebench.reading import plots
+
+    with plots.theme():
+        return plots.save(curves_figure(curves), Path(folder), CURVES_FIGURE)
+
+
+def curves_figure(curves: pd.DataFrame) -> plt.Figure:
     """Training loss per observed point and the test readings against iteration, one column
-    per observation count: mean over seeds, the range of the seeds shaded."""
+    per observation count: mean over seeds, the range of the seeds shaded (call inside
+    ``plots.theme()``)."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FormatStrFormatter, LogLocator
-
-    from odebench.reading import plots
 
     counts = sorted(curves["n_obs"].unique())
     metrics = [(k, label) for k, label in (
@@ -114,34 +128,33 @@ def plot_curves(curves: pd.DataFrame, folder: Path) -> list[Path]:
     ) if k in curves]  # fmt: skip
     colours = dict(zip(MODELS, ("tab:blue", "tab:orange", "tab:green", "tab:purple"),
                        strict=True))  # fmt: skip
-    with plots.theme():
-        fig, axes = plt.subplots(len(metrics), len(counts), squeeze=False, sharex=True,
-                                 figsize=(3.9 * len(counts), 2.7 * len(metrics)))  # fmt: skip
-        for c, n_obs in enumerate(counts):
-            sub = curves[curves.n_obs == n_obs]
-            for r, (key, label) in enumerate(metrics):
-                ax = axes[r][c]
-                for name in [m for m in MODELS if m in set(sub["model"])]:
-                    g = sub[sub.model == name].groupby("iter")[key]
-                    scale = n_obs if key == "loss" else 1
-                    mean, lo, hi = g.mean() / scale, g.min() / scale, g.max() / scale
-                    ax.plot(mean.index, mean.values, color=colours[name], lw=1.3,
-                            label=MODELS[name])  # fmt: skip
-                    ax.fill_between(mean.index, lo.values, hi.values, color=colours[name],
-                                    alpha=0.2, lw=0)  # fmt: skip
-                if (sub[key] > 0).all():  # a log axis shows whether the tail is flat
-                    ax.set_yscale("log")
-                    ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
-                    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
-                    ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
-                    ax.tick_params(axis="y", which="minor", labelsize=6)
-                if r == 0:
-                    ax.set_title(f"{n_obs} observations", fontsize=10)
-                if c == 0:
-                    ax.set_ylabel(label, fontsize=8)
-                if r == len(metrics) - 1:
-                    ax.set_xlabel("iteration")
-                ax.tick_params(labelsize=7)
-        axes[0][0].legend(fontsize=7)
-        fig.tight_layout()
-        return plots.save(fig, Path(folder), CURVES_FIGURE)
+    fig, axes = plt.subplots(len(metrics), len(counts), squeeze=False, sharex=True,
+                             figsize=(3.9 * len(counts), 2.7 * len(metrics)))  # fmt: skip
+    for c, n_obs in enumerate(counts):
+        sub = curves[curves.n_obs == n_obs]
+        for r, (key, label) in enumerate(metrics):
+            ax = axes[r][c]
+            for name in [m for m in MODELS if m in set(sub["model"])]:
+                g = sub[sub.model == name].groupby("iter")[key]
+                scale = n_obs if key == "loss" else 1
+                mean, lo, hi = g.mean() / scale, g.min() / scale, g.max() / scale
+                ax.plot(mean.index, mean.values, color=colours[name], lw=1.3,
+                        label=MODELS[name])  # fmt: skip
+                ax.fill_between(mean.index, lo.values, hi.values, color=colours[name],
+                                alpha=0.2, lw=0)  # fmt: skip
+            if (sub[key] > 0).all():  # a log axis shows whether the tail is flat
+                ax.set_yscale("log")
+                ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+                ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+                ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
+                ax.tick_params(axis="y", which="minor", labelsize=6)
+            if r == 0:
+                ax.set_title(f"{n_obs} observations", fontsize=10)
+            if c == 0:
+                ax.set_ylabel(label, fontsize=8)
+            if r == len(metrics) - 1:
+                ax.set_xlabel("iteration")
+            ax.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -7,7 +7,9 @@ Where the table holds more than one solver ``backend`` the comparisons get it as
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -26,9 +28,28 @@ from odebench.reading.plots.suite import PLOTS, PlotFn, nfe_over_training
 from odebench.running.results import read_results
 
 
-def draw_all(df: pd.DataFrame, out_dir: str | Path) -> dict[str, list[Path]]:
-    """Every figure of :data:`PLOTS` that ``df`` supports, written into ``out_dir``."""
+def read_provenance(folder: Path) -> dict[str, Any] | None:
+    """The run's provenance (its load average goes into the captions of time figures)."""
+    path = folder / "provenance.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def draw_all(
+    df: pd.DataFrame, out_dir: str | Path, *, provenance: dict[str, Any] | None = None
+) -> dict[str, list[Path]]:
+    """Every figure of :data:`PLOTS` that ``df`` supports, written into ``out_dir``.
+
+    ``provenance`` defaults to the one beside ``out_dir`` (``<results>/plots``'s folder)."""
     out_dir = Path(out_dir)
+    if provenance is None:
+        provenance = read_provenance(out_dir.parent)
+    df = df.copy()
+    df.attrs["provenance"] = provenance or {}
     written: dict[str, list[Path]] = {}
     with theme():
         for name, plot in PLOTS.items():
@@ -58,7 +79,8 @@ def write_plots(
         folder = results if results.is_dir() else results.parent
         out_dir = Path(out) if out else folder / "plots"
         df = read_results(results)
-        for paths in draw_all(df, out_dir).values():
+        provenance = read_provenance(folder)
+        for paths in draw_all(df, out_dir, provenance=provenance).values():
             written += paths
     elif out is None or training_log is None:
         raise ValueError("without results, pass a training log and an output folder.")
@@ -88,6 +110,7 @@ __all__ = [
     "fig3d_nfe_over_training",
     "gradient_frontier",
     "nfe_over_training",
+    "read_provenance",
     "save",
     "theme",
     "write_fig3",

@@ -74,9 +74,10 @@ def fig3b_time_vs_nfe(results: pd.DataFrame) -> plt.Figure | None:
     xs = np.array([0.0, float(rows["nfe_forward"].max()) * 1.05])
     ax.plot(xs, intercept + slope * xs, "--", color="grey",
             label=f"fit: {slope * 1e3:.1f} ms per NFE (R$^2$ {r2:.2f})")  # fmt: skip
-    for _, r in rows.iterrows():
+    for i, (_, r) in enumerate(rows.iterrows()):  # alternate below/above: close points
         ax.annotate(f"tol {r['rtol']:g}", (r["nfe_forward"], r["time_forward_s"]),
-                    textcoords="offset points", xytext=(5, -10), fontsize="small")  # fmt: skip
+                    textcoords="offset points", xytext=(6, -12 if i % 2 == 0 else 6),
+                    fontsize="small")  # fmt: skip
     ax.set(xlabel="NFE forward (calls of f)", ylabel="forward time (s)", xlim=(0, None),
            ylim=(0, None))  # fmt: skip
     batch = int(rows["batch"].iloc[0]) if "batch" in rows else 0
@@ -104,7 +105,7 @@ def fig3c_nfe_backward_vs_forward(
     have_points = points is not None and not points.empty
     if not have_log and not have_points:
         return None
-    fig, ax = plt.subplots(figsize=(6.4, 4.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=(6.4, 6.4), layout="constrained")
     top = 0.0
     if have_log:
         c = _counts(log["nfe_forward"], log["nfe_backward"])
@@ -128,14 +129,15 @@ def fig3c_nfe_backward_vs_forward(
     ax.plot([0, top], [0, top], ls="--", c="grey", lw=1, label="NFE-B = NFE-F")
     ax.plot([0, top], [0, top / 2], ls=":", c="black", lw=1, label="NFE-B = NFE-F / 2 (paper)")
     ax.set(xlim=(0, top), ylim=(0, top), xlabel="NFE forward", ylabel="NFE backward")
-    ax.set_title("Fig. 3c: MNIST ODE-Net with the adjoint, NFE backward against forward",
+    ax.set_title("Fig. 3c: MNIST ODE-Net with the adjoint,\nNFE backward against forward",
                  fontsize="medium")  # fmt: skip
     if failures is not None and not failures.empty:  # a solver that could not run says why
         text = "\n".join(f"{r['solver']}: could not run ({_short_error(str(r['error']))})"
                          for _, r in failures.iterrows())  # fmt: skip
         ax.text(0.98, 0.03, text, transform=ax.transAxes, ha="right", va="bottom",
                 fontsize="x-small", color="tab:red", wrap=True)  # fmt: skip
-    ax.legend(fontsize="x-small", loc="upper left")
+    # under the axes: inside, it would hide the counts of the training log's points
+    ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.12))
     return fig
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib
@@ -14,78 +15,158 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import (  # noqa: E402
     FuncFormatter,
+    LogLocator,
+    NullFormatter,
 )
 
-from odebench.reading.plots.style import bytes_label, mode_style
-
-# --- gradient modes: the frontier (odebench.reading.frontier) -------------------------------
-
+from odebench.reading.analysis import fmt_seconds  # noqa: E402
+from odebench.reading.plots.style import GRADIENT_STYLE, bytes_label, mode_style
 
 #: the recomputing modes and torchode's joint adjoint, apart from backprop's and the adjoint's
+#: (kept for callers; :data:`odebench.reading.plots.style.GRADIENT_STYLE` holds every mode).
 FRONTIER_STYLE: dict[str, dict[str, object]] = {
-    "checkpoint": {"ls": "-.", "marker": "^", "ms": 7, "mfc": None},
-    "aca": {"ls": ":", "marker": "D", "ms": 6, "mfc": None},
-    "adjoint_joint": {"ls": "--", "marker": "v", "ms": 7, "mfc": None},
+    m: GRADIENT_STYLE[m] for m in ("checkpoint", "aca", "adjoint_joint")
 }
+#: Each panel's x column and the frontier criterion it ranks by (odebench.reading.frontier).
+PANELS: tuple[tuple[str, str, str], ...] = (
+    ("memory_bytes", "kept for backward", "least kept"),
+    ("peak_alloc_bytes", "peak allocated", "lowest peak"),
+    ("time_s", "forward + backward time", "fastest"),
+)
+#: Points to mark, per (subject, loss, x column): ``[(mode, rtol), ...]``.
+Recommended = Mapping[tuple[str, str, str], Sequence[tuple[str, float]]]
 
 
-def gradient_frontier(df: pd.DataFrame) -> dict[str, plt.Figure]:
+def cheapest_points(
+    rows: pd.DataFrame, targets: Sequence[float]
+) -> dict[tuple[str, str, str], list[tuple[str, float]]]:
+    """Per (subject, loss, x column): the cheapest (mode, rtol) reaching each target error,
+    by the rule of :func:`odebench.reading.frontier.cheapest` (least x among the rows whose
+    gradient error is at most the target; ties to the earlier mode)."""
+    out: dict[tuple[str, str, str], list[tuple[str, float]]] = {}
+    for (subject, loss), g in rows.groupby(["subject", "loss"], sort=False):
+        g = g[g["grad_error"].notna()]
+        for x, _, _ in PANELS:
+            points: list[tuple[str, float]] = []
+            for target in targets:
+                ok = g[(g["grad_error"] <= target) & g[x].notna()]
+                if not ok.empty:
+                    best = ok.loc[ok[x].idxmin()]
+                    if (str(best["mode"]), float(best["rtol"])) not in points:
+                        points.append((str(best["mode"]), float(best["rtol"])))
+            out[(str(subject), str(loss), x)] = points
+    return out
+
+
+def _style(mode: str) -> dict[str, object]:
+    """A mode's look: its gradient's line and marker ("torchode adjoint" -> adjoint's)."""
+    return mode_style(mode.split(" ")[-1])
+
+
+def _colours(modes: Sequence[str]) -> dict[str, Any]:
+    from odebench.reading.frontier import MODE_ORDER
+
+    order = list(MODE_ORDER) + sorted(m for m in modes if m not in MODE_ORDER)
+    palette = sns.color_palette(n_colors=max(len(order), 1))
+    return {m: palette[order.index(m) % len(palette)] for m in order}
+
+
+def _rtol_labels(ax: plt.Axes, part: pd.DataFrame, x: str) -> None:
+    """Each tolerance named once, beside its rightmost point (one label per rtol: labels of
+    several modes at one point would overprint)."""
+    for rtol, g in part[part[x].notna()].groupby("rtol"):
+        p = g.loc[g[x].idxmax()]
+        ax.annotate(f"rtol {rtol:g}", (p[x], p["grad_error"]), fontsize=7, color="0.3",
+                    xytext=(6, -3), textcoords="offset points")  # fmt: skip
+
+
+def _x_axis(ax: plt.Axes, x: str, label: str) -> None:
+    if x == "time_s":
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, numticks=5))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: fmt_seconds(v)))
+        ax.set_xlabel("forward + backward time")
+    else:
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(LogLocator(base=2, numticks=5))
+        ax.xaxis.set_major_formatter(FuncFormatter(bytes_label))
+        ax.set_xlabel(label)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def gradient_frontier(
+    df: pd.DataFrame,
+    *,
+    recommended: Recommended | None = None,
+    targets: Sequence[float] | None = None,
+) -> dict[str, plt.Figure]:
     """Per problem, ``gradient_frontier_<problem>``: gradient error against memory kept for
-    backward, peak allocated, and forward+backward time; one line per mode, the tolerance
-    along it (annotated); one row per loss shape. Drawn where modes beyond backprop and the
-    adjoint ran; problems without a gradient error (a model case) or with one mode get none."""
-    from matplotlib.ticker import LogLocator
+    backward, peak allocated, and forward+backward time; one line per mode, each tolerance
+    named once; one row per loss shape. Dotted lines: the headline's target errors; ringed:
+    ``recommended`` (default: the cheapest mode reaching each target by the panel's
+    criterion, :func:`cheapest_points`). Drawn where modes beyond backprop and the adjoint
+    ran; problems without a gradient error (a model case) or with one mode get none."""
+    from odebench.reading.frontier import (
+        MODE_ORDER,
+        TARGETS,
+        beyond_the_papers_modes,
+        frontier_rows,
+    )
 
-    from odebench.reading.frontier import MODE_ORDER, beyond_the_papers_modes, frontier_rows
-
+    targets = TARGETS if targets is None else targets
     rows = frontier_rows(df)
     figures: dict[str, plt.Figure] = {}
     if not beyond_the_papers_modes(rows):
         return figures  # the report's headline rule: only where more modes ran
     rows = rows[rows["grad_error"] > 0]
-    axes_x = (("memory_bytes", "kept for backward"), ("peak_alloc_bytes", "peak allocated"),
-              ("time_s", "forward + backward time"))  # fmt: skip
+    marks = cheapest_points(rows, targets) if recommended is None else recommended
+    colours = _colours(list(dict.fromkeys(rows["mode"])))
     for subject, data in rows.groupby("subject", sort=True):
         if data["mode"].nunique() < 2:
             continue
         losses = sorted(dict.fromkeys(data["loss"]), key=lambda v: "y(t1)" not in v)
-        fig, grid_axes = plt.subplots(len(losses), 3, figsize=(15, 4.2 * len(losses)),
+        fig, grid_axes = plt.subplots(len(losses), 3, figsize=(15, 3.9 * len(losses) + 1.2),
                                       layout="constrained", squeeze=False)  # fmt: skip
-        palette = dict(zip(MODE_ORDER, sns.color_palette(n_colors=len(MODE_ORDER)), strict=True))
         labelled: dict[str, Any] = {}
         for r, loss in enumerate(losses):
             part = data[data["loss"] == loss]
-            for c, (x, label) in enumerate(axes_x):
+            lo, hi = float(part["grad_error"].min()), float(part["grad_error"].max())
+            for c, (x, label, criterion) in enumerate(PANELS):
                 ax = grid_axes[r, c]
                 for mode, g in part.groupby("mode", sort=False):
                     g = g[g[x].notna()].sort_values("rtol", ascending=False)
                     if g.empty:
                         continue
-                    st = FRONTIER_STYLE.get(str(mode).split(" ")[-1]) or mode_style(str(mode))
-                    color = palette.get(str(mode), "black")
+                    st, color = _style(str(mode)), colours[str(mode)]
                     (line,) = ax.plot(g[x], g["grad_error"], color=color, ls=st["ls"],
                                       marker=st["marker"], ms=float(st["ms"]),
                                       mfc=st["mfc"] or color, lw=1.6, label=mode)  # fmt: skip
                     labelled.setdefault(str(mode), line)
-                    for _, p in g.iterrows():
-                        ax.annotate(f"{p['rtol']:g}", (p[x], p["grad_error"]), fontsize=7,
-                                    xytext=(3, 3), textcoords="offset points")  # fmt: skip
-                ax.set_xscale("log")
+                for target in targets:
+                    if lo / 10 <= target <= hi * 10:
+                        ax.axhline(target, color="0.45", ls=(0, (1, 3)), lw=1)
+                for mode, rtol in marks.get((str(subject), str(loss), x), []):
+                    hit = part[(part["mode"] == mode) & (part["rtol"] == rtol) & part[x].notna()]
+                    if not hit.empty:
+                        ax.plot(hit[x], hit["grad_error"], "o", ms=17, mfc="none", mec="black",
+                                mew=1.4)  # fmt: skip
+                _rtol_labels(ax, part, x)
+                _x_axis(ax, x, label)
                 ax.set_yscale("log")
-                if x == "time_s":
-                    ax.set_xlabel("forward + backward time (s)")
-                else:
-                    ax.set_xscale("log", base=2)
-                    ax.xaxis.set_major_locator(LogLocator(base=4))
-                    ax.xaxis.set_major_formatter(FuncFormatter(bytes_label))
-                    ax.set_xlabel(label)
+                ax.margins(x=0.3)
                 ax.set_ylabel("gradient error (rel. L2)")
-                ax.set_title(f"{subject}, {loss}", fontsize="medium")
-        fig.suptitle(f"{subject}: gradient modes, error against memory and time "
-                     "(labels: rtol; down-left is better)")  # fmt: skip
+                ax.set_title(f"{loss}: {criterion}", fontsize="small")
         order = [m for m in MODE_ORDER if m in labelled]
         order += [m for m in labelled if m not in MODE_ORDER]
-        fig.legend([labelled[m] for m in order], order, loc="outside right center", frameon=False,
-                   fontsize="small", title="mode", title_fontsize="small")  # fmt: skip
+        grid_axes[0, -1].legend([labelled[m] for m in order], order, loc="upper left",
+                                bbox_to_anchor=(1.03, 1.0), frameon=False, fontsize="small",
+                                title="mode", title_fontsize="small", borderaxespad=0)  # fmt: skip
+        rule = "the decision's pick" if recommended is not None else (
+            "the cheapest mode reaching it by the panel's criterion")  # fmt: skip
+        fig.suptitle(f"{subject}: gradient modes, error against memory and time "
+                     "(down-left is better)", fontsize="medium")  # fmt: skip
+        levels = ", ".join(f"{t:g}" for t in targets)
+        fig.supxlabel(f"dotted: the headline's target errors ({levels}); ringed: for each "
+                      f"target, {rule}.", fontsize="small")  # fmt: skip
         figures[f"gradient_frontier_{subject}"] = fig
     return figures

@@ -29,20 +29,33 @@ from odebench.reading.analysis import (  # noqa: E402
     line_key,
 )
 
+#: Dots per inch of every saved PNG (measure legibility at it: axis labels sit in pixels).
+SAVE_DPI = 120
+
 PlotFn = Callable[[pd.DataFrame], "plt.Figure | None"]
 
 #: rcParams of every figure: the theme, and SVG ids from a fixed salt (deterministic files).
 RC: dict[str, object] = {"svg.hashsalt": "odebench", "svg.fonttype": "path"}
-#: One look per gradient mode, so coincident lines stay visible (hollow markers on top).
+#: One look per gradient mode (line style and marker, drawn in the colour of its line's other
+#: identity), so coincident lines stay visible (hollow markers on top) and no two modes share
+#: a marker.
 GRADIENT_STYLE: dict[str, dict[str, object]] = {
     "backprop": {"ls": "-", "marker": "o", "ms": 6, "mfc": None},
     "adjoint": {"ls": "--", "marker": "s", "ms": 9, "mfc": "none"},
     "adjoint" + SEMINORM: {"ls": ":", "marker": "x", "ms": 7, "mfc": None},
+    "checkpoint": {"ls": "-.", "marker": "^", "ms": 7, "mfc": None},
+    "aca": {"ls": ":", "marker": "D", "ms": 6, "mfc": None},
+    "adjoint_joint": {"ls": "--", "marker": "v", "ms": 7, "mfc": None},
 }
+#: Markers for modes outside :data:`GRADIENT_STYLE`, by the mode's name (stable across figures).
+SPARE_MARKERS: tuple[str, ...] = ("P", "*", "h", "<", ">", "p", "X", "d")
 
 
 def mode_style(gradient: str) -> dict[str, object]:
-    return GRADIENT_STYLE.get(gradient, {"ls": "-.", "marker": "^", "ms": 6, "mfc": None})
+    if gradient in GRADIENT_STYLE:
+        return GRADIENT_STYLE[gradient]
+    marker = SPARE_MARKERS[sum(map(ord, gradient)) % len(SPARE_MARKERS)]
+    return {"ls": "-.", "marker": marker, "ms": 7, "mfc": None}
 
 
 def new_figure(
@@ -125,12 +138,12 @@ def draw_lines(ax: plt.Axes, data: pd.DataFrame, x: str, y: str, hue: str, *,
     grow = {b: 2.5 * (len(libs) - 1 - i) for i, b in enumerate(libs)} if len(libs) > 1 else {}
     for (h, gradient), g in data.groupby([hue, "gradient"], sort=False):
         extra = grow.get(str(g["backend"].iloc[0]), 0.0) if grow else 0.0
-        cols = [c for c in (x, y, xerr) if c and c in g]
-        g = g.groupby(by or [x], dropna=False)[cols].median().reset_index(drop=by is None)
+        keys = by or [x]
+        cols = [c for c in (x, y, xerr) if c and c in g and not (by and c in by)]
+        g = g.groupby(keys, dropna=False)[cols].median().reset_index(drop=by is None)
         g = g.dropna(subset=[x, y]).sort_values(x, kind="stable")
         st = mode_style(str(gradient))
-        several = data["gradient"].nunique() > 1 and hue != "gradient"
-        label = f"{h} · {gradient}" if several else str(h)
+        label = f"{h} · {gradient}" if gradient and hue != "gradient" else str(h)
         kwargs = {"color": palette[h], "ls": st["ls"], "marker": st["marker"],
                   "ms": float(st["ms"]) + extra, "mfc": st["mfc"] or palette[h],
                   "label": label, "lw": 1.6}  # fmt: skip
@@ -177,7 +190,7 @@ def save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
     """Write ``fig`` as PNG and SVG with no date stamp (the same table gives the same bytes)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     png, svg = out_dir / f"{name}.png", out_dir / f"{name}.svg"
-    fig.savefig(png, dpi=120, metadata={"Software": None})
+    fig.savefig(png, dpi=SAVE_DPI, metadata={"Software": None})
     fig.savefig(svg, metadata={"Date": None, "Creator": None})
     plt.close(fig)
     return [png, svg]

@@ -3,6 +3,7 @@ NFE over training from a training log. :data:`PLOTS` names those drawn for every
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import matplotlib
@@ -13,25 +14,40 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import (  # noqa: E402
     FuncFormatter,
+    LogLocator,
+    MaxNLocator,
     NullFormatter,
 )
 
 from odebench.reading.analysis import (  # noqa: E402
     MEMORY_METERS,
-    backends,
     describe,
     determined,
     fmt_bytes,
+    fmt_seconds,
     fmt_value,
     line_key,
     linear_fit,
     ok_rows,
     sort_rows,
+    unstable_rows,
     varying,
 )
+from odebench.reading.plots.encode import (
+    Encoding,
+    caption,
+    encode,
+    facet_title,
+    grid,
+    legends,
+    ring_unstable,
+    time_note,
+)
 from odebench.reading.plots.style import (
+    GRADIENT_STYLE,
     SWEEP,
     TICK_NAMES,
     PlotFn,
@@ -39,12 +55,10 @@ from odebench.reading.plots.style import (
     base2_ticks,
     bytes_axis,
     draw_lines,
-    hue_palette,
-    key_title,
     line_columns,
+    mode_style,
     new_figure,
     one_mode,
-    variants,
 )
 
 # --- memory ---------------------------------------------------------------------------------
@@ -58,74 +72,118 @@ def memory_vs_steps(df: pd.DataFrame) -> plt.Figure | None:
     data = data[(data[meters] > 0).any(axis=1)] if meters else data.iloc[:0]
     if data.empty or data["steps"].nunique() < 2:
         return None
-    data, key = variants(data, ("steps",))
-    fig, axes = new_figure(len(meters), sharey=True)
-    for ax, meter in zip(axes, meters, strict=True):
-        draw_lines(ax, data[data[meter] > 0], "steps", meter, "variant",
-               palette=hue_palette(data["variant"]))
-        base2_ticks(ax, data["steps"])
-        bytes_axis(ax, log=True)
-        ax.set(
-            title=MEMORY_METERS[meter],
-            xlabel=f"solver steps ({', '.join(sorted(set(data['method'])))})",
-        )
-    axes[0].set_ylabel("bytes")
-    fig.suptitle("Memory against steps: backprop grows with every step, the adjoint does not")
-    add_legend(fig, axes[0], key_title(key))
+    enc = encode(data, ("steps",))
+    fig, axes = grid(len(enc.facets), len(meters))
+    method = ", ".join(sorted(set(data["method"])))
+    for facet, row in zip(enc.facets, axes, strict=True):
+        sub = enc.rows(facet)
+        for ax, meter in zip(row, meters, strict=True):
+            draw_lines(ax, sub[sub[meter] > 0], "steps", meter, "variant", palette=enc.palette)
+            base2_ticks(ax, sub["steps"])
+            bytes_axis(ax, log=True)
+            ax.set_xlabel(f"solver steps ({method})")
+            ax.set_title(facet_title(enc, facet, MEMORY_METERS[meter]), fontsize="small")
+        row[0].set_ylabel("bytes")
+    legends(fig, enc)
+    caption(fig, "Memory against steps: backprop grows with every step, the adjoint does not",
+            enc)  # fmt: skip
     return fig
 
 
-#: The MNIST architectures and their own depth knob: (column, axis label, title).
-DEPTH_KNOBS: dict[str, tuple[str, str, str]] = {
-    "resnet": ("depth", "residual blocks", "ResNet: O(L)"),
-    "rknet": ("steps", "rk4 steps", "RK-Net: O(L̃)"),
-    "odenet": ("nfe_forward", "NFE forward (tolerance sweep)", "ODE-Net (adjoint): O(1)"),
+#: The MNIST architectures and their own depth knob: (column, axis label, title, per what).
+DEPTH_KNOBS: dict[str, tuple[str, str, str, str]] = {
+    "resnet": ("depth", "residual blocks", "ResNet", "block"),
+    "rknet": ("steps", "rk4 steps", "RK-Net", "step"),
+    "odenet": ("nfe_forward", "NFE forward (tolerance sweep)", "ODE-Net", "NFE"),
 }
 
 
+def mode_colours(modes: list[str]) -> dict[str, Any]:
+    """One colour per gradient mode, in :data:`GRADIENT_STYLE`'s order (stable across figures)."""
+    order = list(GRADIENT_STYLE) + [m for m in modes if m not in GRADIENT_STYLE]
+    palette = sns.color_palette(n_colors=len(order))
+    return {m: palette[order.index(m)] for m in modes}
+
+
 def memory_vs_depth(df: pd.DataFrame) -> plt.Figure | None:
-    """MNIST architectures: memory against each one's own depth knob, with the fitted slope."""
+    """MNIST architectures: memory against each one's own depth knob, one line per gradient
+    mode (and any other identity that varies) with its fitted slope in the legend."""
     data = ok_rows(df)
     data = data[data["model"].isin(list(DEPTH_KNOBS)) & data["saved_bytes"].notna()]
-    sizes = {m: data[data["model"] == m][DEPTH_KNOBS[m][0]].nunique() for m in DEPTH_KNOBS}
-    if not data.size or max(sizes.values()) < 2:
+    models = [m for m in DEPTH_KNOBS if data[data["model"] == m][DEPTH_KNOBS[m][0]].nunique() >= 2]
+    if not models:
         return None
+    data = data[data["model"].isin(models)]
     meters = [m for m in ("saved_bytes", "peak_alloc_bytes") if data[m].notna().any()]
     top = float(data[meters].max().max())
     unit, scale = next(((u, k) for u, k in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
                         if top >= 2 * k), ("B", 1))  # fmt: skip
-    fig, axes = new_figure(len(DEPTH_KNOBS), sharey=True)
-    colors = dict(zip(meters, sns.color_palette(n_colors=2), strict=False))
-    for ax, (model, (knob, xlabel, title)) in zip(axes, DEPTH_KNOBS.items(), strict=True):
+    fig, axes = plt.subplots(len(meters), len(models), squeeze=False, layout="constrained",
+                             figsize=(max(8.0, 5.0 * len(models) + 0.6),
+                                      3.6 * len(meters) + 0.9))  # fmt: skip
+    colours = mode_colours(list(dict.fromkeys(data["gradient"].replace("", "backprop"))))
+    for c, model in enumerate(models):
+        knob, xlabel, title, per = DEPTH_KNOBS[model]
         rows = data[(data["model"] == model) & data[knob].notna()]
-        ax.set(title=title, xlabel=xlabel)
-        if rows.empty:
-            ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
-            continue
-        for i, meter in enumerate(meters):
-            g = rows.groupby(knob, as_index=False)[meter].median().dropna().sort_values(knob)
-            if g.empty:
-                continue
-            ax.plot(g[knob], g[meter] / scale, "o-", color=colors[meter],
-                    label=MEMORY_METERS[meter])  # fmt: skip
-            per = {"depth": "block", "steps": "step", "nfe_forward": "NFE"}[knob]
-            if len(g) >= 2:
-                slope, _, _ = linear_fit(g[knob].to_numpy(float), g[meter].to_numpy(float))
-                text = "constant" if g[meter].nunique() == 1 else f"{fmt_bytes(slope)} per {per}"
-            else:
-                text = "one size measured"
-            ax.text(0.04, 0.96 - 0.08 * i, text, transform=ax.transAxes, va="top",
-                    color=colors[meter], fontsize="small")  # fmt: skip
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
-    axes[0].set_ylim(0, top / scale * 1.08)
-    axes[0].set_ylabel(f"{unit} per training step")
+        sweep = ("depth", "steps", "rtol", "atol")
+        key = [k for k in line_key(rows, sweep) if k not in ("subject", "method")]
+        for r, meter in enumerate(meters):
+            ax = axes[r][c]
+            for _, part in rows.groupby(key or ["subject"], sort=False, dropna=False):
+                ident = part.iloc[0]
+                gradient = str(ident["gradient"]) or "backprop"
+                name = (describe(ident, key, always=("gradient",)) if key else "") or gradient
+                g = part.groupby(knob, as_index=False)[meter].median().dropna().sort_values(knob)
+                if g.empty:
+                    continue
+                if len(g) >= 2 and g[meter].nunique() > 1:
+                    slope, _, _ = linear_fit(g[knob].to_numpy(float), g[meter].to_numpy(float))
+                    text = f"{fmt_bytes(slope)} per {per}"
+                else:
+                    text = "flat" if len(g) >= 2 else "one size"
+                st = mode_style(gradient)
+                ax.plot(g[knob], g[meter] / scale, color=colours.get(gradient, "black"),
+                        ls=st["ls"], marker=st["marker"], ms=float(st["ms"]),
+                        mfc=st["mfc"] or colours.get(gradient, "black"), lw=1.6,
+                        label=f"{name}: {text}")  # fmt: skip
+            ax.set_title(f"{title}: {MEMORY_METERS[meter]}", fontsize="small")
+            ax.set(xlabel=xlabel, ylim=(0, top / scale * 1.12))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+            ax.legend(fontsize="x-small", loc="upper left", title="slope (least squares)",
+                      title_fontsize="x-small", frameon=True)  # fmt: skip
+        axes[0][c].set_ylabel(f"{unit} per training step")
+        if len(meters) > 1:
+            axes[1][c].set_ylabel(f"{unit} per training step")
     batch = ", ".join(f"{b:g}" for b in sorted(data["batch"].dropna().unique()))
-    fig.suptitle(f"MNIST models: memory against depth (batch {batch}; text: fitted slope)")
-    add_legend(fig, axes[0])
+    fig.suptitle(f"MNIST models: memory against depth, one line per gradient mode (batch {batch})",
+                 fontsize="medium")  # fmt: skip
     return fig
 
 
 # --- NFE, error, work-precision -------------------------------------------------------------
+
+
+def _facet_sweep(enc: Encoding, panels: list[tuple[str, str, str, str]], *, by: list[str],
+                 xerr: bool = False) -> tuple[plt.Figure, list[list[plt.Axes]]]:  # fmt: skip
+    """One row of ``panels`` (x, y, x label, what) per facet of ``enc``, a line per colour
+    and mode; a state panel keeps one mode where every mode reads the same state."""
+    fig, axes = grid(len(enc.facets), len(panels))
+    for facet, row in zip(enc.facets, axes, strict=True):
+        sub = enc.rows(facet)
+        for ax, (x, y, xlabel, what) in zip(row, panels, strict=True):
+            rows = sub[sub[y].notna() & (sub[y] > 0) & sub[x].notna()]
+            if y == "state_error":
+                rows = one_mode(rows, y, by)
+            draw_lines(ax, rows, x, y, "variant", xerr=f"{x}_iqr" if xerr else None, by=by,
+                       palette=enc.palette)  # fmt: skip
+            if xerr:  # a time axis: ring the unstable timings among the points drawn
+                ring_unstable(ax, rows, x, y)
+            ax.set(xscale="log", yscale="log", xlabel=xlabel)
+            ax.set_title(facet_title(enc, facet, what), fontsize="small")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide in a decade
+        row[0].set_ylabel("relative L2 error")
+    return fig, axes
 
 
 def nfe_forward_backward(df: pd.DataFrame) -> plt.Figure | None:
@@ -133,18 +191,26 @@ def nfe_forward_backward(df: pd.DataFrame) -> plt.Figure | None:
     data = ok_rows(df)
     # backprop's NFE-B is 0 by construction: the adjoint cases are the interesting ones
     data = data[data["nfe_forward"].notna() & data["gradient"].str.startswith("adjoint")]
+    data = data[data["nfe_backward"].notna()]
     if data.empty:
         return None
-    data, key = variants(data, SWEEP)
-    fig, axes = new_figure()
-    ax = axes[0]
-    draw_lines(ax, data, "nfe_forward", "nfe_backward", "variant", by=line_columns(data))
-    top = float(max(data["nfe_forward"].max(), data["nfe_backward"].max())) * 1.05
-    ax.plot([0, top], [0, top], ls="--", c="grey", lw=1, label="NFE-B = NFE-F")
-    ax.plot([0, top], [0, top / 2], ls=":", c="grey", lw=1, label="NFE-B = NFE-F / 2 (paper)")
-    ax.set(xlabel="NFE forward (calls of f)", ylabel="NFE backward (calls of f)")
-    fig.suptitle("Adjoint: backward against forward evaluations (tighter tolerance: right)")
-    add_legend(fig, ax, key_title(key))
+    enc = encode(data, SWEEP)
+    by = line_columns(enc.data)
+    fig, axes = grid(len(enc.facets), 1)
+    for facet, (ax,) in zip(enc.facets, axes, strict=True):
+        rows = enc.rows(facet)
+        draw_lines(ax, rows, "nfe_forward", "nfe_backward", "variant", by=by,
+                   palette=enc.palette)  # fmt: skip
+        top = float(max(rows["nfe_forward"].max(), rows["nfe_backward"].max())) * 1.05
+        ax.plot([0, top], [0, top], ls="--", c="grey", lw=1)
+        ax.plot([0, top], [0, top / 2], ls=":", c="black", lw=1)
+        ax.set(xlim=(0, top), ylim=(0, top), xlabel="NFE forward", ylabel="NFE backward")
+        ax.set_title(facet_title(enc, facet, "calls of f"), fontsize="small")
+    refs = [Line2D([], [], ls="--", c="grey", lw=1, label="NFE-B = NFE-F"),
+            Line2D([], [], ls=":", c="black", lw=1, label="NFE-B = NFE-F / 2 (paper)")]
+    legends(fig, enc, extra=refs)
+    caption(fig, "Adjoint: backward against forward evaluations, one point per tolerance "
+            "(tighter: right)", enc)  # fmt: skip
     return fig
 
 
@@ -154,28 +220,22 @@ def error_vs_tolerance(df: pd.DataFrame) -> plt.Figure | None:
     data = data[data["rtol"].notna() & data["state_error"].notna()]
     if data.empty:
         return None
-    data, key = variants(data, ("rtol",))
+    enc = encode(data, ("rtol",))
     tied = bool((data["atol"] == data["rtol"]).all())
-    panels = [("state_error", "state y(t1)")]
+    xlabel = "tolerance (rtol = atol)" if tied else "rtol"
+    panels = [("rtol", "state_error", xlabel, "error of y(t1)")]
     if data["grad_error"].notna().any():
-        panels.append(("grad_error", "gradient of the loss"))
-    fig, axes = new_figure(len(panels), sharey=True)
-    for ax, (col, what) in zip(axes, panels, strict=True):
-        rows = data[data[col] > 0]
-        if col == "state_error":  # one line where every gradient mode reads the same state
-            rows = one_mode(rows, col, ["rtol"])
-        draw_lines(ax, rows, "rtol", col, "variant", palette=hue_palette(data["variant"]))
-        ax.set(xscale="log", yscale="log", xlabel="tolerance (rtol = atol)" if tied else "rtol",
-               title=f"error of the {what}")  # fmt: skip
-        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide in a decade
+        panels.append(("rtol", "grad_error", xlabel, "error of the gradient"))
+    fig, axes = _facet_sweep(enc, panels, by=["rtol"])
+    for ax in (a for row in axes for a in row):
         ax.invert_xaxis()
-    axes[0].set_ylabel("relative L2 error")
-    fig.suptitle("Error against tolerance (one state line where the gradient modes agree)")
-    add_legend(fig, axes[-1], key_title(key))
+    legends(fig, enc)
+    caption(fig, "Error against tolerance (one state line where the gradient modes agree)", enc)
     return fig
 
 
 def _work_precision(df: pd.DataFrame, *, time: bool) -> plt.Figure | None:
+    provenance = df.attrs.get("provenance")
     data = ok_rows(df)
     data = data[data["state_error"].notna() & (data["state_error"] > 0)]
     if time:
@@ -192,68 +252,17 @@ def _work_precision(df: pd.DataFrame, *, time: bool) -> plt.Figure | None:
     if data.empty:
         return None
     what = "seconds" if time else "calls of f"
-    panels = [("x_state", "state_error", f"forward ({what})", "state y(t1)")]
+    panels = [("x_state", "state_error", f"forward ({what})", "error of y(t1)")]
     if data["grad_error"].notna().any():
-        panels.append(("x_grad", "grad_error", f"forward + backward ({what})", "gradient"))
-    if len(backends(data)) > 1:
-        return _work_precision_by_solver(data, panels, time=time)
-    data, key = variants(data, SWEEP)
-    by = line_columns(data)
-    fig, axes = new_figure(len(panels), sharey=True)
-    for ax, (x, y, xlabel, title) in zip(axes, panels, strict=True):
-        rows = data[data[y].notna() & (data[y] > 0) & data[x].notna()]
-        if y == "state_error":
-            rows = one_mode(rows, y, by)
-        draw_lines(ax, rows, x, y, "variant", xerr=f"{x}_iqr" if time else None, by=by,
-               palette=hue_palette(data["variant"]))
-        ax.set(xscale="log", yscale="log", xlabel=xlabel, title=f"error of the {title}")
-        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide in a decade
-    axes[0].set_ylabel("relative L2 error")
-    fig.suptitle("Work-precision: error against " + (
+        panels.append(("x_grad", "grad_error", f"forward + backward ({what})",
+                       "error of the gradient"))  # fmt: skip
+    enc = encode(data, SWEEP)
+    fig, _ = _facet_sweep(enc, panels, by=line_columns(enc.data), xerr=time)
+    legends(fig, enc)
+    notes = [time_note(enc.data, provenance)] if time else []
+    caption(fig, "Work-precision: error against " + (
         "time (bars: IQR of the timed passes, summed for forward + backward)" if time
-        else "function evaluations"))  # fmt: skip
-    add_legend(fig, axes[-1], key_title(key))
-    return fig
-
-
-def _work_precision_by_solver(
-    data: pd.DataFrame, panels: list[tuple[str, str, str, str]], *, time: bool
-) -> plt.Figure:
-    """Several backends: one row of panels per problem and method, the libraries as hue.
-
-    Overlaid in one panel, every (problem, method, library, mode) line needs a legend entry
-    of its own and the comparison drowns; side by side per solver it is read at a glance.
-    """
-    data = data.assign(solver=data["subject"] + " / " + data["method"])
-    key = line_key(data, SWEEP, always=(), drop=("gradient", "subject", "method"))
-    data = data.assign(library=[describe(r, key, always=("backend",))
-                                for _, r in data[key].iterrows()])  # fmt: skip
-    by = line_columns(data)
-    solvers = list(dict.fromkeys(data.sort_values(["subject", "method"])["solver"]))
-    fig, axes = plt.subplots(len(solvers), len(panels), figsize=(4.6 * len(panels) + 1.8,
-                             2.5 * len(solvers)), layout="constrained", squeeze=False)  # fmt: skip
-    for row, solver in zip(axes, solvers, strict=True):
-        sub = data[data["solver"] == solver].assign(variant=lambda d: d["library"])
-        for ax, (x, y, _, title) in zip(row, panels, strict=True):
-            rows = sub[sub[y].notna() & (sub[y] > 0) & sub[x].notna()]
-            if y == "state_error":
-                rows = one_mode(rows, y, by)
-            draw_lines(ax, rows, x, y, "library", xerr=f"{x}_iqr" if time else None, by=by,
-                   palette=hue_palette(data["library"]))
-            ax.set(xscale="log", yscale="log", title=f"{solver}: {title}")
-            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide in a decade
-            ax.title.set_fontsize("small")
-        row[0].set_ylabel("relative L2 error")
-    for ax, (_, _, xlabel, _) in zip(axes[-1], panels, strict=True):
-        ax.set_xlabel(xlabel)
-    fig.suptitle("Work-precision per solver, the libraries side by side: error against "
-                 + ("time" if time else "function evaluations"))  # fmt: skip
-    handles: dict[str, Any] = {}
-    for ax in axes.flat:
-        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(label, h)
-    fig.legend(handles.values(), handles.keys(), loc="outside right center", frameon=False,
-               fontsize="small")  # fmt: skip
+        else "function evaluations"), enc, *notes)  # fmt: skip
     return fig
 
 
@@ -271,7 +280,10 @@ def work_precision_time(df: pd.DataFrame) -> plt.Figure | None:
 
 
 def time_per_model(df: pd.DataFrame) -> plt.Figure | None:
-    """Seconds per forward and backward pass of each MNIST model (bars: median, whiskers: IQR)."""
+    """Seconds per forward and backward pass of each MNIST model (bars: median of the timed
+    passes, whiskers: their IQR, n: how many); an unstable timing is drawn hollow and named
+    in the caption, with the load the run was measured under."""
+    provenance = df.attrs.get("provenance")
     data = ok_rows(df)
     data = data[(data["model"] != "") & data["time_forward_s"].notna()]
     if data.empty:
@@ -293,26 +305,49 @@ def time_per_model(df: pd.DataFrame) -> plt.Figure | None:
         parts = [f"{TICK_NAMES.get(c, c)} {fmt_value(row[c])}".strip() for c in shown
                  if fmt_value(row[c])]  # fmt: skip
         labels.append("\n".join([str(row["subject"]), *parts]))
+    unstable = unstable_rows(med).to_numpy()
     med = med.set_index(pd.Index(labels))
     fig, axes = new_figure(width=max(8.0, 0.9 * len(med) + 2.5))
     ax = axes[0]
     x = np.arange(len(med))
+    colours = sns.color_palette(n_colors=2)
     for i, (col, label) in enumerate(
         (("time_forward_s", "forward"), ("time_backward_s", "backward"))
     ):
         iqr = med[col.replace("_s", "_iqr_s")].fillna(0).to_numpy()
-        ax.bar(x + (i - 0.5) * 0.38, med[col], width=0.38, label=label,
-               yerr=iqr / 2, capsize=4, error_kw={"lw": 1})  # fmt: skip
+        bars = ax.bar(x + (i - 0.5) * 0.38, med[col], width=0.38, label=label, color=colours[i],
+                      edgecolor=colours[i], lw=1.4, yerr=iqr / 2, capsize=4,
+                      error_kw={"lw": 1})  # fmt: skip
+        for bar, hollow in zip(bars, unstable, strict=True):
+            if hollow:
+                bar.set_facecolor("none")
+    top = max(float((med[c] + med[c.replace("_s", "_iqr_s")].fillna(0) / 2).max())
+              for c in ("time_forward_s", "time_backward_s"))  # fmt: skip
+    top = top if np.isfinite(top) else 0.0
+    for xi, n in zip(x, med["timed_passes"], strict=True):
+        if pd.notna(n):
+            ax.annotate(f"n={int(n)}", (xi, 0), xytext=(0, 2), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=7, color="0.2")  # fmt: skip
     ax.set_xticks(x, med.index)
+    ax.set_ylim(0, top * 1.05 if top > 0 else None)
     batch = ", ".join(f"{b:g}" for b in sorted(data["batch"].dropna().unique()))
-    ax.set(xlabel="case (model, and what varies among its cases)", ylabel="seconds per pass",
-           title=f"Time per training step, one bar per case (batch {batch}; whiskers: IQR)")
+    ax.set(xlabel="case (model, and what varies among its cases)", ylabel="seconds per pass")
+    named = [lbl.replace("\n", " ") for lbl, u in zip(med.index, unstable, strict=True) if u]
+    note = time_note(data.drop_duplicates("case_id"), provenance, how="drawn hollow")
+    if named:
+        note += "; unstable: " + "; ".join(named)
+    title = (f"Time per training step, one bar per case (batch {batch}; whiskers: IQR of the "
+             "n timed passes; hollow: unstable)")  # fmt: skip
+    fig.suptitle(textwrap.fill(title, int(fig.get_size_inches()[0] * 11)), fontsize="medium")
+    fig.supxlabel(textwrap.fill(note + ".", int(fig.get_size_inches()[0] * 13)),
+                  fontsize="small")  # fmt: skip
     add_legend(fig, ax)
     return fig
 
 
 def time_vs_batch(df: pd.DataFrame) -> plt.Figure | None:
     """Forward + backward seconds against batch size, per solver setting (backend as hue)."""
+    provenance = df.attrs.get("provenance")
     data = ok_rows(df)
     data = data[data["batch"].notna() & data["time_forward_s"].notna()]
     if data.empty or data.groupby("subject")["batch"].nunique().max() < 2:
@@ -321,14 +356,19 @@ def time_vs_batch(df: pd.DataFrame) -> plt.Figure | None:
         time_total_s=data["time_forward_s"] + data["time_backward_s"].fillna(0),
         time_total_iqr_s=data["time_forward_iqr_s"] + data["time_backward_iqr_s"].fillna(0),
     )
-    data, key = variants(data, ("batch",))
-    fig, axes = new_figure()
-    ax = axes[0]
-    draw_lines(ax, data, "batch", "time_total_s", "variant")
-    base2_ticks(ax, data["batch"])
-    ax.set(yscale="log", xlabel="batch size", ylabel="forward + backward seconds",
-           title="Time against batch size")  # fmt: skip
-    add_legend(fig, ax, key_title(key))
+    enc = encode(data, ("batch",))
+    fig, axes = grid(len(enc.facets), 1)
+    for facet, (ax,) in zip(enc.facets, axes, strict=True):
+        draw_lines(ax, enc.rows(facet), "batch", "time_total_s", "variant", palette=enc.palette)
+        ring_unstable(ax, enc.rows(facet), "batch", "time_total_s")
+        base2_ticks(ax, enc.rows(facet)["batch"])
+        ax.set(yscale="log", xlabel="batch size", ylabel="forward + backward seconds")
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: fmt_seconds(v)))
+        ax.yaxis.set_minor_formatter(NullFormatter())  # minor labels collide in a decade
+        ax.set_title(facet_title(enc, facet, "time against batch"), fontsize="small")
+    legends(fig, enc)
+    caption(fig, "Time against batch size", enc, time_note(enc.data, provenance))
     return fig
 
 
