@@ -157,11 +157,13 @@ def test_a_bad_target_gets_one_line_naming_the_fix(
     assert not (tmp_path / "out").exists()
 
 
-def test_the_readme_example_is_the_shipped_example_file() -> None:
-    readme = (EXAMPLES.parent / "README.md").read_text()
-    section = readme.split("## Profile your own model", 1)[1]
-    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+def test_the_documented_example_is_the_shipped_example_file() -> None:
+    page = (EXAMPLES.parent / "docs" / "profile.md").read_text()
+    block = page.split("```python\n", 1)[1].split("```", 1)[0]
     assert block == (EXAMPLES / "my_field.py").read_text()
+    assert "odebench profile examples/my_field.py:make_field --y0-shape 128,64" in page
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    section = readme.split("## Profile your own field", 1)[1]
     assert "odebench profile examples/my_field.py:make_field --y0-shape 128,64" in section
 
 

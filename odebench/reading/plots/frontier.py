@@ -37,24 +37,20 @@ PANELS: tuple[tuple[str, str, str], ...] = (
 Recommended = Mapping[tuple[str, str, str], Sequence[tuple[str, float]]]
 
 
-def cheapest_points(
-    rows: pd.DataFrame, targets: Sequence[float]
-) -> dict[tuple[str, str, str], list[tuple[str, float]]]:
-    """Per (subject, loss, x column): the cheapest (mode, rtol) reaching each target error,
-    by the rule of :func:`odebench.reading.frontier.cheapest` (least x among the rows whose
-    gradient error is at most the target; ties to the earlier mode)."""
+def decision_points(rows: pd.DataFrame) -> dict[tuple[str, str, str], list[tuple[str, float]]]:
+    """Per (subject, loss, x column): the (mode, rtol) the decision rule picks
+    (:func:`odebench.reading.decision.decide` at its default target), ringed on every panel."""
+    from odebench.reading.decision import decide
+
     out: dict[tuple[str, str, str], list[tuple[str, float]]] = {}
-    for (subject, loss), g in rows.groupby(["subject", "loss"], sort=False):
-        g = g[g["grad_error"].notna()]
+    decisions = decide(rows)
+    for _, d in decisions.iterrows():
+        if str(d.get("mode", "")) in ("", "none"):
+            continue
         for x, _, _ in PANELS:
-            points: list[tuple[str, float]] = []
-            for target in targets:
-                ok = g[(g["grad_error"] <= target) & g[x].notna()]
-                if not ok.empty:
-                    best = ok.loc[ok[x].idxmin()]
-                    if (str(best["mode"]), float(best["rtol"])) not in points:
-                        points.append((str(best["mode"]), float(best["rtol"])))
-            out[(str(subject), str(loss), x)] = points
+            points = out.setdefault((str(d["subject"]), str(d["loss"]), x), [])
+            if (str(d["mode"]), float(d["rtol"])) not in points:
+                points.append((str(d["mode"]), float(d["rtol"])))
     return out
 
 
@@ -102,24 +98,20 @@ def gradient_frontier(
 ) -> dict[str, plt.Figure]:
     """Per problem, ``gradient_frontier_<problem>``: gradient error against memory kept for
     backward, peak allocated, and forward+backward time; one line per mode, each tolerance
-    named once; one row per loss shape. Dotted lines: the headline's target errors; ringed:
-    ``recommended`` (default: the cheapest mode reaching each target by the panel's
-    criterion, :func:`cheapest_points`). Drawn where modes beyond backprop and the adjoint
-    ran; problems without a gradient error (a model case) or with one mode get none."""
-    from odebench.reading.frontier import (
-        MODE_ORDER,
-        TARGETS,
-        beyond_the_papers_modes,
-        frontier_rows,
-    )
+    named once; one row per loss shape. Dotted line: the decision's target error; ringed:
+    ``recommended`` (default: the decision's pick, :func:`decision_points`). Drawn where
+    modes beyond backprop and the adjoint ran; problems without a gradient error (a model
+    case) or with one mode get none."""
+    from odebench.reading.decision import DEFAULT_TARGET
+    from odebench.reading.frontier import MODE_ORDER, beyond_the_papers_modes, frontier_rows
 
-    targets = TARGETS if targets is None else targets
+    targets = (DEFAULT_TARGET,) if targets is None else targets
     rows = frontier_rows(df)
     figures: dict[str, plt.Figure] = {}
     if not beyond_the_papers_modes(rows):
         return figures  # the report's headline rule: only where more modes ran
     rows = rows[rows["grad_error"] > 0]
-    marks = cheapest_points(rows, targets) if recommended is None else recommended
+    marks = decision_points(rows) if recommended is None else recommended
     colours = _colours(list(dict.fromkeys(rows["mode"])))
     for subject, data in rows.groupby("subject", sort=True):
         if data["mode"].nunique() < 2:
@@ -161,12 +153,12 @@ def gradient_frontier(
         grid_axes[0, -1].legend([labelled[m] for m in order], order, loc="upper left",
                                 bbox_to_anchor=(1.03, 1.0), frameon=False, fontsize="small",
                                 title="mode", title_fontsize="small", borderaxespad=0)  # fmt: skip
-        rule = "the decision's pick" if recommended is not None else (
-            "the cheapest mode reaching it by the panel's criterion")  # fmt: skip
         fig.suptitle(f"{subject}: gradient modes, error against memory and time "
                      "(down-left is better)", fontsize="medium")  # fmt: skip
         levels = ", ".join(f"{t:g}" for t in targets)
-        fig.supxlabel(f"dotted: the headline's target errors ({levels}); ringed: for each "
-                      f"target, {rule}.", fontsize="small")  # fmt: skip
+        ring = ("the decision's pick (odebench advise: fastest reaching the target at that "
+                "and every tighter rtol)" if recommended is None else "the points asked for")
+        fig.supxlabel(f"dotted: the target gradient error ({levels}); ringed: {ring}.",
+                      fontsize="small")  # fmt: skip
         figures[f"gradient_frontier_{subject}"] = fig
     return figures
