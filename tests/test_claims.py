@@ -308,8 +308,11 @@ def test_claims_measure_rebuilds_y0_on_the_trained_spiral_field(tmp_path: Path):
     assert (tmp_path / "claims_measured" / "reconstruction.csv").exists()
     assert cli_main(["claims", "--results", str(tmp_path), "--measure"]) == 2  # no --force
     csv = pd.read_csv(tmp_path / "claims.csv").set_index("id")
-    # the trained spiral field is not the paper's CNF: never "contradicted" on it
-    assert csv.loc["reconstruction", "verdict"] == "measured under other conditions"
+    row = csv.loc["reconstruction"]
+    # the paper's conditions (a CNF at torchdiffeq's default tolerances) exist since the CNF
+    # problems do: the verdict is judged on them, never on the trained spiral field
+    assert row["conditions"].startswith("cnf_8gaussians") and "spiral" not in row["conditions"]
+    assert row["verdict"] in ("reproduced", "contradicted")
 
 
 def test_figure_3a_and_3b():

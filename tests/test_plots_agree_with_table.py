@@ -1,6 +1,6 @@
 """Every figure draws the points of its table: read back from the matplotlib artists.
 
-The README's own "A suite of your own" example, a cross product of rtol and atol, and
+The docs' own "A suite of your own" example, a cross product of rtol and atol, and
 MNIST models at several depths and tolerances: each figure must show every case of the
 table exactly once, on a line (or bar) of its own kind, never joining unlike cases.
 """
@@ -19,13 +19,13 @@ from odebench.benchmark.suitefile import read_suite_file
 from odebench.reading.plots.suite import error_vs_tolerance, time_per_model, work_precision_nfe
 from odebench.running.results import append_record, case_columns, read_results
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+SUITES_PAGE = Path(__file__).resolve().parents[1] / "docs" / "suites.md"
 
 
 def readme_suite(tmp_path: Path) -> Path:
-    """The TOML of the README's "A suite of your own" section, as a file."""
-    text = README.read_text()
-    section = text[text.index("### A suite of your own") :]
+    """The TOML of the docs' "A suite of your own" section (docs/suites.md), as a file."""
+    text = SUITES_PAGE.read_text()
+    section = text[text.index("## A suite of your own") :]
     toml = re.search(r"```toml\n(.*?)```", section, re.S)
     assert toml is not None
     path = tmp_path / "readme.toml"
@@ -94,7 +94,7 @@ def check_lines(ax: plt.Axes, df: pd.DataFrame, x: str, y: str, per_case: int = 
 
 
 @pytest.mark.parametrize("draw", [work_precision_nfe, error_vs_tolerance])
-def test_the_readme_suite_draws_the_points_of_its_table(tmp_path: Path, draw) -> None:  # type: ignore[no-untyped-def]
+def test_the_documented_suite_draws_the_points_of_its_table(tmp_path: Path, draw) -> None:  # type: ignore[no-untyped-def]
     suite = read_suite_file(readme_suite(tmp_path))
     tolerance_cases = [c for c in suite.cases if c.rtol is not None]
     assert all(c.atol == c.rtol for c in tolerance_cases) and len(tolerance_cases) == 4

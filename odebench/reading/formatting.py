@@ -18,6 +18,10 @@ def fmt_ratio(v: Any) -> str:
 
 
 def fmt_count(v: Any) -> str:
+    """A count with thousands separators; text (a table already formatted, e.g. the
+    decision's identity columns) passes as it is."""
+    if isinstance(v, str):
+        return v
     return "" if pd.isna(v) else f"{float(v):,.0f}" if float(v).is_integer() else f"{v:,.1f}"
 
 

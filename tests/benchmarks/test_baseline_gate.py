@@ -9,7 +9,7 @@ import torch
 from torchdiffeq._impl.fixed_grid import RK4
 
 from odebench.benchmark.cases import Case
-from odebench.instruments import CountedField
+from odebench.workloads.problems import MLPField
 
 from .figures import (
     REGEN_COMMAND,
@@ -66,13 +66,15 @@ def test_an_extra_saved_tensor_fails_the_gate(
 ) -> None:
     case = _rk4_case("backprop")
     expected = committed_baseline[case.case_id]
-    forward: Callable[..., torch.Tensor] = CountedField.forward
+    # the field itself saves one more tensor per evaluation (odebench calls the inner field
+    # directly, not the counter's forward: the defect is planted where a user's would be)
+    forward: Callable[..., torch.Tensor] = MLPField.forward
 
     def forward_saving_one_more(self, t, y):  # type: ignore[no-untyped-def]
         out = forward(self, t, y)
         return out * torch.ones_like(out)  # mul saves its other operand for backward
 
-    monkeypatch.setattr(CountedField, "forward", forward_saving_one_more)
+    monkeypatch.setattr(MLPField, "forward", forward_saving_one_more)
     actual = measured_figures(case)
     problems = compare_figures(case.case_id, expected, actual)
 
