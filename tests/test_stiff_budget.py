@@ -101,3 +101,15 @@ def test_stiff_suite_cases_all_carry_the_budget() -> None:
     cases = get_suite("stiff")
     assert all(c.max_steps is not None or c.steps is not None for c in cases)
     assert len({c.case_id for c in cases}) == len(cases)
+
+
+def test_a_budget_applies_after_the_same_config_solved_without_one() -> None:
+    # the solver's keyword arguments are cached per config; the budget lives outside the
+    # config, so a cache keyed by the config alone served the unbudgeted kwargs here (and a
+    # stiff case ran unbounded after any earlier solve of its config)
+    problem = get_problem("vdp_mu10")
+    config = SolverConfig(method="dopri5", rtol=1e-5, atol=1e-5)
+    solve(problem.field(), problem.y0.clone(), problem.times(2), config)  # no budget
+    with step_budget(5), pytest.raises(SolveError) as info:
+        solve(problem.field(), problem.y0.clone(), problem.times(2), config)
+    assert info.value.status == Status.MAX_STEPS

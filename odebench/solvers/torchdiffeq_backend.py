@@ -147,17 +147,21 @@ def odeint_kwargs(config: SolverConfig) -> dict[str, object]:
 
 
 #: ``odeint_kwargs`` of each config met (configs are frozen and hashable; torchdiffeq copies
-#: the option dicts it is given, so the cached ones are never changed)
-_KWARGS: dict[SolverConfig, dict[str, object]] = {}
+#: the option dicts it is given, so the cached ones are never changed). Keyed by the config
+#: *and* the step budget in force: the budget is not part of the config, and a kwargs cached
+#: under one budget must never serve a solve under another (a figure never depends on what
+#: ran before it).
+_KWARGS: dict[tuple[SolverConfig, int | None], dict[str, object]] = {}
 
 
 def cached_kwargs(config: SolverConfig) -> dict[str, object]:
-    """:func:`odeint_kwargs` of ``config``, assembled once per config."""
-    kwargs = _KWARGS.get(config)
+    """:func:`odeint_kwargs` of ``config``, assembled once per config and step budget."""
+    key = (config, current_budget())
+    kwargs = _KWARGS.get(key)
     if kwargs is None:
         if len(_KWARGS) >= 256:
             _KWARGS.clear()
-        kwargs = _KWARGS[config] = odeint_kwargs(config)
+        kwargs = _KWARGS[key] = odeint_kwargs(config)
     return kwargs
 
 
