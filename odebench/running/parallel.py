@@ -11,11 +11,11 @@ peak allocated (the profiler's count) and errors are not. So each case is split 
   gradient, most of a timed case's time), and every case with no timed or RSS meter. These
   run ``jobs`` at a time, in workers forked from the fork server.
 
-The two records of a case merge into the row a serial run writes (a part that failed
-gives the row its status and error, and no figures, as a serial run's failed case has
-none). Jobs go in windows: a window's side parts run in parallel, then its alone parts in
-order, then its rows are written in the order of the jobs, so the file reads as a serial
-run's and an interrupted run loses at most one window.
+The two records of a case merge into the row a serial run writes (a part that failed gives
+the row its status, error and the figures it reached before it stopped, as a serial run's
+failed case has them). Jobs go in windows: a window's side parts run in parallel, then its
+alone parts in order, then its rows are written in the order of the jobs, so the file reads
+as a serial run's and an interrupted run loses at most one window.
 """
 
 from __future__ import annotations
@@ -73,8 +73,9 @@ def merge(case: Case, repeat: int, records: Sequence[Record]) -> Record:
     identity = set(row)
     wall = sum(float(r.get("wall_s") or 0.0) for r in records)
     bad = next((r for r in records if r.get("status") != "ok"), None)
-    if bad is not None:
-        row.update(status=bad["status"], error=bad.get("error", ""), wall_s=wall)
+    if bad is not None:  # its status, error and the figures it reached, as a serial run's row
+        row.update({k: v for k, v in bad.items() if k not in identity})
+        row["wall_s"] = wall
         return row
     for record in records:
         for key, value in record.items():
