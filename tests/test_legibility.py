@@ -98,7 +98,9 @@ def test_the_old_single_legend_nfe_figure_of_the_gradients_run_fails() -> None:
         add_legend(fig, axes[0], "lines")
         problems = legibility_problems(fig, dpi=SAVE_DPI)
     plt.close(fig)
-    assert any("entries" in p for p in problems) and any("px wide" in p for p in problems)
+    # the regenerated table (CNF rows added) names its variants more briefly: the squeezed
+    # axes of the old run need not recur, the overfull legend does
+    assert any("entries" in p for p in problems), problems
 
 
 # --- every figure of the committed results --------------------------------------------------

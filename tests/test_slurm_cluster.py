@@ -50,6 +50,15 @@ method = "rk4"
 steps = [2, 4, 8]
 meters = ["nfe", "time"]
 """
+#: SERIAL's shape with cases of several seconds each: the driver harvests finished jobs every
+#: 2 s, so with millisecond cases all three could finish before a Ctrl-C lands (seen in CI).
+SLOW_SERIAL = """[[grid]]
+problem = "mlp"
+method = "rk4"
+steps = [128, 129, 130]
+meters = ["nfe", "time"]
+timed_passes = 40
+"""
 
 
 @functools.cache
@@ -182,7 +191,7 @@ def test_scancel_of_a_running_and_a_pending_job_records_crashed_and_retry_comple
 def test_ctrl_c_cancels_the_runs_jobs_so_a_resume_runs_each_case_exactly_once(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "serial.toml").write_text(SERIAL)
+    (tmp_path / "serial.toml").write_text(SLOW_SERIAL)
     run = ["run", "--suite", "serial.toml", "--threads", "1", "--no-report", "--out", "r",
            "--executor", "slurm"]  # fmt: skip
     driver = start(*run, cwd=tmp_path)
