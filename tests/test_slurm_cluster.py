@@ -118,9 +118,17 @@ def odebench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
 
 
+def _interruptible() -> None:
+    """In the driver, before exec: Ctrl-C's default. A shell runs background jobs (CI
+    launched with ``&``) with SIGINT ignored, children inherit that, and Python then installs
+    no KeyboardInterrupt handler: the test's Ctrl-C would never arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
     driver = subprocess.Popen([sys.executable, "-m", "odebench.cli", *args], cwd=cwd, env=ENV,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=_interruptible)  # fmt: skip
     DRIVERS.append(driver)
     return driver
 
