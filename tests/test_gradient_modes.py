@@ -256,3 +256,35 @@ def test_aca_and_backprop_differ_by_the_first_steps_derivative_alone() -> None:
     diff, held = step_size_derivative(Field(), y0, t, rtol=1e-4, atol=1e-4)
     assert diff > 1e-12  # backprop differentiates the automatic first step
     assert held <= 1e-12  # with that step a constant, nothing else differs
+
+
+@pytest.mark.parametrize("method", ["dopri8", "dopri5", "bosh3", "fehlberg2", "adaptive_heun"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_aca_replays_torchdiffeqs_step_to_rounding(method: str, dtype: torch.dtype) -> None:
+    """The replay sums each stage with its own adds instead of torchdiffeq's stacked
+    reduction: every stage and the step's end state must still be torchdiffeq's
+    ``_runge_kutta_step`` (same tableau, same stage times), to a few ulps."""
+    from torchdiffeq._impl import rk_common
+    from torchdiffeq._impl.odeint import SOLVERS
+
+    from odebench.solvers.gradients import _replay_rk_step, _Stages
+
+    field = Field(dtype=dtype)
+    y0 = torch.linspace(-1, 1, 24, dtype=dtype).reshape(8, 3)
+    from torchdiffeq._impl.misc import _PerturbFunc, _rms_norm
+
+    solver = SOLVERS[method](func=field, y0=y0, rtol=1e-6, atol=1e-6, norm=_rms_norm)
+    func = _PerturbFunc(field)
+    t0 = torch.tensor(0.3, dtype=torch.float64)
+    dt = torch.tensor(0.125, dtype=torch.float64)
+    t1 = t0 + dt
+    f0 = field(t0.to(dtype), y0)
+    with torch.no_grad():
+        y1, _, _, k = rk_common._runge_kutta_step(func, y0, f0, t0, dt, t1, solver.tableau)
+        got, ks = _replay_rk_step(func, y0, f0, t0, dt, t1, _Stages.of(solver.tableau))
+    eps = torch.finfo(dtype).eps
+    assert len(ks) == k.shape[-1]
+    for j, kj in enumerate(ks):
+        assert torch.allclose(kj, k[..., j], rtol=16 * eps, atol=16 * eps), j
+    assert torch.allclose(got, y1, rtol=16 * eps, atol=16 * eps)
+    assert not torch.equal(got, y0)  # the step moved the state: the check is not vacuous

@@ -9,13 +9,20 @@
   forward solve runs torchdiffeq's solver without a graph and records each accepted step
   (its start time, the dt it was taken with, its end time, the state and, for Runge-Kutta
   pairs, the stage-0 derivative); ``backward()`` replays the steps last to first, each with a
-  graph of its own, through the same solver object's step (``_runge_kutta_step`` with its
-  tableau, or a fixed-grid solver's ``_step_func``) and interpolation. Its gradient is that of
+  graph of its own: a fixed-grid solver's own ``_step_func``; for a Runge-Kutta pair, the
+  solver's own tableau (:func:`_replay_rk_step`) and interpolation. Its gradient is that of
   the same discrete computation with the accepted steps held fixed: on a fixed grid it is
   backprop's; on an adaptive method backprop also differentiates the step sizes (the first
   one is chosen from ``y0`` and ``f(t0, y0)``), aca does not.
 
-No tableau, controller or integrator lives here: every arithmetic step is torchdiffeq's.
+No tableau, controller or integrator lives here: the forward solve is torchdiffeq's, step for
+step. The one piece of arithmetic of odebench's own is the replay of an accepted Runge-Kutta
+step, ``y_i = y0 + dt * sum_j beta_ij k_j`` with torchdiffeq's tableau and stage times, one
+fused add per nonzero coefficient: torchdiffeq's ``_runge_kutta_step`` stacks the stages in
+one tensor and reduces over its strided last axis, writes each stage through a custom autograd
+function and computes the error estimate, which made the replay and its backward cost 1.7x
+backprop's on a 64-wide MLP. The replayed state agrees with the forward's to rounding (tests
+hold aca to backprop's gradient within 1e-12 with the steps fixed).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 from torchdiffeq._impl import rk_common
 from torchdiffeq._impl.interp import _interp_evaluate
-from torchdiffeq._impl.misc import _check_inputs
+from torchdiffeq._impl.misc import Perturb, _check_inputs
 from torchdiffeq._impl.odeint import SOLVERS
 from torchdiffeq._impl.solvers import FixedGridODESolver
 
@@ -164,6 +171,7 @@ class _ACA(torch.autograd.Function):
             outputs_of.setdefault(step, []).append(j)
         a_y = torch.zeros_like(grad_ys[0])
         a_f = torch.zeros_like(grad_ys[0])
+        stages = _Stages.of(solver.tableau) if rk else None
         for i in range(steps - 1, -1, -1):
             t0, dt, t1 = times[i, 0], times[i, 1], times[i, 2]
             with torch.enable_grad():
@@ -174,14 +182,12 @@ class _ACA(torch.autograd.Function):
                 if rk:
                     f0 = derivs[i].detach().requires_grad_(True)
                     inputs.append(f0)
-                    y1, f1, _, k = rk_common._runge_kutta_step(
-                        solver.func, y0, f0, t0, dt, t1, tableau=solver.tableau
-                    )
-                    outs += [y1, f1]
+                    y1, ks = _replay_rk_step(solver.func, y0, f0, t0, dt, t1, stages)
+                    outs += [y1, ks[-1]]
                     gouts += [a_y, a_f]
                     js = outputs_of.get(i, [])
                     if js:
-                        coeff = solver._interp_fit(y0, y1, k, dt)
+                        coeff = solver._interp_fit(y0, y1, torch.stack(ks, dim=-1), dt)
                         for j in js:
                             outs.append(_interp_evaluate(coeff, t0, t1, ctx.t[j]))
                             gouts.append(grad_ys[j])
@@ -211,6 +217,67 @@ class _ACA(torch.autograd.Function):
             a_y = a_y + got[0]
             _accumulate(grads, got[1:])
         return (None, None, a_y, *grads)
+
+
+@dataclass(frozen=True)
+class _Stages:
+    """A Runge-Kutta tableau's coefficients as Python floats (read once per backward pass)."""
+
+    alpha: tuple[float, ...]
+    beta: tuple[tuple[float, ...], ...]
+    #: the solution weights, or None where the last stage's state is the solution (FSAL:
+    #: ``c_sol[-1] == 0`` and ``c_sol[:-1] == beta[-1]``, as torchdiffeq tests it)
+    c_sol: tuple[float, ...] | None
+
+    @classmethod
+    def of(cls, tableau: Any) -> _Stages:
+        fsal = bool(tableau.c_sol[-1] == 0 and (tableau.c_sol[:-1] == tableau.beta[-1]).all())
+        return cls(
+            alpha=tuple(float(a) for a in tableau.alpha),
+            beta=tuple(tuple(float(b) for b in beta_i) for beta_i in tableau.beta),
+            c_sol=None if fsal else tuple(float(c) for c in tableau.c_sol),
+        )
+
+
+def _replay_rk_step(
+    func: Any,
+    y0: torch.Tensor,
+    f0: torch.Tensor,
+    t0: torch.Tensor,
+    dt: torch.Tensor,
+    t1: torch.Tensor,
+    stages: _Stages,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One accepted step again, with a graph: ``(y1, [k_0, ..., k_s])``.
+
+    The stage states and times of torchdiffeq's ``_runge_kutta_step`` (``t1`` perturbed to
+    the previous float where ``alpha == 1``, as there), each state summed with one fused add
+    per nonzero coefficient; no error estimate (its gradient is zero)."""
+    t_dtype = y0.abs().dtype
+    t0, dt, t1 = t0.to(t_dtype), dt.to(t_dtype), t1.to(t_dtype)
+    h = float(dt)
+    ks = [f0]
+    yi = y0
+    for alpha_i, beta_i in zip(stages.alpha, stages.beta, strict=True):
+        if alpha_i == 1.0:
+            ti, perturb = t1, Perturb.PREV
+        else:
+            ti, perturb = t0 + alpha_i * dt, Perturb.NONE
+        yi = _combine(y0, ks, beta_i, h)
+        ks.append(func(ti, yi, perturb=perturb))
+    if stages.c_sol is not None:
+        yi = _combine(y0, ks, stages.c_sol, h)
+    return yi, ks
+
+
+def _combine(y0: torch.Tensor, ks: list[torch.Tensor], weights: tuple[float, ...],
+             h: float) -> torch.Tensor:  # fmt: skip
+    """``y0 + h * sum_j w_j k_j``, one ``add`` (with its ``alpha``) per nonzero weight."""
+    y = y0
+    for k, w in zip(ks, weights, strict=False):
+        if w != 0.0:
+            y = torch.add(y, k, alpha=w * h)
+    return y
 
 
 def aca_odeint(
