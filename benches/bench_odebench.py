@@ -315,3 +315,42 @@ class CaseFixedCost:
     def track_fixed_seconds_per_case(self) -> float:
         per_case, per_solve = self.case_fixed_cost()
         return float(f"{per_case - per_solve:.4g}")
+
+
+class AcaPeerWorkPrecision:
+    """``aca`` over TorchDiffEqPack 1.0.1's ACA (``odesolve_adjoint``) at equal gradient
+    error: forward + backward time of each at the target error, read off its work-precision
+    front over a range of tolerances measured side by side in one process (dopri5, float64;
+    see :mod:`odebench.experiments.aca_peer`); below 1.0 aca is faster. Skipped with the
+    reason where TorchDiffEqPack is not installed (an optional peer)."""
+
+    param_names = ["field", "target_error"]
+    params = [["mlp", "spiral_trained"], [1e-4, 1e-6]]
+    timeout = 600.0
+    repeat = 1
+    number = 1
+    _rows: dict[str, list[dict[str, Any]]] = {}  # per field, shared by the targets
+
+    def setup(self, field: str, target_error: float) -> None:
+        if _IMPORT_ERROR is not None:
+            raise NotImplementedError(_IMPORT_ERROR)
+        try:
+            from odebench.experiments import aca_peer
+        except ImportError as exc:  # a commit before the peer comparison
+            raise NotImplementedError(str(exc)) from None
+        missing = aca_peer.peer_missing()
+        if missing is not None:
+            raise NotImplementedError(missing)
+        torch.set_num_threads(1)
+        if field not in self._rows:
+            self._rows[field] = aca_peer.measure(field, passes=3)
+        self.aca_peer = aca_peer
+
+    @_with_unit("ratio")
+    def track_aca_over_peer(self, field: str, target_error: float) -> float:
+        """aca's time / the peer's at the target gradient error (nan: a mode's errors do
+        not reach across the target)."""
+        rows = self._rows[field]
+        aca = self.aca_peer.time_at([r for r in rows if r["mode"] == "aca"], target_error)
+        peer = self.aca_peer.time_at([r for r in rows if r["mode"] == "peer"], target_error)
+        return float(f"{aca / peer:.4f}")

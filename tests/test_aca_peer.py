@@ -28,3 +28,12 @@ def test_without_the_peer_its_rows_are_skipped_with_the_reason(
     text = aca_peer.summary(rows, aca_peer.peer_missing())
     assert "Peer rows skipped: TorchDiffEqPack is not installed." in text
     assert "| mlp | 0.0001 | " in text and "n/a |" in text
+
+
+def test_a_run_beaten_on_error_and_time_is_off_the_work_precision_front() -> None:
+    """rtol 1e-5 costing more than rtol 1e-4 yet erring more (as torchdiffeq's dopri5 does on
+    the MLP) is no point of the curve: 1e-4 is read between (1e-5, 4 s) and (1e-3, 1 s)."""
+    rows = [{"grad_error": 1e-3, "time_s": 1.0}, {"grad_error": 1e-5, "time_s": 4.0},
+            {"grad_error": 1e-4, "time_s": 5.0}]  # fmt: skip
+    assert aca_peer.front(rows) == [(1e-5, 4.0), (1e-3, 1.0)]
+    assert aca_peer.time_at(rows, 1e-4) == pytest.approx(2.0)
