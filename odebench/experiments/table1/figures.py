@@ -14,6 +14,8 @@ import pandas as pd  # noqa: E402
 from odebench.experiments.table1.config import ROWS, Table1Config, plots_folder  # noqa: E402
 
 _RC: dict[str, object] = {"svg.hashsalt": "odebench", "svg.fonttype": "path"}
+#: test-error ticks (%) on the curve's log axis, those within its range shown
+_NICE_TICKS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50)
 
 
 def test_error_curve(curves: pd.DataFrame, paper: dict[str, float]) -> plt.Figure | None:
@@ -24,7 +26,7 @@ def test_error_curve(curves: pd.DataFrame, paper: dict[str, float]) -> plt.Figur
     """
     if curves.empty or curves["test_error"].isna().all():
         return None
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7.4, 5.4), layout="constrained")
     for i, (model, g) in enumerate(curves.groupby("model", sort=False)):
         g = g.sort_values("epoch")
         color = f"C{i}"
@@ -41,14 +43,20 @@ def test_error_curve(curves: pd.DataFrame, paper: dict[str, float]) -> plt.Figur
             ax.axhline(100 * paper[model], color=color, ls=":", lw=1)
     ax.set(yscale="log", xlabel="epoch", ylabel="test error (%)")
     ax.set_xticks(sorted(curves["epoch"].unique()))
+    # labelled ticks across the range (a log axis over 0.4-8 % shows only "1" by default);
+    # minor ticks unlabelled (they collide below 1)
+    low, high = ax.get_ylim()
+    ticks = [v for v in _NICE_TICKS if low <= v <= high]
+    ax.yaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # they collide below 1
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_title(
         "Table 1: test error after every epoch (dotted: the paper's Table 1 figure,\n"
         "its training budget unstated; the MLP's is LeCun et al. 1998)",
         fontsize="medium",
     )
-    ax.legend(fontsize="small", loc="best")
+    # below the axes: inside, the legend hid a model's point whatever corner it took
+    fig.legend(fontsize="small", loc="outside lower center", ncols=2)
     return fig
 
 
