@@ -8,6 +8,7 @@ pass with the timer): ``nfe`` (also the warm-up), ``saved``, ``peak_rss``,
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -158,10 +159,15 @@ def _problem_workload(case: Case, dtype: torch.dtype, device: torch.device) -> W
         constants=[*use.constants, *module.buffers()],  # a field's buffers, used or not
     )  # fmt: skip
 
+    # the loss reaches its workload weakly: a closure over the workload that holds the
+    # closure is a reference cycle, and cycles left to the collector slow later cases
+    held = weakref.ref(workload)
+
     def loss() -> torch.Tensor:
         sol = solve(module, y0, t, config)
-        y1 = sol.ys[-1]
-        workload.last_state, workload.last_stats = y1, sol.stats
+        kept = held()
+        if kept is not None:
+            kept.last_state, kept.last_stats = sol.ys[-1], sol.stats
         return _reduce(0.5 * case.loss_states(sol.ys) ** 2, case.reduction)
 
     workload.loss = loss

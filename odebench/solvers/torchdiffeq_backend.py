@@ -342,10 +342,13 @@ def _aca_params(field: torch.nn.Module) -> tuple[torch.Tensor, ...]:
     """What aca differentiates besides y0: the field's parameters (it must see them, as the
     adjoint must: its backward runs the field itself)."""
     from odebench.instruments.nfe import CountedField
-    from odebench.solvers.core import hidden_parameters
+    from odebench.solvers.core import ShapeChecked, hidden_parameters
 
-    for counted in (m for m in field.modules() if isinstance(m, CountedField)):
-        if not isinstance(counted.inner, torch.nn.Module) and hidden_parameters(counted.inner):
+    for m in field.modules():
+        if not isinstance(m, CountedField | ShapeChecked):
+            continue
+        inner = m.counted.inner if isinstance(m, ShapeChecked) else m.inner
+        if not isinstance(inner, torch.nn.Module) and hidden_parameters(inner):
             raise AdjointParamsError(
                 "gradient='aca' cannot see the tensors requiring grad that this plain-function "
                 "field uses, so they would get no gradient: pass the field as an nn.Module "
