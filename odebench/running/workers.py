@@ -132,9 +132,10 @@ def _serve(
             os.environ.clear()
             os.environ.update(environ)
         import odebench.benchmark.measure  # noqa: F401  (import torch etc. before the first timed case)
-        from odebench.running.execute import execute  # (and pandas, through results, before it too)
+        from odebench.running.execute import collect_leftovers, execute  # (and pandas too)
 
         prepare(threads, imports, search)
+        collect_leftovers()  # freezes what the imports made: later collections scan cases only
     except Exception as exc:
         conn.send(("error", " ".join(f"{type(exc).__name__}: {exc}".split())[:2000]))
         return
