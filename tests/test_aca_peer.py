@@ -17,6 +17,8 @@ def test_time_at_an_error_interpolates_log_log_between_the_runs_around_it() -> N
     assert aca_peer.time_at(rows, 1e-4) == pytest.approx(2.0)
     assert aca_peer.time_at(rows, 1e-3) == pytest.approx(1.0)
     assert math.isnan(aca_peer.time_at(rows, 1e-7))  # beyond what the mode reached
+    # every run errs less than 0.5: the cheapest one (1e-1 for 0.5 s) reaches it
+    assert aca_peer.time_at(rows, 0.5) == pytest.approx(0.5)
 
 
 def test_without_the_peer_its_rows_are_skipped_with_the_reason(

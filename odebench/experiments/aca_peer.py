@@ -140,16 +140,17 @@ def front(rows: list[dict[str, Any]]) -> list[tuple[float, float]]:
 
 
 def time_at(rows: list[dict[str, Any]], target: float) -> float:
-    """Forward + backward time at gradient error ``target``: log-log interpolation between
-    the two points of the work-precision :func:`front` around it (nan where the mode's
-    errors do not reach across it)."""
+    """Forward + backward time to reach gradient error ``target``: log-log interpolation
+    between the two points of the work-precision :func:`front` around it; where every run
+    of the mode errs less than ``target``, its cheapest run's time (it does better for that
+    time); nan where no run reaches ``target``."""
     pts = front(rows)
     for (e1, t1), (e2, t2) in zip(pts, pts[1:], strict=False):
         if e1 <= target <= e2:
             w = (math.log(target) - math.log(e1)) / (math.log(e2) - math.log(e1))
             return math.exp(math.log(t1) + w * (math.log(t2) - math.log(t1)))
-    if pts and pts[0][0] == target:
-        return pts[0][1]
+    if pts and pts[-1][0] <= target:
+        return pts[-1][1]
     return math.nan
 
 
