@@ -39,20 +39,24 @@ def _idle(folder: Path) -> None:
 def run_a(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("a")
     write_provenance(folder, {"suite": "test", "commit": "aaa"})
-    run_cases(CASES, folder / "results.csv", executor="inline", progress=False)
+    # two repeats: a timing is judged only with a spread between repeats in each run
+    run_cases(CASES, folder / "results.csv", executor="inline", progress=False, repeats=2)
     _idle(folder)
     return folder
 
 
 def _edit(folder: Path, case_id: str, changes: dict[str, str]) -> None:
-    """Change cells of one row of ``folder``'s results.csv, leaving every other byte as is."""
+    """Change cells of a case's rows (every repeat) in ``folder``'s results.csv, leaving
+    every other byte as is."""
     path = folder / "results.csv"
     with path.open(newline="") as fh:
         rows = list(csv.reader(fh))
     header = rows[0]
-    (row,) = [r for r in rows[1:] if r[header.index("case_id")] == case_id]
-    for col, value in changes.items():
-        row[header.index(col)] = value
+    mine = [r for r in rows[1:] if r[header.index("case_id")] == case_id]
+    assert mine, case_id
+    for row in mine:
+        for col, value in changes.items():
+            row[header.index(col)] = value
     with path.open("w", newline="") as fh:
         csv.writer(fh, lineterminator="\n").writerows(rows)
 
@@ -78,7 +82,7 @@ def test_a_second_run_of_the_same_cases_has_equal_exact_figures(
     run_a: Path, tmp_path: Path
 ) -> None:
     again = tmp_path / "again"
-    run_cases(CASES, again / "results.csv", executor="inline", progress=False)
+    run_cases(CASES, again / "results.csv", executor="inline", progress=False, repeats=2)
     _idle(again)
     result = compare(run_a, again)
     assert result.exact.empty, result.exact
@@ -92,11 +96,17 @@ def test_one_exact_figure_and_one_timing_changed(
     a = tmp_path / "a"
     shutil.copytree(run_a, a)
     second = CASES[1].case_id
-    before = float(read_results(a).set_index("case_id").loc[second, "time_forward_s"])
-    _edit(a, second, {"time_forward_iqr_s": repr(0.1 * before)})
+    before = float(
+        read_results(a)
+        .drop_duplicates("case_id")
+        .set_index("case_id")
+        .loc[second, "time_forward_s"]
+    )
+    # and its repeats equal, so that B / A is exactly the 3x set below
+    _edit(a, second, {"time_forward_s": repr(before), "time_forward_iqr_s": repr(0.1 * before)})
     run_a = a
     b = _copy(run_a, tmp_path)
-    df = read_results(run_a).set_index("case_id")
+    df = read_results(run_a).drop_duplicates("case_id").set_index("case_id")
     first = CASES[0].case_id
     nfe = int(df.loc[first, "nfe_forward"])  # 16: rk4, 4 steps, 4 evaluations a step
     assert nfe == 16
@@ -129,7 +139,12 @@ def test_a_change_within_either_runs_spread_is_not_flagged_but_marked_unstable(
 ) -> None:
     b = _copy(run_a, tmp_path)
     cid = CASES[1].case_id
-    before = float(read_results(run_a).set_index("case_id").loc[cid, "time_forward_s"])
+    before = float(
+        read_results(run_a)
+        .drop_duplicates("case_id")
+        .set_index("case_id")
+        .loc[cid, "time_forward_s"]
+    )
     # +50 %, above the 10 % threshold, but B's IQR is 60 % of its median: noise
     _edit(b, cid, {"time_forward_s": repr(1.5 * before),
                    "time_forward_iqr_s": repr(0.9 * before)})  # fmt: skip
@@ -244,9 +259,10 @@ def test_b_that_lost_a_row_is_incomplete_and_exits_1(
 ) -> None:
     b = _copy(run_a, tmp_path)
     lines = (b / "results.csv").read_text().splitlines(keepends=True)
-    (b / "results.csv").write_text("".join(lines[:-1]))  # the last case lost
+    (b / "results.csv").write_text("".join(lines[:-1]))  # a repeat of the last case lost
     assert main(["compare", str(run_a), str(b)]) == 1
-    assert "Verdict: incomplete." in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Verdict: incomplete." in out and "1 of 2 repeats" in out
     # a torn last row: reported, and the comparison is incomplete
     (b / "results.csv").write_text("".join(lines[:-1]) + lines[-1][:30])
     result = compare(run_a, b)
@@ -291,8 +307,9 @@ def test_json_and_csv_formats_hold_the_verdict_and_rows(
     assert main(["compare", str(run_a), str(b), "--format", "json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["verdict"] == "changed" and data["exit_status"] == 1
-    assert [(r["case_id"], r["figure"]) for r in data["exact"]] == [(CASES[0].case_id,
-                                                                     "nfe_forward")]
+    assert [(r["case_id"], r["figure"]) for r in data["exact"]] == [
+        (CASES[0].case_id, "nfe_forward")
+    ]
     assert main(["compare", str(run_a), str(b), "--format", "csv"]) == 1
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert table[table["kind"] == "exact"]["what"].tolist() == ["nfe_forward"]
@@ -318,7 +335,9 @@ def test_timings_measured_under_load_are_not_judged_unless_asked(
     a = tmp_path / "a"
     shutil.copytree(run_a, a)
     cid = CASES[1].case_id
-    before = float(read_results(a).set_index("case_id").loc[cid, "time_forward_s"])
+    before = float(
+        read_results(a).drop_duplicates("case_id").set_index("case_id").loc[cid, "time_forward_s"]
+    )
     _edit(a, cid, {"time_forward_iqr_s": repr(0.1 * before)})
     b = _copy(a, tmp_path)
     _edit(b, cid, {"time_forward_s": repr(3 * before), "time_forward_iqr_s": "0.0"})

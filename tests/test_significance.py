@@ -8,12 +8,19 @@ from odebench.reading.significance import timing_test
 
 
 def test_the_median_difference_test_matches_a_hand_computed_p_value() -> None:
-    # sigma = IQR / 1.349 = 0.1; a median's standard error sqrt(pi/2) * 0.1 / sqrt(9)
-    # = 0.0417771 per run, 0.0590818 for the difference; z = 0.1 / 0.0590818 = 1.69257,
-    # two-sided p = 2 * (1 - Phi(1.69257)) = 0.09053
-    p, test = timing_test([1.0], [0.1349], 9, [1.1], [0.1349], 9)
+    # two repeats each, medians equal within a run (no spread between repeats); sigma =
+    # IQR / 1.349 = 0.1; a median's standard error sqrt(pi/2) * 0.1 / sqrt(9) = 0.0417771
+    # per run, 0.0590818 for the difference; z = 0.1 / 0.0590818 = 1.69257, two-sided
+    # p = 2 * (1 - Phi(1.69257)) = 0.09053
+    p, test = timing_test([1.0, 1.0], [0.1349] * 2, 9, [1.1, 1.1], [0.1349] * 2, 9)
     assert test == "median difference"
     assert p == pytest.approx(0.09053, abs=2e-5)
+
+
+def test_one_repeat_is_not_comparable_however_many_passes() -> None:
+    """Back-to-back passes miss the drift between runs: a 3x change is not judged."""
+    p, test = timing_test([1.0], [0.0], 50, [3.0], [0.0], 50)
+    assert math.isnan(p) and test == "not comparable: 1 repeat(s)"
 
 
 def test_mann_whitney_over_five_repeats_each_separated_completely() -> None:

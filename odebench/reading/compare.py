@@ -8,10 +8,11 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from odebench.reading.comparison import Comparison
-from odebench.reading.significance import ALPHA, MIN_PASSES
+from odebench.reading.significance import ALPHA, MIN_PASSES, MIN_REPEATS
 
 if TYPE_CHECKING:  # pandas and the results module load only when a comparison runs, so
     import pandas as pd  # that registering the subcommand keeps ``odebench --help`` fast
+
 
 def _fmt_exact(v: Any) -> str:
     import pandas as pd
@@ -73,6 +74,8 @@ def summary(result: Comparison, *, fail_on_slower: bool = False) -> list[str]:
     lines = [f"Verdict: {result.verdict}."]
     if result.incomplete:
         lines.append(f"Incomplete: {len(result.only_a)} case(s) of A missing from B"
+                     + (f", repeats missing: {'; '.join(result.short_b)}" if result.short_b
+                        else "")
                      + (", a torn row" if result.torn else "") + ": rerun B with "
                      "`odebench run --resume`.")  # fmt: skip
     if result.paired_ignoring:
@@ -90,11 +93,14 @@ def summary(result: Comparison, *, fail_on_slower: bool = False) -> list[str]:
            "--fail-on-slower)") + ".",
     ]  # fmt: skip
     if result.unjudged:
-        lines.append(f"Timings {result.unjudged}: none is judged (pass --despite-load to "
-                     "judge them anyway; under such load unchanged code is often flagged).")
+        lines.append(
+            f"Timings {result.unjudged}: none is judged (pass --despite-load to "
+            "judge them anyway; under such load unchanged code is often flagged)."
+        )
     elif single:
-        lines.append(f"{single} timings not comparable: fewer than {MIN_PASSES} timed "
-                     "passes in a run (a spread needs passes).")  # fmt: skip
+        lines.append(f"{single} timings not comparable: fewer than {MIN_REPEATS} repeats "
+                     f"or {MIN_PASSES} timed passes in a run (the passes of one repeat miss "
+                     "how a time moves between runs: rerun both with --repeats 5).")  # fmt: skip
     if unstable:
         lines.append(f"{unstable} timings have a spread (IQR/median) above "
                      f"{100 * UNSTABLE:g} % in A or B: marked unstable, not to be "
@@ -109,6 +115,7 @@ def records(result: Comparison, *, fail_on_slower: bool = False) -> dict[str, An
         "a": result.a, "b": result.b, "verdict": result.verdict,
         "exit_status": result.exit_status(fail_on_slower=fail_on_slower),
         "matched": result.matched, "only_a": result.only_a, "only_b": result.only_b,
+        "short_b": result.short_b,
         "paired_ignoring": list(result.paired_ignoring), "notes": result.notes,
         "exact": [{k: _plain(v) for k, v in row.items()}
                   for row in result.exact.to_dict(orient="records")],

@@ -51,6 +51,8 @@ EXACT_FIGURES: tuple[str, ...] = (
     "loss", "accuracy",
 )  # fmt: skip
 DEFAULT_THRESHOLD = 0.10
+
+
 def _input_error(message: str) -> Exception:
     """A :class:`~odebench.running.results.ResultsError` (the CLI prints it as one line, exit 2)."""
     from odebench.running.results import ResultsError
@@ -179,6 +181,8 @@ class Comparison:
     exact: pd.DataFrame
     timings: pd.DataFrame
     only_a: list[str] = field(default_factory=list)
+    #: cases of both runs with fewer repeats in B than in A: "case (B has n of m repeats)"
+    short_b: list[str] = field(default_factory=list)
     only_b: list[str] = field(default_factory=list)
     matched: int = 0
     provenance: list[tuple[str, str, str]] = field(default_factory=list)
@@ -194,8 +198,9 @@ class Comparison:
 
     @property
     def incomplete(self) -> bool:
-        """Cases of A missing from B (lost or torn rows), or a torn row in either run."""
-        return bool(self.only_a) or self.torn
+        """Cases of A missing from B (lost or torn rows), repeats of A's cases missing from B,
+        or a torn row in either run."""
+        return bool(self.only_a) or bool(self.short_b) or self.torn
 
     @property
     def verdict(self) -> str:
@@ -376,6 +381,8 @@ def compare(
         exact=pd.DataFrame(exact, columns=["case_id", "figure", "a", "b"]),
         timings=pd.DataFrame(timings, columns=TIMING_COLUMNS),
         only_a=[label(cases_a[k]) for k in cases_a if k not in cases_b],
+        short_b=[f"{label(cases_a[k])} (B has {len(cases_b[k])} of {len(cases_a[k])} repeats)"
+                 for k in common if len(cases_b[k]) < len(cases_a[k])],
         only_b=[label(cases_b[k]) for k in cases_b if k not in cases_a],
         matched=len(common), provenance=prov, notes=run_a.notes + run_b.notes,
         torn=run_a.torn or run_b.torn, paired_ignoring=tuple(ignore_identity),

@@ -16,6 +16,12 @@ import statistics
 ALPHA = 0.01
 #: Fewest timed passes (over all repeats) a run needs for its timing to be judged.
 MIN_PASSES = 3
+#: Fewest repeats each run needs for its timing to be judged. The passes of one repeat run
+#: back to back, so their spread misses how a case's time moves between runs: on this
+#: project's 2-core machine (load 2), unchanged code run 12 times with 1 repeat had 29 % of
+#: its timings flagged by the test over the passes (a case's median moved 0.76-1.29x from
+#: run to run against a 4-7 % spread within one), docs/timing.md.
+MIN_REPEATS = 2
 #: Repeats each run needs for Mann-Whitney U over the repeats' medians (5 against 5 is the
 #: smallest equal design whose exact two-sided p, 2/252, can fall below :data:`ALPHA`).
 MANN_WHITNEY_REPEATS = 5
@@ -35,10 +41,14 @@ def timing_test(
     :data:`MANN_WHITNEY_REPEATS`; else the difference of the medians of medians over its
     standard error, each run's from its IQR (sigma = IQR / 1.349; a median's standard
     error sqrt(pi/2) sigma / sqrt(passes)) and, with several repeats, the spread between
-    their medians. Below :data:`MIN_PASSES` in either run: nan ("not comparable").
+    their medians. Below :data:`MIN_PASSES` passes or :data:`MIN_REPEATS` repeats in either
+    run: nan ("not comparable").
     """
     if passes_a < MIN_PASSES or passes_b < MIN_PASSES:
         return math.nan, f"not comparable: {min(passes_a, passes_b)} pass(es)"
+    repeats = min(len(medians_a), len(medians_b))
+    if repeats < MIN_REPEATS:
+        return math.nan, f"not comparable: {repeats} repeat(s)"
     if len(medians_a) >= MANN_WHITNEY_REPEATS and len(medians_b) >= MANN_WHITNEY_REPEATS:
         from scipy.stats import mannwhitneyu
 

@@ -122,9 +122,12 @@ def pending_jobs(
     resume: bool = False,
     retry_failed: bool = False,
 ) -> list[Job]:
-    """The (case, repeat) pairs a run still has to measure (all of them unless resuming)."""
+    """The (case, repeat) pairs a run still has to measure (all of them unless resuming),
+    repeat by repeat: every case's repeat 0, then every case's repeat 1, so a case's
+    repeats lie apart in time and their spread shows how its time drifts over a run (the
+    test of ``odebench compare`` needs that spread, which back-to-back passes miss)."""
     done = completed_keys(results_path, retry_failed=retry_failed) if resume else set()
-    return [(c, r) for c in cases for r in range(repeats) if (c.case_id, r) not in done]
+    return [(c, r) for r in range(repeats) for c in cases if (c.case_id, r) not in done]
 
 
 class _Progress:
