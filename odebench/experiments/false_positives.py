@@ -1,13 +1,14 @@
 """How often ``odebench compare`` flags a timing of unchanged code: the false-positive rate.
 
-The same small timed suite (:data:`CASES`: four cases, :data:`PASSES` timed passes each) is run
-``runs`` times one after another in this process, each run into its own folder with its own
+The same small timed suite (:data:`CASES`: four cases, :data:`PASSES` timed passes each,
+``repeats`` repeats spread over the run) is run ``runs`` times one after another in this
+process, each run into its own folder with its own
 provenance (so each records its load), and every pair of runs is compared as ``odebench
 compare`` compares them (:func:`odebench.reading.comparison.compare`, ``despite_load=True`` so
 that every timing is judged and the test itself is what is measured). Nothing changed between
 the runs, so every flagged timing is a false positive; ``compare`` should flag at most 5 %.
 
-``python -m odebench.experiments.false_positives --out DIR [--runs 12]`` writes
+``python -m odebench.experiments.false_positives --out DIR [--runs 12] [--repeats 5]`` writes
 ``DIR/run00 ...`` (the runs), ``DIR/pairs.csv`` (one row per pair and timing: ratio, p,
 flag) and ``DIR/summary.md``, and prints the summary with the load averages.
 """
@@ -42,7 +43,7 @@ CASES: tuple[Case, ...] = tuple(
 )
 
 
-def run_all(out: Path, runs: int) -> list[Path]:
+def run_all(out: Path, runs: int, repeats: int = 5) -> list[Path]:
     """``runs`` runs of :data:`CASES`, one after another, each in ``out/runNN``."""
     folders = []
     for i in range(runs):
@@ -51,7 +52,7 @@ def run_all(out: Path, runs: int) -> list[Path]:
         info = provenance(suite="false_positives", argv=sys.argv, threads=1, out=folder)
         write_provenance(folder, info)
         run_cases(list(CASES), folder / "results.csv", executor="inline", threads=1,
-                  progress=False)  # fmt: skip
+                  repeats=repeats, progress=False)  # fmt: skip
         print(f"false_positives: run {i + 1}/{runs} done", file=sys.stderr)
         folders.append(folder)
     return folders
@@ -77,8 +78,9 @@ def summary(pairs: pd.DataFrame, loads: list[list[float]]) -> str:
     q = pairs["ratio"].quantile([0.05, 0.95])
     return (
         "# False positives of `odebench compare` on unchanged code\n\n"
-        f"{pairs.groupby(['a', 'b']).ngroups} pairs of runs, {len(judged)} timings "
-        f"judged, **{len(flagged)} flagged ({100 * rate:.1f} %)** "
+        f"{pairs.groupby(['a', 'b']).ngroups} pairs of runs, {len(pairs)} timings, "
+        f"{len(judged)} judged ({', '.join(sorted(set(judged['test'].astype(str))))}), "
+        f"**{len(flagged)} flagged ({100 * rate:.1f} %)** "
         f"(slower {int((pairs['flag'] == 'slower').sum())}, faster "
         f"{int((pairs['flag'] == 'faster').sum())}); B/A ratios 5-95 %: "
         f"{q.iloc[0]:.3f}-{q.iloc[1]:.3f}.\n\n"
@@ -91,17 +93,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="a new folder for the runs")
     parser.add_argument("--runs", type=int, default=12, help="runs of the suite (>= 2)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="repeats of each case per run (compare judges >= 2; 5 each "
+                             "for Mann-Whitney U)")  # fmt: skip
     args = parser.parse_args(argv)
     out = Path(args.out)
     if args.runs < 2:
         parser.error("--runs must be >= 2: a false positive needs a pair")
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
     if out.exists() and any(out.iterdir()):
         parser.error(f"{out} is not empty: give a new folder")
     import torch
 
     torch.set_num_threads(1)
     out.mkdir(parents=True, exist_ok=True)
-    folders = run_all(out, args.runs)
+    folders = run_all(out, args.runs, args.repeats)
     loads: list[list[float]] = []
     for folder in folders:
         la = read_provenance(folder).get("load_average") or {}
