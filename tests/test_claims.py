@@ -591,6 +591,9 @@ def test_the_latent_odes_training_dynamics_rows_sit_beneath_the_cnfs_claims():
         assert rows[cid]["source"] == "results/training_dynamics_latent/summary.csv"
     assert rows["regularisers-latent"]["part_of"] == "regularisers"
     assert rows["solver-dependence-latent"]["part_of"] == "solver-dependence"
+    ids = list(evaluate(Sources())["id"])  # claims.md draws a row beneath the one above it
+    for parent in ("regularisers", "solver-dependence", "nfe-growth-dynamics"):
+        assert ids.index(f"{parent}-latent") == ids.index(parent) + 1
     # a latent summary: its test loss is an RMSE
     summary = pd.DataFrame({
         "arm": ["none", "rnode", "steer", "fixed_rk4"], "seeds": 3,

@@ -258,25 +258,25 @@ def beyond_claims() -> list[Claim]:
         Claim("nfe-growth-dynamics", "without a regulariser, on issue 34's 2-D CNF", "",
               "mean NFE-F of the last window >= the first window's + 1", "dynamics",
               nfe_grows_dynamics, part_of="fig3d", basis="measurement of Fig. 3d"),
+        Claim("nfe-growth-dynamics-latent", "without a regulariser, on the spiral latent ODE "
+              "(issue 34)", "", "mean NFE-F of the last window >= the first window's + 1",
+              "dynamics_latent", partial(nfe_grows_dynamics, source="dynamics_latent"),
+              part_of="fig3d", basis="measurement of Fig. 3d"),
         Claim("regularisers", "Regularisers (RNODE, STEER) cut the NFE of a trained model "
               "(Finlay et al. 2020, Ghosh et al. 2020)", "fewer NFE",
               "every regularised arm ends training at a lower mean NFE-F than no regulariser "
               "(its test NLL shown beside: the cost)", "dynamics", regularisers_cut_nfe,
+              basis="literature (not the paper)", by="literature"),
+        Claim("regularisers-latent", "on the spiral latent ODE (issue 34)", "fewer NFE",
+              "every regularised arm ends training at a lower mean NFE-F than no regulariser "
+              "(its test RMSE shown beside: the cost)", "dynamics_latent",
+              partial(regularisers_cut_nfe, source="dynamics_latent"), part_of="regularisers",
               basis="literature (not the paper)", by="literature"),
         Claim("solver-dependence", "A model trained with a loose fixed solver depends on it: "
               "re-solved finer, its test loss changes (Ott et al. 2021)", "depends",
               f"the fixed-grid arm's |test NLL at its training solver - at dopri5 1e-8| > "
               f"{SOLVER_DEPENDENCE} nats and above the adaptive arm's", "dynamics",
               solver_dependence, basis="literature (not the paper)", by="literature"),
-        Claim("nfe-growth-dynamics-latent", "without a regulariser, on the spiral latent ODE "
-              "(issue 34)", "", "mean NFE-F of the last window >= the first window's + 1",
-              "dynamics_latent", partial(nfe_grows_dynamics, source="dynamics_latent"),
-              part_of="fig3d", basis="measurement of Fig. 3d"),
-        Claim("regularisers-latent", "on the spiral latent ODE (issue 34)", "fewer NFE",
-              "every regularised arm ends training at a lower mean NFE-F than no regulariser "
-              "(its test RMSE shown beside: the cost)", "dynamics_latent",
-              partial(regularisers_cut_nfe, source="dynamics_latent"), part_of="regularisers",
-              basis="literature (not the paper)", by="literature"),
         Claim("solver-dependence-latent", "on the spiral latent ODE (issue 34)", "depends",
               f"the fixed-grid arm's |test RMSE at its training solver - at dopri5 1e-8| > "
               f"{SOLVER_DEPENDENCE_RELATIVE:g} x its test RMSE at dopri5 1e-8, and above the "
