@@ -68,7 +68,7 @@ def _nfe_vs_iteration(it: pd.DataFrame, folder: Path, model: str) -> Path:
     axes[0].set_title("forward solve")
     axes[1].set_title("adjoint (backward) solve")
     axes[0].legend(fontsize=8, loc="upper left")
-    fig.suptitle(f"{MODEL_LABELS[model]}: solver work over training "
+    fig.suptitle(f"{MODEL_LABELS[model]}: solver work over training\n"
                  "(line: mean over seeds; band: min-max)")  # fmt: skip
     fig.tight_layout()
     path = folder / "nfe_vs_iteration.png"
