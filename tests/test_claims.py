@@ -583,6 +583,42 @@ def test_training_dynamics_rows_read_issue_34s_summary_or_say_how_to_measure_it(
     assert "lacks solver_gap_mean" in bare["solver-dependence"]["note"]
 
 
+def test_the_latent_odes_training_dynamics_rows_sit_beneath_the_cnfs_claims():
+    rows = by_id(evaluate(Sources()))
+    for cid in ("regularisers-latent", "solver-dependence-latent", "nfe-growth-dynamics-latent"):
+        assert rows[cid]["rule_holds"] == "n/a"
+        assert "--model latent" in rows[cid]["command"]
+        assert rows[cid]["source"] == "results/training_dynamics_latent/summary.csv"
+    assert rows["regularisers-latent"]["part_of"] == "regularisers"
+    assert rows["solver-dependence-latent"]["part_of"] == "solver-dependence"
+    ids = list(evaluate(Sources())["id"])  # claims.md draws a row beneath the one above it
+    for parent in ("regularisers", "solver-dependence", "nfe-growth-dynamics"):
+        assert ids.index(f"{parent}-latent") == ids.index(parent) + 1
+    # a latent summary: its test loss is an RMSE
+    summary = pd.DataFrame({
+        "arm": ["none", "rnode", "steer", "fixed_rk4"], "seeds": 3,
+        "training_solver": ["dopri5 1e-5", "dopri5 1e-5", "dopri5 1e-5", "rk4 4 steps"],
+        "nfe_forward_first_mean": [20.0, 20.0, 20.0, 16.0],
+        "nfe_forward_final_mean": [44.0, 30.0, 46.0, 16.0],
+        "nfe_forward_final_sd": [2.0, 1.0, 3.0, 0.0],
+        "test_rmse_fine_mean": [0.50, 0.55, 0.52, 0.80],
+        "solver_gap_mean": [0.001, 0.002, 0.001, -0.20],
+    })  # fmt: skip
+    rows = by_id(evaluate(Sources(dynamics_latent=summary)))
+    assert rows["nfe-growth-dynamics-latent"]["rule_holds"] == "yes"  # 20 -> 44
+    assert rows["regularisers-latent"]["rule_holds"] == "no"  # steer 46 is not below 44
+    assert "rnode: NFE-F 30.0 +- 1.0, test RMSE 0.550" in rows["regularisers-latent"]["measured"]
+    # |-0.20| > 0.1 x 0.80 = 0.08 and > 0.001
+    assert rows["solver-dependence-latent"]["rule_holds"] == "yes"
+    small = summary.assign(solver_gap_mean=[0.001, 0.002, 0.001, 0.05])  # 0.05 < 0.08: no
+    assert by_id(evaluate(Sources(dynamics_latent=small)))["solver-dependence-latent"][
+        "rule_holds"] == "no"  # fmt: skip
+    # the CNF's rows read only the CNF's run
+    assert by_id(evaluate(Sources(dynamics_latent=summary)))["regularisers"]["rule_holds"] == (
+        "n/a"
+    )
+
+
 def test_the_adjoints_cost_statements_of_sec_2_are_measured_on_other_terms():
     rows = []
     for gradient, tb, nb in (("backprop", 0.02, 0), ("adjoint", 0.05, 10)):

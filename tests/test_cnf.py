@@ -15,11 +15,8 @@ from torch import nn
 from odebench.benchmark.cases import Case
 from odebench.benchmark.measure import measure
 from odebench.benchmark.suites import GRADIENT_MODES, gradients_suite
-from odebench.experiments.dynamics.train import (
-    LAMBDA_JACOBIAN,
-    LAMBDA_KINETIC,
-    regularised_loss,
-)
+from odebench.experiments.dynamics.cnf_task import regularised_loss
+from odebench.experiments.dynamics.spec import LAMBDA_JACOBIAN, LAMBDA_KINETIC
 from odebench.solvers import SolverConfig, solve
 from odebench.workloads.data.toy2d import TOY_DENSITIES, ToyDataError, sample_toy
 from odebench.workloads.models.cnf import (

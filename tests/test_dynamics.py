@@ -10,14 +10,14 @@ import pytest
 from odebench.cli import dynamics as cli_dynamics
 from odebench.cli.app import main
 from odebench.experiments.dynamics.run import run_dynamics, summarise
-from odebench.experiments.dynamics.train import (
+from odebench.experiments.dynamics.spec import (
     ARMS,
     STEER_HALF_WIDTH,
     WINDOW,
     ArmSpec,
     DynamicsError,
-    train_arm,
 )
+from odebench.experiments.dynamics.train import train_arm
 
 TINY = {"iterations": 3, "batch": 16, "hidden": 8}
 

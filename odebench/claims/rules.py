@@ -86,6 +86,7 @@ class Sources:
     gradients: pd.DataFrame | None = None
     reconstruction: pd.DataFrame | None = None
     dynamics: pd.DataFrame | None = None
+    dynamics_latent: pd.DataFrame | None = None
     per_input: pd.DataFrame | None = None
     backends: pd.DataFrame | None = None
 
@@ -109,6 +110,7 @@ PATHS: dict[str, str] = {
     "table2_long": "table2_long/table2.csv",
     "table2_cost": "table2/table2_cost.csv",
     "dynamics": "training_dynamics/summary.csv",
+    "dynamics_latent": "training_dynamics_latent/summary.csv",
     "per_input": "claims_measured/per_input_nfe.csv",
     "backends": "backends/results.csv",
 }
@@ -129,6 +131,8 @@ COMMANDS: dict[str, str] = {
     "table2_cost": "odebench spirals",
     "table2_long": "odebench spirals --models latent_ode --budget long --out results/table2_long",
     "dynamics": "odebench training-dynamics (issue 34)",
+    "dynamics_latent": "odebench training-dynamics --model latent --out "
+    "results/training_dynamics_latent (issue 34)",
     "per_input": "odebench claims --measure --force (after Table 1's committed run)",
     "backends": "odebench run --suite backends --out results/backends",
 }

@@ -1,8 +1,11 @@
-"""``odebench training-dynamics``: NFE over training of a 2-D CNF, with and without regularisers.
+"""``odebench training-dynamics``: NFE over training of a 2-D CNF or the spiral latent ODE, with
+and without regularisers.
 
 Parses and checks every option, then runs :mod:`odebench.experiments.dynamics` and prints the
-per-arm summary. ``--fit-problem-weights`` instead refits the committed weights of the
-``cnf_8gaussians`` problems.
+per-arm summary. ``--model latent`` trains the spiral latent ODE instead of the CNF;
+``--resume`` continues a folder's run (its finished arm/seed pairs are kept).
+``--fit-problem-weights`` instead refits the committed weights of the ``cnf_8gaussians``
+problems.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from odebench.cli.options import (
 DEFAULT_OUT = "results/training_dynamics"
 ARMS = ("none", "rnode", "steer", "fixed_rk4")  # checked against the experiment's list
 DENSITIES = ("8gaussians", "moons", "checkerboard")
+MODELS = ("cnf", "latent")  # checked against the experiment's list
+#: the batch per model when --batch is not given (the latent ODE's training set is 800 spirals)
+DEFAULT_BATCH = {"cnf": 256, "latent": 64}
 
 
 def _positive_float(text: str) -> float:
@@ -43,17 +49,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         description=__doc__,
         formatter_class=Formatter,
     )
-    p.add_argument("--out", default=DEFAULT_OUT, help="a new or empty results folder")
+    p.add_argument("--out", default=DEFAULT_OUT,
+                   help="a new or empty results folder (with --resume: the run to continue)")
+    p.add_argument("--model", choices=MODELS, default="cnf",
+                   help="cnf: a 2-D CNF on --density; latent: the spiral latent ODE")
     p.add_argument("--arms", type=comma_list(str), default=ARMS,
                    help=f"regularisers / training solvers, from {','.join(ARMS)}")
     p.add_argument("--seeds", type=comma_list(nonnegative_int), default=(0, 1, 2))
     p.add_argument("--iterations", type=positive_int, default=400)
-    p.add_argument("--batch", type=positive_int, default=256)
+    p.add_argument("--batch", type=positive_int, default=None,
+                   help="points (cnf, default 256) or spirals (latent, default 64, at most "
+                   "800) per iteration")
     p.add_argument("--lr", type=_positive_float, default=5e-3)
-    p.add_argument("--density", choices=DENSITIES, default="8gaussians")
+    p.add_argument("--density", choices=DENSITIES, default=None,
+                   help="the CNF's data (default 8gaussians); not for --model latent")
     p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     p.add_argument("--fit-problem-weights", action="store_true",
                    help="refit the cnf_8gaussians problems' committed weights instead")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out: arm/seed pairs already in iterations.csv "
+                   "are kept; refused if the folder was run with other settings")
     p.add_argument("--force", action="store_true",
                    help="with --fit-problem-weights: replace existing weights (kept as .bak)")
     add_format_option(p)
@@ -66,6 +81,12 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--arms: unknown {', '.join(unknown)}; choose from {', '.join(ARMS)}.")
     if args.force and not args.fit_problem_weights:
         raise UsageError("--force applies only with --fit-problem-weights; drop it.")
+    if args.fit_problem_weights and (args.resume or args.model != "cnf"):
+        raise UsageError("--fit-problem-weights refits the CNF problem's weights; drop "
+                         "--resume and --model.")  # fmt: skip
+    if args.model == "latent" and args.density is not None:
+        raise UsageError("--density is the CNF's data; the latent model trains on spirals: "
+                         "drop --density.")  # fmt: skip
     if not args.fit_problem_weights:
         check_out_folder(args.out)
     import torch
@@ -84,24 +105,30 @@ def main(args: argparse.Namespace) -> int:
               f"({info['test_nll_solver']})")  # fmt: skip
         return 0
 
-    from odebench.experiments.dynamics.run import run_dynamics
-    from odebench.experiments.dynamics.train import ArmSpec, DynamicsError
+    from odebench.experiments.dynamics.run import check_resume, run_dynamics
+    from odebench.experiments.dynamics.spec import TEST_METRICS, ArmSpec, DynamicsError
     from odebench.running.folders import check_folder
 
+    batch = args.batch if args.batch is not None else DEFAULT_BATCH[args.model]
     try:
         specs = [
             ArmSpec(arm, seed=seed, density=args.density, iterations=args.iterations,
-                    batch=args.batch, lr=args.lr)
+                    batch=batch, lr=args.lr, model=args.model)
             for arm in args.arms for seed in args.seeds
         ]  # fmt: skip
+        if args.resume:
+            check_resume(args.out, specs)
     except DynamicsError as exc:
         raise UsageError(str(exc)) from None
-    check_folder(args.out)
+    if not args.resume:
+        check_folder(args.out)
     summary = run_dynamics(
-        args.out, specs, argv=sys.argv, progress=lambda m: print(m, file=sys.stderr, flush=True)
-    )
+        args.out, specs, argv=sys.argv, resume=args.resume,
+        progress=lambda m: print(m, file=sys.stderr, flush=True),
+    )  # fmt: skip
+    metric = TEST_METRICS[args.model][0]
     cols = ["arm", "seeds", "nfe_forward_first_mean", "nfe_forward_final_mean",
-            "nfe_forward_final_sd", "nfe_backward_final_mean", "test_nll_train_solver_mean",
+            "nfe_forward_final_sd", "nfe_backward_final_mean", f"{metric}_train_solver_mean",
             "solver_gap_mean"]  # fmt: skip
     emit_table(summary[cols] if args.format == "table" else summary, args.format)
     return 0

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from odebench.experiments.dynamics.evaluate import resolve_rows
-from odebench.experiments.dynamics.train import ArmSpec, train_arm
+from odebench.experiments.dynamics.spec import ArmSpec
+from odebench.experiments.dynamics.train import train_arm
 from odebench.running.provenance import provenance
 from odebench.workloads.problems.cnf import HIDDEN, WEIGHTS
 
@@ -34,8 +34,8 @@ def fit_problem_weights(
             f"{path} exists; pass --force to refit it (the old weights move to {path.name}.bak)."
         )
     spec = ArmSpec("none", seed=0, iterations=PROBLEM_ITERATIONS, lr=PROBLEM_LR, hidden=HIDDEN)
-    field, rows = train_arm(spec)
-    test = {r["eval_solver"]: r for r in resolve_rows(field, spec.density)}
+    task, rows = train_arm(spec)
+    test = {r["eval_solver"]: r for r in task.resolve_rows()}
     info = {
         **{k: v for k, v in provenance(suite="cnf_problem_weights", argv=argv).items()
            if k in ("commit", "torch", "torchdiffeq", "date", "command", "threads")},
@@ -48,6 +48,6 @@ def fit_problem_weights(
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         path.replace(path.with_name(path.name + ".bak"))
-    torch.save(field.net.state_dict(), path)
+    torch.save(task.state_dict(), path)
     path.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
     return info
