@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import sys
 import types
 import weakref
@@ -47,7 +48,8 @@ def check_inputs(y0: torch.Tensor, t: torch.Tensor, *, finite: bool = True) -> N
     stamp = (t._version, t.data_ptr(), t.shape)
     known = _VALID_TIMES.get(id(t))
     if known is None or known[0]() is not t or known[1] != stamp:
-        _check_times(t)
+        with torch.no_grad():  # checks must not leave tensors saved for backward
+            _check_times(t)
         if len(_VALID_TIMES) >= 64:
             _VALID_TIMES.clear()
         _VALID_TIMES[id(t)] = (weakref.ref(t), stamp)
@@ -58,7 +60,7 @@ def check_inputs(y0: torch.Tensor, t: torch.Tensor, *, finite: bool = True) -> N
 def check_finite_y0(y0: torch.Tensor) -> None:
     """Raise ``ValueError`` with the fix if ``y0`` holds a NaN or an inf."""
     with torch.no_grad():
-        if not bool(torch.isfinite(y0).all()):
+        if not bool(torch.isfinite(y0.detach()).all()):
             raise ValueError("y0 contains NaN or inf; check the initial state.")
 
 
@@ -333,8 +335,7 @@ def solve(
             f"config is a {type(config).__name__}, not a SolverConfig; pass "
             "SolverConfig(**options) (e.g. SolverConfig(method='rk4', steps=10))."
         )
-    with torch.no_grad():  # checks must not leave tensors saved for backward
-        check_inputs(y0, t, finite=False)
+    check_inputs(y0, t, finite=False)  # no tensor op unless t is new (then under no_grad)
     counted = func if isinstance(func, CountedField) else CountedField(func)
     params: tuple[torch.Tensor, ...] | None = None
     if config.gradient == "adjoint":
@@ -364,8 +365,14 @@ def solve(
         raise
     sol.stats.nfe = counted.calls - before
     sol.field = counted
-    # ys[0] is y0: all outputs finite means y0 was (one check instead of two)
-    if sol.status == Status.SUCCESS and not bool(torch.isfinite(sol.ys.detach()).all()):
+    # ys[0] is y0: all outputs finite means y0 was (one check instead of two); their sum is
+    # one reduction and no mask, finite unless an output is not (or the sum overflowed: then
+    # the outputs themselves are checked)
+    if (
+        sol.status == Status.SUCCESS
+        and not math.isfinite(float(sol.ys.detach().sum()))
+        and not bool(torch.isfinite(sol.ys.detach()).all())
+    ):
         check_finite_y0(y0)
         sol.status = Status.NON_FINITE
     if sol.status != Status.SUCCESS and throw:

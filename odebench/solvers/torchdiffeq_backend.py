@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import torch
@@ -218,17 +218,18 @@ class StepCounter:
         self.stats.steps_rejected += 1  # type: ignore[operator]
         self.rejected_dt = float(dt.detach())
 
-    @contextmanager
-    def attached(self, func: torch.nn.Module) -> Iterator[None]:
-        """The callbacks set on ``func`` (what torchdiffeq is given) for one solve only: a
-        later backward pass or solve does not count here."""
+    def attach(self, func: torch.nn.Module) -> None:
+        """Set the callbacks on ``func`` (what torchdiffeq is given) for one solve only:
+        :meth:`detach` them after it, so a later backward pass or solve does not count here."""
+        d = func.__dict__
+        d["callback_step"] = self.callback_step
+        d["callback_accept_step"] = self.callback_accept_step
+        d["callback_reject_step"] = self.callback_reject_step
+
+    def detach(self, func: torch.nn.Module) -> None:
+        d = func.__dict__
         for name in self.NAMES:
-            func.__dict__[name] = getattr(self, name)
-        try:
-            yield
-        finally:
-            for name in self.NAMES:
-                func.__dict__.pop(name, None)
+            d.pop(name, None)
 
     def status_of(self, exc: AssertionError) -> Status | None:
         """The status of a failed step. A first step of dt 0 is non-finite too: the first
@@ -283,6 +284,22 @@ def failure_status(exc: BaseException) -> Status | None:
     return None
 
 
+def _odeint(
+    func: torch.nn.Module,
+    y0: torch.Tensor,
+    t: torch.Tensor,
+    gradient: str,
+    adjoint_params: tuple[torch.Tensor, ...] | None,
+    kwargs: dict[str, object],
+) -> torch.Tensor:
+    """torchdiffeq's entry point for the gradient mode."""
+    if gradient == "adjoint":
+        return odeint_adjoint(func, y0, t, adjoint_params=adjoint_params, **kwargs)
+    if gradient == "aca":
+        return aca_odeint(func, y0, t, _aca_params(func), **kwargs)  # type: ignore[arg-type]
+    return odeint(func, y0, t, **kwargs)
+
+
 def integrate(
     field: torch.nn.Module,
     y0: torch.Tensor,
@@ -297,16 +314,15 @@ def integrate(
     rk = config.adaptive and config.method not in SCIPY_METHODS
     func = Checkpointed(field) if config.gradient == "checkpoint" else field
     counter = StepCounter(stats) if rk else None
-    counting = counter.attached(func) if counter is not None else nullcontext()
-    watching = _watch_scipy(scipy_results) if config.method in SCIPY_METHODS else nullcontext()
+    watching = _watch_scipy(scipy_results) if config.method in SCIPY_METHODS else None
+    if counter is not None:
+        counter.attach(func)
     try:
-        with counting, watching:
-            if config.gradient == "adjoint":
-                ys = odeint_adjoint(func, y0, t, adjoint_params=adjoint_params, **kwargs)
-            elif config.gradient == "aca":
-                ys = aca_odeint(func, y0, t, _aca_params(func), **kwargs)  # type: ignore[arg-type]
-            else:
-                ys = odeint(func, y0, t, **kwargs)
+        if watching is None:
+            ys = _odeint(func, y0, t, config.gradient, adjoint_params, kwargs)
+        else:
+            with watching:
+                ys = _odeint(func, y0, t, config.gradient, adjoint_params, kwargs)
     except AssertionError as exc:
         status = counter.status_of(exc) if counter is not None else failure_status(exc)
         if status is None:
@@ -331,6 +347,9 @@ def integrate(
             f"scipy {config.method}: step_size_underflow ({message})",
             status=Status.STEP_SIZE_UNDERFLOW,
         ) from exc
+    finally:
+        if counter is not None:
+            counter.detach(func)
     if not config.adaptive:
         stats.steps_accepted, stats.steps_rejected = fixed_grid_steps(config, t), 0
     elif scipy_results:
