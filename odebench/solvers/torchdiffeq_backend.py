@@ -285,18 +285,20 @@ def failure_status(exc: BaseException) -> Status | None:
 
 
 def _odeint(
-    func: torch.nn.Module,
+    func: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     y0: torch.Tensor,
     t: torch.Tensor,
     gradient: str,
     adjoint_params: tuple[torch.Tensor, ...] | None,
     kwargs: dict[str, object],
+    module: torch.nn.Module,
 ) -> torch.Tensor:
-    """torchdiffeq's entry point for the gradient mode."""
+    """torchdiffeq's entry point for the gradient mode (``module``: the field as a module,
+    whose parameters aca differentiates)."""
     if gradient == "adjoint":
         return odeint_adjoint(func, y0, t, adjoint_params=adjoint_params, **kwargs)
     if gradient == "aca":
-        return aca_odeint(func, y0, t, _aca_params(func), **kwargs)  # type: ignore[arg-type]
+        return aca_odeint(func, y0, t, _aca_params(module), **kwargs)  # type: ignore[arg-type]
     return odeint(func, y0, t, **kwargs)
 
 
@@ -312,17 +314,21 @@ def integrate(
     kwargs = cached_kwargs(config)
     scipy_results: list[object] = []
     rk = config.adaptive and config.method not in SCIPY_METHODS
-    func = Checkpointed(field) if config.gradient == "checkpoint" else field
+    from odebench.solvers.core import ShapeChecked
+
+    # torchdiffeq is given a plain callable where it can be (see core.Evaluate)
+    plain = field.evaluate if isinstance(field, ShapeChecked) else field
+    func = Checkpointed(plain) if config.gradient == "checkpoint" else plain
     counter = StepCounter(stats) if rk else None
     watching = _watch_scipy(scipy_results) if config.method in SCIPY_METHODS else None
     if counter is not None:
         counter.attach(func)
     try:
         if watching is None:
-            ys = _odeint(func, y0, t, config.gradient, adjoint_params, kwargs)
+            ys = _odeint(func, y0, t, config.gradient, adjoint_params, kwargs, field)
         else:
             with watching:
-                ys = _odeint(func, y0, t, config.gradient, adjoint_params, kwargs)
+                ys = _odeint(func, y0, t, config.gradient, adjoint_params, kwargs, field)
     except AssertionError as exc:
         status = counter.status_of(exc) if counter is not None else failure_status(exc)
         if status is None:
