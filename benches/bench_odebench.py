@@ -23,6 +23,7 @@ the parameter values are read from the suite, so every combination asv shows is 
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import os
 from collections.abc import Callable
@@ -251,6 +252,18 @@ FAMILIES: tuple[type, ...] = (FieldFixedGrid, FieldAdaptive, ExactProblem, Mnist
                               MnistSolverModels, ResNetDepth)  # fmt: skip
 
 
+def _needs(module: str, name: str | None = None) -> Any:
+    """What a benchmark needs from odebench (a module, or a name in it), or a skip
+    (``NotImplementedError``, asv's skip) naming why: a commit before it existed."""
+    if _IMPORT_ERROR is not None:
+        raise NotImplementedError(_IMPORT_ERROR)
+    try:
+        found = importlib.import_module(module)
+        return getattr(found, name) if name else found
+    except (ImportError, AttributeError) as exc:
+        raise NotImplementedError(str(exc)) from None
+
+
 class SolveOverhead:
     """odebench's ``solve()`` over a bare ``torchdiffeq`` call: 1 + the median of paired
     differences (>= 200 interleaved pairs of forward + backward, CPU time) over the bare
@@ -265,14 +278,8 @@ class SolveOverhead:
     number = 1
 
     def setup(self, gradient: str, batch: int) -> None:
-        if _IMPORT_ERROR is not None:
-            raise NotImplementedError(_IMPORT_ERROR)
-        try:
-            from odebench.experiments.overhead import solve_overhead
-        except ImportError as exc:  # a commit before the overhead instrument
-            raise NotImplementedError(str(exc)) from None
+        self.solve_overhead = _needs("odebench.experiments.overhead", "solve_overhead")
         torch.set_num_threads(int(os.environ.get(THREADS_ENV, "1")))
-        self.solve_overhead = solve_overhead
         self._result: Any = None
 
     def _measured(self, gradient: str, batch: int) -> Any:
@@ -302,14 +309,8 @@ class CaseFixedCost:
     number = 1
 
     def setup(self) -> None:
-        if _IMPORT_ERROR is not None:
-            raise NotImplementedError(_IMPORT_ERROR)
-        try:
-            from odebench.experiments.overhead import case_fixed_cost
-        except ImportError as exc:
-            raise NotImplementedError(str(exc)) from None
+        self.case_fixed_cost = _needs("odebench.experiments.overhead", "case_fixed_cost")
         torch.set_num_threads(int(os.environ.get(THREADS_ENV, "1")))
-        self.case_fixed_cost = case_fixed_cost
 
     @_with_unit("seconds")
     def track_fixed_seconds_per_case(self) -> float:
@@ -332,12 +333,7 @@ class AcaPeerWorkPrecision:
     _rows: dict[str, list[dict[str, Any]]] = {}  # per field, shared by the targets
 
     def setup(self, field: str, target_error: float) -> None:
-        if _IMPORT_ERROR is not None:
-            raise NotImplementedError(_IMPORT_ERROR)
-        try:
-            from odebench.experiments import aca_peer
-        except ImportError as exc:  # a commit before the peer comparison
-            raise NotImplementedError(str(exc)) from None
+        aca_peer = _needs("odebench.experiments.aca_peer")
         missing = aca_peer.peer_missing()
         if missing is not None:
             raise NotImplementedError(missing)
