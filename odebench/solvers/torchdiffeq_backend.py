@@ -20,6 +20,7 @@ from torchdiffeq._impl.odeint import SOLVERS
 from torchdiffeq._impl.solvers import FixedGridODESolver
 
 from odebench.solvers.budget import current_budget
+from odebench.solvers.core import ShapeChecked, hidden_parameters
 from odebench.solvers.gradients import MULTISTEP_METHODS, Checkpointed, aca_odeint
 from odebench.solvers.result import AdjointParamsError, Solution, SolveError, SolveStats, Status
 
@@ -314,8 +315,6 @@ def integrate(
     kwargs = cached_kwargs(config)
     scipy_results: list[object] = []
     rk = config.adaptive and config.method not in SCIPY_METHODS
-    from odebench.solvers.core import ShapeChecked
-
     # torchdiffeq is given a plain callable where it can be (see core.Evaluate)
     plain = field.evaluate if isinstance(field, ShapeChecked) else field
     func = Checkpointed(plain) if config.gradient == "checkpoint" else plain
@@ -367,7 +366,6 @@ def _aca_params(field: torch.nn.Module) -> tuple[torch.Tensor, ...]:
     """What aca differentiates besides y0: the field's parameters (it must see them, as the
     adjoint must: its backward runs the field itself)."""
     from odebench.instruments.nfe import CountedField
-    from odebench.solvers.core import ShapeChecked, hidden_parameters
 
     for m in field.modules():
         if not isinstance(m, CountedField | ShapeChecked):
