@@ -315,7 +315,7 @@ def integrate(
     kwargs = cached_kwargs(config)
     scipy_results: list[object] = []
     rk = config.adaptive and config.method not in SCIPY_METHODS
-    # torchdiffeq is given a plain callable where it can be (see core.Evaluate)
+    # torchdiffeq is given a plain function where it can be (see core.evaluator)
     plain = field.evaluate if isinstance(field, ShapeChecked) else field
     func = Checkpointed(plain) if config.gradient == "checkpoint" else plain
     counter = StepCounter(stats) if rk else None
