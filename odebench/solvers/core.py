@@ -165,19 +165,24 @@ class ShapeChecked(nn.Module):
         return counted
 
     def rearm(self, counted: CountedField | None = None) -> None:
-        """Start a solve: a fresh :attr:`evaluate` (:func:`evaluator`) that checks the next
-        output's shape and calls the inner field as it is now."""
+        """Start a solve: :attr:`evaluate` checks the next output's shape and calls the inner
+        field as it is now. The closure is rebuilt only when the field, the counts or the
+        hooks changed: a call site in torchdiffeq that met it stays specialised for it."""
         counted = self.counted if counted is None else counted
-        hooked = any(
-            (counted._forward_hooks, counted._forward_pre_hooks, counted._backward_hooks,
-             counted._backward_pre_hooks)
-        )  # fmt: skip
-        checked = [False]
+        hooked = counted if (
+            counted._forward_hooks or counted._forward_pre_hooks or counted._backward_hooks
+            or counted._backward_pre_hooks
+        ) else None  # fmt: skip
         d = self.__dict__
+        inner, counts, made = counted.inner, counted.counts, d.get("_made")
+        if made is not None and made[0] is inner and made[1] is counts and made[2] is hooked:
+            d["_checked"][0] = False
+            return
+        checked = [False]
         d["_checked"] = checked
         # a cycle (counter -> wrapper -> closure -> counter) only while hooks are set
-        d["evaluate"] = evaluator(counted.inner, counted.counts, counted if hooked else None,
-                                  checked)  # fmt: skip
+        d["_made"] = (inner, counts, hooked)
+        d["evaluate"] = evaluator(inner, counts, hooked, checked)
 
     @property
     def checked(self) -> bool:
