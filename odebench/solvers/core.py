@@ -79,12 +79,16 @@ def _check_times(t: torch.Tensor) -> None:
         )
 
 
-def _shape_error(out: object, y: torch.Tensor) -> FieldShapeError:
-    got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-    return FieldShapeError(
-        f"the field returned {got} for a state of shape {tuple(y.shape)}: return "
-        "dy/dt shaped like y (e.g. value.expand_as(y), or torch.full_like(y, c))."
-    )
+def _first_output(out: object, y: torch.Tensor, checked: list[bool]) -> torch.Tensor:
+    """A solve's first output: shaped like the state, or the fix (then no more checks)."""
+    if not isinstance(out, torch.Tensor) or out.shape != y.shape:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise FieldShapeError(
+            f"the field returned {got} for a state of shape {tuple(y.shape)}: return "
+            "dy/dt shaped like y (e.g. value.expand_as(y), or torch.full_like(y, c))."
+        )
+    checked[0] = True
+    return out
 
 
 def evaluator(
@@ -93,13 +97,12 @@ def evaluator(
     """One evaluation as odebench makes it: count it, call the field, check once per solve
     (``checked[0]``) that it returned the state's shape.
 
-    A closure, built once per solve: torchdiffeq keeps the function it is given as an
-    attribute of its own module, and a module there is reached through
-    ``nn.Module.__getattr__`` at every evaluation (a module wrapping the field cost
-    +90-120 us a solve of 20 evaluations over the field itself). A closure is the cheapest
-    Python callable: an object with ``__call__`` read +15 us a solve of 27 evaluations
-    over it (paired passes, MLP 64, batch 8, dopri5 1e-5). With hooks on the counter, the
-    counter itself is called (its hooks run, and it counts)."""
+    A closure, built once per field (:meth:`ShapeChecked.rearm`): torchdiffeq keeps the
+    function it is given as an attribute of its own module, and a module there is reached
+    through ``nn.Module.__getattr__`` at every evaluation (a module wrapping the field cost
+    +90-120 us a solve of 20 evaluations over the field itself); a closure is the cheapest
+    Python callable (docs/timing.md). With hooks on the counter, the counter itself is
+    called (its hooks run, and it counts)."""
     phases = PHASES
 
     if hooked is None:
@@ -107,23 +110,13 @@ def evaluator(
         def evaluate(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             counts[phases[-1]] += 1
             out = inner(t, y)
-            if checked[0]:
-                return out
-            if not isinstance(out, torch.Tensor) or out.shape != y.shape:
-                raise _shape_error(out, y)
-            checked[0] = True
-            return out
+            return out if checked[0] else _first_output(out, y, checked)
 
     else:
 
         def evaluate(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             out = hooked(t, y)
-            if checked[0]:
-                return out
-            if not isinstance(out, torch.Tensor) or out.shape != y.shape:
-                raise _shape_error(out, y)
-            checked[0] = True
-            return out
+            return out if checked[0] else _first_output(out, y, checked)
 
     return evaluate
 
