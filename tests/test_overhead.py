@@ -87,6 +87,35 @@ def test_a_constant_difference_has_a_zero_width_interval() -> None:
     assert r.high - r.low < 0.01
 
 
+def test_a_line_of_rounds_is_the_median_over_processes_with_their_range() -> None:
+    from odebench.experiments.overhead import rounds
+
+    # three processes: ratios 1.030, 1.010, 1.020 -> median 1.020, range 1.010-1.030
+    found = [{"ratio": 1.030, "bare": 0.0120, "difference": 0.000360},
+             {"ratio": 1.010, "bare": 0.0150, "difference": 0.000150},
+             {"ratio": 1.020, "bare": 0.0130, "difference": 0.000260}]  # fmt: skip
+    line = rounds("backprop", 128, found)
+    assert "ratio 1.0200 (median of 3 processes; 1.0100-1.0300)" in line
+    assert "+150..+360 us" in line and "12.00-15.00 ms" in line
+
+
+def test_a_round_runs_in_a_fresh_process_and_reports_its_pairs() -> None:
+    from odebench.experiments.overhead import _one_round
+
+    r = _one_round("backprop", 8, 3)
+    assert r["pairs"] == 3 and r["bare"] > 0 and r["low"] <= r["ratio"] <= r["high"]
+    assert r["ratio"] == pytest.approx(1 + r["difference"] / r["bare"])
+
+
+def test_bad_rounds_are_refused_before_anything_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from odebench.experiments.overhead import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--rounds", "0"])
+    assert info.value.code == 2
+    assert "--rounds must be >= 1" in capsys.readouterr().err
+
+
 def test_times_checked_once_are_checked_again_after_an_in_place_change() -> None:
     # the check of t is done once per tensor; changing t in place must not slip past it
     t = torch.tensor([0.0, 1.0])

@@ -21,9 +21,14 @@ the seconds per case: what a large grid pays besides solving.
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import json
 import os
 import random
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,23 +155,67 @@ def case_fixed_cost(n: int = 200) -> tuple[float, float]:
     return total / n, work / n
 
 
-def main() -> None:
+def _one_round(gradient: str, batch: int, pairs: int) -> dict[str, float]:
+    """One configuration in a fresh process: its paired figure as a dict (JSON)."""
+    cmd = [sys.executable, "-m", "odebench.experiments.overhead", "--child", gradient,
+           str(batch), "--pairs", str(pairs)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"overhead round {gradient} batch {batch} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def rounds(gradient: str, batch: int, results: list[dict[str, float]]) -> str:
+    """One line: the median ratio over fresh processes, their range and the bare times."""
+    ratios = sorted(r["ratio"] for r in results)
+    bare = sorted(r["bare"] for r in results)
+    diffs = sorted(r["difference"] for r in results)
+    return (f"{gradient:8s} batch {batch:3d}: ratio {statistics.median(ratios):.4f} "
+            f"(median of {len(results)} processes; {ratios[0]:.4f}-{ratios[-1]:.4f})  "
+            f"solve() +{diffs[0] * 1e6:.0f}..+{diffs[-1] * 1e6:.0f} us over torchdiffeq "
+            f"{bare[0] * 1e3:.2f}-{bare[-1] * 1e3:.2f} ms")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m odebench.experiments.overhead",
+        description="solve()'s cost over bare torchdiffeq (paired passes), and the fixed "
+        "cost of a case in measure().",
+    )
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="fresh processes per configuration (default 4): the ratio "
+                        "moves by about 0.5 %% between processes, more than one run's "
+                        "interval")  # fmt: skip
+    parser.add_argument("--pairs", type=int, default=PAIRS,
+                        help=f"interleaved pairs of passes per process (default {PAIRS})")
+    parser.add_argument("--child", nargs=2, metavar=("GRADIENT", "BATCH"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.pairs < 2:
+        parser.error("--rounds must be >= 1 and --pairs >= 2")
     torch.set_num_threads(1)
-    pairs = int(os.environ.get("ODEBENCH_OVERHEAD_PAIRS", str(PAIRS)))
+    if args.child:
+        gradient, batch = args.child
+        r = solve_overhead(gradient, int(batch), pairs=args.pairs)
+        print(json.dumps(dataclasses.asdict(r)))
+        return 0
     print(f"load average {os.getloadavg()}; {METHOD} rtol=atol={TOL:g}, 1 thread, "
-          f"{pairs} interleaved pairs, CPU time")  # fmt: skip
-    for gradient in GRADIENTS:
-        for batch in BATCHES:
-            r = solve_overhead(gradient, batch, pairs=pairs)
-            print(f"{gradient:8s} batch {batch:3d}: torchdiffeq {r.bare * 1e3:7.3f} ms  "
-                  f"solve() +{r.difference * 1e6:6.0f} us  ratio {r.ratio:.4f} "
-                  f"[{r.low:.4f}, {r.high:.4f}]")  # fmt: skip
+          f"{args.pairs} interleaved pairs a process, {args.rounds} process(es) per line, "
+          "CPU time")  # fmt: skip
+    configs = [(g, b) for g in GRADIENTS for b in BATCHES]
+    found: dict[tuple[str, int], list[dict[str, float]]] = {c: [] for c in configs}
+    for k in range(args.rounds):  # rounds over all configurations: drift falls on each alike
+        for gradient, batch in configs:
+            found[gradient, batch].append(_one_round(gradient, batch, args.pairs))
+        print(f"  round {k + 1}/{args.rounds} done", file=sys.stderr)
+    for gradient, batch in configs:
+        print(rounds(gradient, batch, found[gradient, batch]))
     per_case, per_solve = case_fixed_cost()
-    print(f"200 tiny cases through measure(): {per_case * 1e3:.1f} ms a case, of which the "
-          f"solve + backward {per_solve * 1e3:.1f} ms: fixed cost "
+    print(f"200 tiny cases through measure(): {per_case * 1e3:.1f} ms a case, of which its "
+          f"own forward + backward {per_solve * 1e3:.1f} ms: fixed cost "
           f"{(per_case - per_solve) * 1e3:.1f} ms")  # fmt: skip
     print(f"load average {os.getloadavg()}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
