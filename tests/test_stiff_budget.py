@@ -30,6 +30,16 @@ def test_a_case_at_its_budget_records_max_steps_and_the_nfe_it_reached(backend: 
     assert "state_error" not in record  # no figure it did not reach
 
 
+@pytest.mark.parametrize("gradient", ["backprop", "checkpoint", "aca"])
+def test_every_gradient_mode_stops_at_the_budget_after_the_same_steps(gradient: str) -> None:
+    # aca runs torchdiffeq's step loop itself (to keep each step for its replay): it must
+    # stop where torchdiffeq's own loop stops, after 40 attempted steps
+    record = execute(Case(**STIFF, method="dopri5", gradient=gradient, max_steps=40))
+    assert record["status"] == "max_steps"
+    assert record["nfe_forward"] == 2 + 6 * 40  # by hand, as above
+    assert record["steps_accepted"] + record["steps_rejected"] == 40
+
+
 def test_odepack_stops_at_its_budget() -> None:
     problem = get_problem("vdp_mu1000")
     config = SolverConfig(backend="scipy_odeint", method="lsoda", gradient="adjoint",

@@ -87,9 +87,15 @@ def _forward_rk(solver: Any, t: torch.Tensor, rec: _Record) -> torch.Tensor:
         original(t0, y0, dt)
 
     solver.func.callback_accept_step = accepted
+    limit = int(solver.max_num_steps)  # attempted steps per output interval, as torchdiffeq's
     try:
         for i in range(1, len(t)):
+            n_steps = 0
             while t[i] > solver.rk_state.t1:
+                # torchdiffeq's own check and words (``_advance``): a step budget ends aca's
+                # forward as it ends every other mode's, with status max_steps
+                assert n_steps < limit, f"max_num_steps exceeded ({n_steps}>={limit})"
+                n_steps += 1
                 state = solver.rk_state
                 solver.rk_state = solver._adaptive_step(state)
                 if taken:
