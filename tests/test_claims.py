@@ -553,21 +553,28 @@ def test_the_seed_slides_faster_backward_pass_and_table1s_same_performance_sente
         "same-performance"]["verdict"] == "contradicted"  # fmt: skip
 
 
+def arm_summary(final_nfe: list[float], **test_loss: list[float]) -> pd.DataFrame:
+    """A training-dynamics summary.csv (one row per arm, means and sds over seeds): the
+    four arms, NFE-F 20 at the start (16 for fixed rk4), the given final NFE-F and test
+    loss column, and a solver gap of -0.20 for the fixed-step arm only."""
+    return pd.DataFrame({
+        "arm": ["none", "rnode", "steer", "fixed_rk4"], "seeds": 3,
+        "training_solver": ["dopri5 1e-5", "dopri5 1e-5", "dopri5 1e-5", "rk4 4 steps"],
+        "nfe_forward_first_mean": [20.0, 20.0, 20.0, 16.0],
+        "nfe_forward_final_mean": final_nfe,
+        "nfe_forward_final_sd": [2.0, 1.0, 3.0, 0.0],
+        **test_loss,
+        "solver_gap_mean": [0.001, 0.002, 0.001, -0.20],
+    })  # fmt: skip
+
+
 def test_training_dynamics_rows_read_issue_34s_summary_or_say_how_to_measure_it():
     rows = by_id(evaluate(Sources()))
     for cid in ("regularisers", "solver-dependence", "nfe-growth-dynamics"):
         assert rows[cid]["rule_holds"] == "n/a"
         assert rows[cid]["command"].startswith("odebench training-dynamics")
     # issue 34's summary.csv: one row per arm, means and sds over seeds
-    summary = pd.DataFrame({
-        "arm": ["none", "rnode", "steer", "fixed_rk4"], "seeds": 3,
-        "training_solver": ["dopri5 1e-5", "dopri5 1e-5", "dopri5 1e-5", "rk4 4 steps"],
-        "nfe_forward_first_mean": [20.0, 20.0, 20.0, 16.0],
-        "nfe_forward_final_mean": [50.0, 26.0, 38.0, 16.0],
-        "nfe_forward_final_sd": [2.0, 1.0, 3.0, 0.0],
-        "test_nll_fine_mean": [2.80, 2.86, 2.81, 2.90],
-        "solver_gap_mean": [0.001, 0.002, 0.001, -0.20],
-    })  # fmt: skip
+    summary = arm_summary([50.0, 26.0, 38.0, 16.0], test_nll_fine_mean=[2.80, 2.86, 2.81, 2.90])
     rows = by_id(evaluate(Sources(dynamics=summary)))
     assert rows["regularisers"]["verdict"] == "reproduced"  # 26 and 38 < 50
     assert "rnode: NFE-F 26.0 +- 1.0, test NLL 2.860" in rows["regularisers"]["measured"]
@@ -595,15 +602,7 @@ def test_the_latent_odes_training_dynamics_rows_sit_beneath_the_cnfs_claims():
     for parent in ("regularisers", "solver-dependence", "nfe-growth-dynamics"):
         assert ids.index(f"{parent}-latent") == ids.index(parent) + 1
     # a latent summary: its test loss is an RMSE
-    summary = pd.DataFrame({
-        "arm": ["none", "rnode", "steer", "fixed_rk4"], "seeds": 3,
-        "training_solver": ["dopri5 1e-5", "dopri5 1e-5", "dopri5 1e-5", "rk4 4 steps"],
-        "nfe_forward_first_mean": [20.0, 20.0, 20.0, 16.0],
-        "nfe_forward_final_mean": [44.0, 30.0, 46.0, 16.0],
-        "nfe_forward_final_sd": [2.0, 1.0, 3.0, 0.0],
-        "test_rmse_fine_mean": [0.50, 0.55, 0.52, 0.80],
-        "solver_gap_mean": [0.001, 0.002, 0.001, -0.20],
-    })  # fmt: skip
+    summary = arm_summary([44.0, 30.0, 46.0, 16.0], test_rmse_fine_mean=[0.50, 0.55, 0.52, 0.80])
     rows = by_id(evaluate(Sources(dynamics_latent=summary)))
     assert rows["nfe-growth-dynamics-latent"]["rule_holds"] == "yes"  # 20 -> 44
     assert rows["regularisers-latent"]["rule_holds"] == "no"  # steer 46 is not below 44
